@@ -1,0 +1,1 @@
+"""Health checker for the Hello World service: runs in AWS Lambda or from a laptop."""

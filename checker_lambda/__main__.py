@@ -1,0 +1,101 @@
+"""`python -m checker_lambda URL [URL ...]`: the checker as a plain health-check script.
+
+Prints one line per probe and exits 1 when any target's last probe failed, 0 otherwise
+(2 on bad arguments). No AWS needed unless --publish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ssl
+import sys
+import time
+from datetime import UTC, datetime
+
+from checker_lambda.probe import Prober, ProbeResult
+from checker_lambda.settings import Settings, SettingsError, Target
+
+
+def describe(r: ProbeResult) -> str:
+    when = datetime.fromtimestamp(r.started_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    phases = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in r.phases.items() if k != "total")
+    head = f"{when}  {'UP  ' if r.ok else 'DOWN'}  {r.target}  {r.status or '-'}  {r.phases['total']:.1f} ms"
+    tail = f" ({phases})" if phases else ""
+    if r.cert_days_remaining is not None:
+        tail += f"  cert {r.cert_days_remaining:.0f} days"
+    if not r.ok:
+        tail += f"  reason={r.reason.value if r.reason else '?'}: {r.detail}"
+    return head + tail
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m checker_lambda", description=__doc__.splitlines()[0])
+    p.add_argument("urls", nargs="+", metavar="URL")
+    p.add_argument("--expect-status", type=int, default=200)
+    p.add_argument("--expect-body", help="substring the body must contain")
+    p.add_argument("--expect-regex", help="regular expression the body must match")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per probe (default 5)")
+    p.add_argument("--watch", action="store_true", help="keep probing until interrupted")
+    p.add_argument("--count", type=int, default=1, help="probes per URL without --watch (default 1)")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between probes (default 10)")
+    p.add_argument("--ca-bundle", help="PEM file of extra CA certificates for HTTPS")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.add_argument("--publish", action="store_true", help="also publish metrics to CloudWatch")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        targets = tuple(
+            Target.parse(
+                {
+                    "url": url,
+                    "expect_status": args.expect_status,
+                    "timeout": args.timeout,
+                    **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
+                    **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
+                },
+                f"URL {url}",
+            )
+            for url in args.urls
+        )
+        settings = Settings(targets=targets, interval=args.interval, schedule=args.interval)
+        if len({t.name for t in targets}) != len(targets):
+            raise SettingsError("each URL must be different")
+        if args.count < 1 or args.interval <= 0:
+            raise SettingsError("--count must be >= 1 and --interval > 0")
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
+    prober = Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context)
+    publisher = None
+    if args.publish:
+        import boto3
+
+        from checker_lambda.metrics import CloudWatchPublisher
+
+        publisher = CloudWatchPublisher(boto3.client("cloudwatch"), high_resolution=args.interval < 60)
+
+    last: dict[str, bool] = {}
+    rounds = 0
+    try:
+        while args.watch or rounds < args.count:
+            if rounds:
+                time.sleep(args.interval)
+            results = [prober.probe(t) for t in settings.targets]
+            for r in results:
+                print(json.dumps(r.as_log()) if args.json else describe(r), flush=True)
+                last[r.target] = r.ok
+            if publisher is not None:
+                publisher.publish(results)
+            rounds += 1
+    except KeyboardInterrupt:
+        pass
+    return 0 if last and all(last.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""The metric contract between the checker (which publishes) and the alarms/dashboard (which read).
+
+cdk_app imports this module; so does the Lambda. Nothing else spells these names.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+NAMESPACE = "HelloWorld/HealthCheck"
+
+# Dimensions
+TARGET = "Target"
+REASON = "Reason"
+
+# Metrics, all with the TARGET dimension (FAILURES with TARGET and REASON as well).
+AVAILABILITY = "Availability"  # 1 healthy probe, 0 failed probe; unit None
+LATENCY = "Latency"  # whole request, ms
+DNS_TIME = "DnsTime"  # ms
+CONNECT_TIME = "ConnectTime"  # TCP handshake, ms
+TLS_TIME = "TlsTime"  # TLS handshake, ms (HTTPS targets only)
+FIRST_BYTE_TIME = "FirstByteTime"  # request sent -> response headers, ms
+CERT_DAYS_REMAINING = "CertificateDaysRemaining"  # days (HTTPS targets only)
+FAILURES = "Failures"  # count of failed probes, by REASON
+
+PHASE_METRICS = (DNS_TIME, CONNECT_TIME, TLS_TIME, FIRST_BYTE_TIME)
+
+
+class Reason(str, Enum):
+    """Why a probe failed: a closed set, used as the REASON dimension and in the probe log."""
+
+    DNS = "dns"  # the name did not resolve
+    REFUSED = "refused"  # TCP connection refused (nothing listening)
+    CONNECT = "connect"  # other TCP connect errors (unreachable, reset during connect)
+    TIMEOUT = "timeout"  # the probe's deadline passed, in any phase
+    TLS = "tls"  # handshake or certificate verification failed
+    PROTOCOL = "protocol"  # not a valid HTTP response, or the connection dropped mid-answer
+    STATUS = "status"  # unexpected HTTP status
+    BODY = "body"  # the body did not contain / match what was expected
+    TOO_LARGE = "too_large"  # the body exceeded the byte limit
+
+
+def dimensions(target: str, reason: Reason | None = None) -> list[dict[str, str]]:
+    dims = [{"Name": TARGET, "Value": target}]
+    if reason is not None:
+        dims.append({"Name": REASON, "Value": reason.value})
+    return dims

@@ -1,0 +1,162 @@
+"""Checker settings, read once from environment variables and validated with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MAX_TARGETS = 10  # keeps one invocation's datapoints inside one PutMetricData call
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    expect_status: int = 200
+    expect_body: str | None = None  # substring the body must contain
+    expect_regex: str | None = None  # or a regular expression it must match (re.search)
+    timeout: float = 5.0
+
+    @property
+    def https(self) -> bool:
+        return urlsplit(self.url).scheme == "https"
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, object], where: str) -> Target:
+        allowed = {"name", "url", "expect_status", "expect_body", "expect_regex", "timeout"}
+        unknown = set(raw) - allowed
+        if unknown:
+            raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
+        url = raw.get("url")
+        if not isinstance(url, str):
+            raise SettingsError(f"{where}.url is required: an http:// or https:// URL")
+        name = raw.get("name", _default_name(url))
+        expect_status = raw.get("expect_status", 200)
+        timeout = raw.get("timeout", 5.0)
+        expect_body = raw.get("expect_body")
+        expect_regex = raw.get("expect_regex")
+        target = cls(
+            name=name,  # type: ignore[arg-type]
+            url=url,
+            expect_status=expect_status,  # type: ignore[arg-type]
+            expect_body=expect_body,  # type: ignore[arg-type]
+            expect_regex=expect_regex,  # type: ignore[arg-type]
+            timeout=timeout,  # type: ignore[arg-type]
+        )
+        target.validate(where)
+        return target
+
+    def validate(self, where: str) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{where}.url={self.url!r} is not an http:// or https:// URL")
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise SettingsError(f"{where}.name={self.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+        if not isinstance(self.expect_status, int) or not 100 <= self.expect_status <= 599:
+            raise SettingsError(f"{where}.expect_status={self.expect_status!r} must be an integer 100..599")
+        if not isinstance(self.timeout, (int, float)) or not 0.1 <= self.timeout <= 30:
+            raise SettingsError(f"{where}.timeout={self.timeout!r} must be a number of seconds 0.1..30")
+        if self.expect_body is not None and self.expect_regex is not None:
+            raise SettingsError(f"{where}: give expect_body or expect_regex, not both")
+        if self.expect_body is not None and not isinstance(self.expect_body, str):
+            raise SettingsError(f"{where}.expect_body must be a string")
+        if self.expect_regex is not None:
+            try:
+                re.compile(self.expect_regex)
+            except (re.error, TypeError) as exc:
+                raise SettingsError(f"{where}.expect_regex={self.expect_regex!r} is not a valid regex: {exc}") from None
+
+
+def _default_name(url: str) -> str:
+    parts = urlsplit(url)
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{parts.hostname or 'target'}{parts.path}".rstrip("/"))[:64]
+
+
+@dataclass(frozen=True)
+class Settings:
+    targets: tuple[Target, ...]
+    interval: float = 10.0  # seconds between probes of a target
+    schedule: float = 60.0  # seconds between invocations (the EventBridge rate)
+    confirm: int = 3  # consecutive probes that confirm a state change
+    max_body_bytes: int = 64 * 1024
+    ca_bundle: str | None = None  # extra CA certificates for HTTPS targets (PEM file)
+
+    @property
+    def probes_per_invocation(self) -> int:
+        return int(self.schedule // self.interval)
+
+    @property
+    def high_resolution(self) -> bool:
+        return self.interval < 60
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        raw_targets = env.get("CHECK_TARGETS")
+        if not raw_targets:
+            raise SettingsError('CHECK_TARGETS is required: a JSON list like [{"url": "http://host/hello"}]')
+        try:
+            parsed = json.loads(raw_targets)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"CHECK_TARGETS is not valid JSON: {exc}") from None
+        if not isinstance(parsed, list) or not parsed or not all(isinstance(t, dict) for t in parsed):
+            raise SettingsError("CHECK_TARGETS must be a non-empty JSON list of objects")
+        targets = tuple(Target.parse(t, f"CHECK_TARGETS[{i}]") for i, t in enumerate(parsed))
+        settings = cls(
+            targets=targets,
+            interval=_number(env, "PROBE_INTERVAL_SECONDS", 10.0),
+            schedule=_number(env, "SCHEDULE_SECONDS", 60.0),
+            confirm=int(_number(env, "CONFIRM_PROBES", 3, integer=True)),
+            max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 64 * 1024, integer=True)),
+            ca_bundle=env.get("CA_BUNDLE") or None,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.targets or len(self.targets) > MAX_TARGETS:
+            raise SettingsError(f"CHECK_TARGETS must list 1..{MAX_TARGETS} targets, got {len(self.targets)}")
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise SettingsError(f"CHECK_TARGETS names must be unique, got {names}")
+        if not 1 <= self.interval <= 60:
+            raise SettingsError(f"PROBE_INTERVAL_SECONDS={self.interval:g} must be 1..60")
+        if not 10 <= self.schedule <= 900:
+            raise SettingsError(f"SCHEDULE_SECONDS={self.schedule:g} must be 10..900")
+        if self.schedule % self.interval:
+            raise SettingsError(
+                f"PROBE_INTERVAL_SECONDS={self.interval:g} must divide SCHEDULE_SECONDS={self.schedule:g}"
+            )
+        slowest = max(t.timeout for t in self.targets)
+        if slowest >= self.interval:
+            raise SettingsError(
+                f"target timeout {slowest:g}s must be shorter than PROBE_INTERVAL_SECONDS={self.interval:g}"
+            )
+        if not 2 <= self.confirm <= self.probes_per_invocation:
+            raise SettingsError(
+                f"CONFIRM_PROBES={self.confirm} must be 2..{self.probes_per_invocation} "
+                "(at least 2, so one failed probe never changes the verdict)"
+            )
+        if not 1024 <= self.max_body_bytes <= 10 * 1024 * 1024:
+            raise SettingsError(f"MAX_BODY_BYTES={self.max_body_bytes} must be 1024..10485760")
+
+
+def _number(env: Mapping[str, str], key: str, default: float, *, integer: bool = False) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise SettingsError(f"{key}={raw!r} must be {kind}") from None
+    return value

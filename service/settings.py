@@ -1,0 +1,28 @@
+"""Contract of the service shared with the Dockerfile, the Kubernetes manifests and the checker.
+
+Everything that must agree between the running container and the infrastructure lives here:
+the port, the paths the probes use, the body the checker expects.
+"""
+
+from __future__ import annotations
+
+PORT = 8080
+HELLO_PATH = "/hello"
+HELLO_BODY = "Hello World"
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+
+# Graceful shutdown budget, in seconds. Kubernetes' terminationGracePeriodSeconds and the load
+# balancer's deregistration delay are derived from these in cdk_app/manifests.py.
+# DRAIN_DELAY: after SIGTERM, keep serving (answering "not ready") so that whoever still routes
+# traffic here notices before the listener closes.
+DRAIN_DELAY_SECONDS = 5.0
+# DRAIN_TIMEOUT: the longest we wait for in-flight requests once the listener is closed.
+DRAIN_TIMEOUT_SECONDS = 10.0
+
+# waitress limits: a GET-only service has no use for big bodies or headers.
+THREADS = 8
+CONNECTION_LIMIT = 256
+CHANNEL_TIMEOUT_SECONDS = 30
+MAX_REQUEST_BODY_BYTES = 1024
+MAX_REQUEST_HEADER_BYTES = 8192
