@@ -1,0 +1,96 @@
+"""The health checker: a Lambda on an EventBridge schedule that publishes CloudWatch metrics."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import BundlingOptions, Duration, ILocalBundling, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_app.config import AppConfig
+from checker_lambda import contract
+
+PACKAGE = Path(__file__).resolve().parent.parent / "checker_lambda"
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib offers
+IGNORE = ("__pycache__", "*.pyc")
+
+
+@jsii.implements(ILocalBundling)
+class CopyPackage:
+    """Bundles the checker without Docker.
+
+    The checker needs only the standard library and boto3, which the Lambda runtime provides,
+    so bundling is copying the package; the asset is the same on any machine.
+    """
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:
+        shutil.copytree(PACKAGE, Path(output_dir) / PACKAGE.name, ignore=shutil.ignore_patterns(*IGNORE))
+        return True
+
+
+def lambda_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(
+        str(PACKAGE),
+        exclude=list(IGNORE),
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=CopyPackage(),
+            # Fallback when local bundling is off (cdk --no-staging...): the same copy, in Docker.
+            command=["bash", "-c", f"mkdir -p /asset-output/{PACKAGE.name} && cp -r . /asset-output/{PACKAGE.name}"],
+        ),
+    )
+
+
+class HealthChecker(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, default_target: dict[str, Any]) -> None:
+        super().__init__(scope, id)
+        schedule_seconds = config.schedule_minutes * 60
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="checker_lambda.handler.handler",
+            code=lambda_code(),
+            memory_size=128,
+            # An invocation covers one schedule period; it must end before the next starts.
+            timeout=Duration.seconds(schedule_seconds),
+            environment=config.checker_environment(default_target),
+            log_group=self.log_group,
+            description="Probes the Hello World service and publishes CloudWatch metrics",
+        )
+        # Only its own namespace: a compromised checker cannot forge other metrics.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource-level permissions
+                conditions={"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}},
+            )
+        )
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            schedule=events.Schedule.rate(Duration.minutes(config.schedule_minutes)),
+            description="Runs the health checker",
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                retry_attempts=0,  # a late run is useless: the next one is already due
+                max_event_age=Duration.seconds(60),
+            )
+        )

@@ -1,0 +1,215 @@
+"""Kubernetes manifests for the service, as data built by small pure functions.
+
+The shutdown timing is written down once, here (TIMING), and every manifest value that
+depends on it is derived from it; tests/test_manifests.py checks the arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service import settings as svc
+
+Manifest = dict[str, Any]
+
+APP = "hello"
+CONTAINER_USER = 10001  # the Dockerfile's USER
+
+
+@dataclass(frozen=True)
+class ShutdownTiming:
+    """What happens, in order, when a pod is told to stop (rollout, scale-in, node drain).
+
+    1. The pod is removed from the Service endpoints; the load balancer starts deregistering it.
+       Meanwhile the preStop hook sleeps, so the container keeps serving whatever still arrives.
+    2. SIGTERM: the service answers not-ready and keeps serving for drain_delay, then closes its
+       listener and finishes in-flight requests for at most drain_timeout.
+    3. terminationGracePeriodSeconds covers all of that plus a margin; only then SIGKILL.
+    The load balancer's deregistration delay must end before the listener closes.
+    """
+
+    pre_stop: int = 10
+    drain_delay: float = svc.DRAIN_DELAY_SECONDS
+    drain_timeout: float = svc.DRAIN_TIMEOUT_SECONDS
+    margin: int = 5
+
+    @property
+    def termination_grace_period(self) -> int:
+        return int(self.pre_stop + self.drain_delay + self.drain_timeout + self.margin)
+
+    @property
+    def deregistration_delay(self) -> int:
+        return int(self.pre_stop + self.drain_delay)
+
+
+TIMING = ShutdownTiming()
+
+
+@dataclass(frozen=True)
+class Workload:
+    namespace: str
+    image: str
+    replicas: int = 2
+    min_replicas: int = 2
+    max_replicas: int = 6
+    target_cpu_percent: int = 70
+    arm64: bool = False
+
+
+def labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": "web"}
+
+
+def namespace(w: Workload) -> Manifest:
+    pss = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    pss |= {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": w.namespace, "labels": pss}}
+
+
+def service_account(w: Workload) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "automountServiceAccountToken": False,
+    }
+
+
+def _probe(path: str, *, period: int, failures: int, initial: int = 0) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "initialDelaySeconds": initial,
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def deployment(w: Workload) -> Manifest:
+    container = {
+        "name": APP,
+        "image": w.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": svc.PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "PORT", "value": str(svc.PORT)},
+            {"name": "DRAIN_DELAY_SECONDS", "value": str(TIMING.drain_delay)},
+            {"name": "DRAIN_TIMEOUT_SECONDS", "value": str(TIMING.drain_timeout)},
+        ],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "128Mi"},
+        },
+        # Startup gives the interpreter time to import; liveness restarts a wedged process;
+        # readiness takes the pod out of rotation (and goes 503 on SIGTERM).
+        "startupProbe": _probe(svc.LIVENESS_PATH, period=2, failures=15),
+        "livenessProbe": _probe(svc.LIVENESS_PATH, period=10, failures=3),
+        "readinessProbe": _probe(svc.READINESS_PATH, period=5, failures=2),
+        "lifecycle": {"preStop": {"sleep": {"seconds": TIMING.pre_stop}}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": CONTAINER_USER,
+            "runAsGroup": CONTAINER_USER,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # nosec B108 - an emptyDir
+    }
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": labels()},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "spec": {
+            "replicas": w.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": labels()},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels()},
+                "spec": {
+                    "serviceAccountName": APP,
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": TIMING.termination_grace_period,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": CONTAINER_USER,
+                        "runAsGroup": CONTAINER_USER,
+                        "fsGroup": CONTAINER_USER,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "nodeSelector": {"kubernetes.io/arch": "arm64" if w.arm64 else "amd64"},
+                    "topologySpreadConstraints": spread,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def service(w: Workload) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": labels(),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def disruption_budget(w: Workload) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels()}},
+    }
+
+
+def autoscaler(w: Workload) -> Manifest:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
+            "minReplicas": w.min_replicas,
+            "maxReplicas": w.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": w.target_cpu_percent},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def all_manifests(w: Workload) -> list[Manifest]:
+    """Namespace first: KubernetesManifest applies the list in order."""
+    return [
+        namespace(w),
+        service_account(w),
+        deployment(w),
+        service(w),
+        disruption_budget(w),
+        autoscaler(w),
+    ]

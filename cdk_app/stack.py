@@ -1,0 +1,45 @@
+"""The one stack: wires the cluster, the workload, the checker and the monitoring together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from cdk_app.checker import HealthChecker
+from cdk_app.cluster import HelloCluster
+from cdk_app.config import AppConfig
+from cdk_app.monitoring import Monitoring
+from cdk_app.workload import HelloWorkload
+from service import settings as svc
+
+DEFAULT_TARGET = "hello"
+
+
+class HelloStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.cluster = HelloCluster(self, "Cluster", config=config)
+        self.workload = HelloWorkload(self, "Workload", cluster=self.cluster.cluster, config=config)
+        default_target = {
+            "name": DEFAULT_TARGET,
+            "url": self.workload.hello_url,
+            "expect_status": 200,
+            "expect_body": svc.HELLO_BODY,
+            "timeout": config.probe_timeout_seconds,
+        }
+        self.checker = HealthChecker(self, "Checker", config=config, default_target=default_target)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
+            checker=self.checker.function,
+        )
+        for name, value, description in (
+            ("HelloUrl", self.workload.hello_url, "Public URL of the service"),
+            ("DashboardUrl", self.monitoring.dashboard_url, "CloudWatch dashboard"),
+            ("AlertTopicArn", self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
+        ):
+            CfnOutput(self, name, value=value, description=description).override_logical_id(name)
