@@ -1,0 +1,20 @@
+"""The real server with one extra slow route, to test draining of a request being processed."""
+
+import time
+
+from service.app import AccessLog, Lifecycle, create_app
+from service.server import ServerSettings, build_server, serve
+
+lifecycle = Lifecycle()
+log = AccessLog()
+app = create_app(lifecycle=lifecycle, access_log=log)
+
+
+@app.get("/slow")
+def slow() -> str:
+    time.sleep(1.5)
+    return "slow done"
+
+
+config = ServerSettings.from_env()
+raise SystemExit(serve(build_server(app, config), lifecycle, config, log))
