@@ -78,7 +78,7 @@ class Target:
 
 def _default_name(url: str) -> str:
     parts = urlsplit(url)
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{parts.hostname or 'target'}{parts.path}".rstrip("/"))[:64]
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{parts.netloc or 'target'}{parts.path}".rstrip("/"))[:64]
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ class Settings:
             raise SettingsError(f"CHECK_TARGETS names must be unique, got {names}")
         if not 1 <= self.interval <= 60:
             raise SettingsError(f"PROBE_INTERVAL_SECONDS={self.interval:g} must be 1..60")
-        if not 10 <= self.schedule <= 900:
-            raise SettingsError(f"SCHEDULE_SECONDS={self.schedule:g} must be 10..900")
+        if not 1 <= self.schedule <= 900:
+            raise SettingsError(f"SCHEDULE_SECONDS={self.schedule:g} must be 1..900")
         if self.schedule % self.interval:
             raise SettingsError(
                 f"PROBE_INTERVAL_SECONDS={self.interval:g} must divide SCHEDULE_SECONDS={self.schedule:g}"
