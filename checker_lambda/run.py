@@ -16,7 +16,7 @@ Publish = Callable[[Sequence[ProbeResult]], object]
 Log = Callable[[ProbeResult], None]
 
 # Time kept free at the end of an invocation for the PutMetricData call.
-PUBLISH_MARGIN_SECONDS = 3.0
+PUBLISH_MARGIN_SECONDS = 2.0
 
 
 def json_log(result: ProbeResult) -> None:

@@ -1,0 +1,49 @@
+"""`make local` end to end: service, emulator and checker; an outage shows as failures."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, free_port
+
+
+def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.local", "--port", str(free_port()), "--interval", "1", "--schedule", "6",
+         "--confirm", "2", "--duration", "30"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    pid = None
+    killed = interrupted = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if pid is None and (m := re.search(r"\(pid (\d+);", line)):
+            pid = int(m.group(1))
+        if pid and not killed and sum(" UP " in x for x in lines) >= 3:
+            os.kill(pid, signal.SIGKILL)  # the service dies: an outage
+            killed = True
+        if not interrupted and sum(" DOWN " in x for x in lines) >= 3:
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            interrupted = True
+    rest, _ = proc.communicate(timeout=30)
+    out = "".join(lines) + rest
+    assert proc.returncode == 0, out
+    assert re.search(r"DOWN\s+hello\s+-\s+[\d.]+ ms.*reason=refused", out), out
+    assert '"verdicts": {"hello": "down"}' in out
+    assert "Summary, read back from the emulator's CloudWatch:" in out
+    probes = int(re.search(r"probes: (\d+), availability ([\d.]+)%", out).group(1))
+    availability = float(re.search(r"availability ([\d.]+)%", out).group(1))
+    # Ctrl-C drops the batch of the invocation it interrupts; the earlier ones were published.
+    assert probes >= 3 and 0 < availability < 100
+    assert re.search(r"failures, reason refused: [1-9]", out)

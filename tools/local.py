@@ -1,0 +1,198 @@
+"""`make local`: the whole product on this machine, no AWS account.
+
+Starts the service on 127.0.0.1 exactly as the container does, a moto server standing in for
+CloudWatch and SNS, and runs the checker Lambda's handler on a schedule against the service,
+with AWS_ENDPOINT_URL pointing at moto. Prints one line per probe; on Ctrl-C (or after
+--duration) prints a summary read back from the emulator's CloudWatch.
+
+The emulator stores metrics and alarms but never evaluates alarms or sends email: the alarm
+shown here stays as moto left it. See README "What make local cannot show".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing came up on 127.0.0.1:{port}")
+
+
+class Context:
+    """The part of the Lambda context the handler uses."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.time() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.time()) * 1000)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="make local", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
+    p.add_argument("--interval", type=int, default=5, help="seconds between probes (default 5)")
+    p.add_argument("--schedule", type=int, default=30, help="seconds between invocations (default 30)")
+    p.add_argument("--confirm", type=int, default=3, help="probes that confirm a change (default 3)")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
+    return p.parse_args(argv)
+
+
+def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
+    from checker_lambda import contract
+
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    lines = ["", "Summary, read back from the emulator's CloudWatch:"]
+
+    def stats(name: str, dims: list[dict[str, str]], wanted: list[str]) -> dict[str, float]:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=contract.NAMESPACE, MetricName=name, Dimensions=dims,
+            StartTime=since, EndTime=now, Period=60, Statistics=wanted,
+        )["Datapoints"]
+        if not points:
+            return {}
+        out: dict[str, float] = {"SampleCount": sum(p["SampleCount"] for p in points)}
+        if "Sum" in wanted:
+            out["Sum"] = sum(p["Sum"] for p in points)
+        if "Average" in wanted:
+            out["Average"] = sum(p["Average"] * p["SampleCount"] for p in points) / out["SampleCount"]
+        if "Maximum" in wanted:
+            out["Maximum"] = max(p["Maximum"] for p in points)
+        return out
+
+    target = [{"Name": contract.TARGET, "Value": "hello"}]
+    avail = stats(contract.AVAILABILITY, target, ["SampleCount", "Average"])
+    if avail:
+        lines.append(
+            f"  probes: {avail['SampleCount']:.0f}, availability {100 * avail['Average']:.1f}%"
+        )
+    latency = stats(contract.LATENCY, target, ["SampleCount", "Average", "Maximum"])
+    if latency:
+        lines.append(f"  latency: average {latency['Average']:.1f} ms, max {latency['Maximum']:.1f} ms")
+    listed = cloudwatch.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.FAILURES)["Metrics"]
+    for metric in listed:
+        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        failed = stats(contract.FAILURES, metric["Dimensions"], ["SampleCount", "Sum"])
+        if failed:
+            lines.append(f"  failures, reason {dims.get(contract.REASON)}: {failed['Sum']:.0f}")
+    names = sorted({m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]})
+    lines.append(f"  metrics stored in {contract.NAMESPACE}: {', '.join(names)}")
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+    lines.append(
+        f"  alarm {alarm_name}: stored (period {alarm['Period']} s, {alarm['DatapointsToAlarm']} of "
+        f"{alarm['EvaluationPeriods']}, missing data {alarm['TreatMissingData']}); the emulator does not "
+        "evaluate alarms, so its state means nothing here"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "CHECK_TARGETS": json.dumps(
+                [{"name": "hello", "url": f"http://127.0.0.1:{args.port}/hello", "expect_body": "Hello World",
+                  "timeout": min(2.0, args.interval / 2)}]
+            ),
+            "PROBE_INTERVAL_SECONDS": str(args.interval),
+            "SCHEDULE_SECONDS": str(args.schedule),
+            "CONFIRM_PROBES": str(args.confirm),
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+
+    import boto3
+
+    from checker_lambda import contract, handler, timing
+    from checker_lambda.__main__ import describe
+    from checker_lambda.settings import Settings
+
+    settings = Settings.from_env()  # the same validation the Lambda runs
+    sns = boto3.client("sns")
+    cloudwatch = boto3.client("cloudwatch")
+    topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
+    alarm_name = "hello-availability"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm_name, Namespace=contract.NAMESPACE, MetricName=contract.AVAILABILITY,
+        Dimensions=[{"Name": contract.TARGET, "Value": "hello"}], Statistic="Minimum",
+        Period=args.interval, EvaluationPeriods=timing.evaluation_periods(args.confirm),
+        DatapointsToAlarm=args.confirm, Threshold=1, ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching", AlarmActions=[topic], OKActions=[topic],
+    )
+
+    service = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": str(args.port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(args.port)
+    print(f"service  http://127.0.0.1:{args.port}/hello  (pid {service.pid}; `kill {service.pid}` to cause an outage)")
+    print(f"emulator http://127.0.0.1:{moto_port}  (CloudWatch, SNS topic {topic})")
+    print(
+        f"checker  every {args.schedule} s, probing every {args.interval} s, "
+        f"{args.confirm} probes confirm a change; Ctrl-C for the summary",
+        flush=True,
+    )
+    monitor = handler.build_monitor(settings)
+    monitor.log = lambda r: print(describe(r), flush=True)
+    handler._monitor = monitor
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    stop_at = time.time() + args.duration if args.duration else float("inf")
+    try:
+        while stop_at - time.time() >= args.interval:
+            start = time.time()
+            scheduled = datetime.fromtimestamp(start, tz=UTC).isoformat()
+            result = handler.handler({"time": scheduled}, Context(min(args.schedule, stop_at - start)))
+            print(f"-- invocation: {json.dumps(result)}", flush=True)
+            time.sleep(max(0.0, min(start + args.schedule, stop_at) - time.time()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(summary(cloudwatch, since, alarm_name), flush=True)
+        if service.poll() is None:
+            service.terminate()
+            service.wait(timeout=30)
+        moto.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
