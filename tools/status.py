@@ -1,0 +1,47 @@
+"""`make status`: is the deployed stack healthy, and is anyone going to get the emails?
+
+Reads the stack's outputs from cdk-outputs.json (written by `make deploy`), then asks AWS for
+the alert topic's subscriptions (an email subscription does nothing until confirmed), the
+alarms' states, and probes the public URL once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = "HelloWorldEks"
+
+
+def main() -> int:
+    outputs_file = ROOT / "cdk-outputs.json"
+    if not outputs_file.exists():
+        print("No cdk-outputs.json: run `make deploy ALERT_EMAIL=...` first.", file=sys.stderr)
+        return 2
+    outputs = json.loads(outputs_file.read_text())[STACK]
+    import boto3
+
+    sns = boto3.client("sns")
+    cloudwatch = boto3.client("cloudwatch")
+    topic = outputs["AlertTopicArn"]
+    print(f"alert topic {topic}")
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    if not subscriptions:
+        print("  no subscriptions: alarms notify nobody (set ALERT_EMAIL)")
+    for sub in subscriptions:
+        state = "PENDING CONFIRMATION: click the link in the email" if sub["SubscriptionArn"] == "PendingConfirmation" else "confirmed"
+        print(f"  {sub['Protocol']} {sub['Endpoint']}: {state}")
+    alarms = cloudwatch.describe_alarms(ActionPrefix=topic)
+    for alarm in alarms["MetricAlarms"] + alarms["CompositeAlarms"]:
+        print(f"  alarm {alarm['AlarmName']}: {alarm['StateValue']}")
+
+    from checker_lambda.__main__ import main as check
+
+    print(f"probing {outputs['HelloUrl']}")
+    return check([outputs["HelloUrl"], "--expect-body", "Hello World"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
