@@ -42,7 +42,7 @@ def lambda_code() -> lambda_.Code:
         exclude=list(IGNORE),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
-            local=CopyPackage(),
+            local=CopyPackage(),  # type: ignore[arg-type]  # jsii passes the options as one object
             # Fallback when local bundling is off (cdk --no-staging...): the same copy, in Docker.
             command=["bash", "-c", f"mkdir -p /asset-output/{PACKAGE.name} && cp -r . /asset-output/{PACKAGE.name}"],
         ),

@@ -22,9 +22,7 @@ class HelloCluster(Construct):
             nat_gateways=1,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(
-                    name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
-                ),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
             ],
         )
         # Whoever may assume this role administers the cluster (kubectl); the stack outputs
@@ -51,7 +49,9 @@ class HelloCluster(Construct):
             "Nodes",
             instance_types=[ec2.InstanceType(config.node_instance_type)],
             ami_type=(
-                eks.NodegroupAmiType.AL2023_ARM_64_STANDARD if config.node_arm64 else eks.NodegroupAmiType.AL2023_X86_64_STANDARD
+                eks.NodegroupAmiType.AL2023_ARM_64_STANDARD
+                if config.node_arm64
+                else eks.NodegroupAmiType.AL2023_X86_64_STANDARD
             ),
             min_size=config.node_count,
             desired_size=config.node_count,

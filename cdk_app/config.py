@@ -119,9 +119,7 @@ class AppConfig:
 
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
-        targets = [default_target] + [
-            {k: v for k, v in vars(t).items() if v is not None} for t in self.extra_targets
-        ]
+        targets = [default_target] + [{k: v for k, v in vars(t).items() if v is not None} for t in self.extra_targets]
         return {
             "CHECK_TARGETS": json.dumps(targets, separators=(",", ":")),
             "PROBE_INTERVAL_SECONDS": str(self.probe_interval_seconds),

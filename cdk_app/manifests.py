@@ -116,7 +116,8 @@ def deployment(w: Workload) -> Manifest:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # nosec B108 - an emptyDir
+        # An emptyDir, not the image's /tmp: the root filesystem is read-only.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108  # nosec B108
     }
     spread = [
         {

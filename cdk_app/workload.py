@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import Duration
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -19,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class HelloWorkload(Construct):
     def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, config: AppConfig) -> None:
         super().__init__(scope, id)
+        kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
         # bootstrap ECR repository under a content-hash tag (immutable, never `latest`).
         self.image = ecr_assets.DockerImageAsset(
@@ -31,13 +33,13 @@ class HelloWorkload(Construct):
             namespace=config.namespace, image=self.image.image_uri, arm64=config.node_arm64
         )
         self.manifest = eks.KubernetesManifest(
-            self, "Manifests", cluster=cluster, manifest=manifests.all_manifests(self.workload)
+            self, "Manifests", cluster=kube, manifest=manifests.all_manifests(self.workload)
         )
         # Waits at deploy time until Kubernetes has given the Service its load balancer.
         address = eks.KubernetesObjectValue(
             self,
             "LoadBalancerAddress",
-            cluster=cluster,
+            cluster=kube,
             object_type="service",
             object_name=manifests.APP,
             object_namespace=config.namespace,

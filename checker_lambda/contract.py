@@ -5,7 +5,7 @@ cdk_app imports this module; so does the Lambda. Nothing else spells these names
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 NAMESPACE = "HelloWorld/HealthCheck"
 
@@ -26,7 +26,7 @@ FAILURES = "Failures"  # count of failed probes, by REASON
 PHASE_METRICS = (DNS_TIME, CONNECT_TIME, TLS_TIME, FIRST_BYTE_TIME)
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a probe failed: a closed set, used as the REASON dimension and in the probe log."""
 
     DNS = "dns"  # the name did not resolve

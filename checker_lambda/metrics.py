@@ -19,36 +19,34 @@ PHASES = {
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData limit
 
 
+def _values(r: ProbeResult) -> list[tuple[str, float, str, list[dict[str, str]]]]:
+    """(metric name, value, unit, dimensions) for one probe."""
+    dims = contract.dimensions(r.target)
+    values = [(contract.AVAILABILITY, 1.0 if r.ok else 0.0, "None", dims)]
+    if not r.ok and r.reason is not None:
+        values.append((contract.FAILURES, 1.0, "Count", contract.dimensions(r.target, r.reason)))
+    if r.status is not None:  # an answer came back: its timings mean something
+        values.append((contract.LATENCY, r.phases["total"], "Milliseconds", dims))
+        values += [(name, r.phases[phase], "Milliseconds", dims) for phase, name in PHASES.items() if phase in r.phases]
+    if r.cert_days_remaining is not None:
+        values.append((contract.CERT_DAYS_REMAINING, r.cert_days_remaining, "None", dims))
+    return values
+
+
 def metric_data(results: Sequence[ProbeResult], *, high_resolution: bool) -> list[dict[str, Any]]:
     resolution = 1 if high_resolution else 60
-    data: list[dict[str, Any]] = []
-    for r in results:
-        when = datetime.fromtimestamp(r.slot if r.slot is not None else r.started_at, tz=UTC)
-        dims = contract.dimensions(r.target)
-
-        def datum(name: str, value: float, unit: str, dimensions: list[dict[str, str]] = dims) -> None:
-            data.append(
-                {
-                    "MetricName": name,
-                    "Dimensions": dimensions,
-                    "Timestamp": when,
-                    "Value": value,
-                    "Unit": unit,
-                    "StorageResolution": resolution,
-                }
-            )
-
-        datum(contract.AVAILABILITY, 1.0 if r.ok else 0.0, "None")
-        if not r.ok and r.reason is not None:
-            datum(contract.FAILURES, 1.0, "Count", contract.dimensions(r.target, r.reason))
-        if r.status is not None:  # an answer came back: its timings mean something
-            datum(contract.LATENCY, r.phases["total"], "Milliseconds")
-            for phase, name in PHASES.items():
-                if phase in r.phases:
-                    datum(name, r.phases[phase], "Milliseconds")
-        if r.cert_days_remaining is not None:
-            datum(contract.CERT_DAYS_REMAINING, r.cert_days_remaining, "None")
-    return data
+    return [
+        {
+            "MetricName": name,
+            "Dimensions": dimensions,
+            "Timestamp": datetime.fromtimestamp(r.slot if r.slot is not None else r.started_at, tz=UTC),
+            "Value": value,
+            "Unit": unit,
+            "StorageResolution": resolution,
+        }
+        for r in results
+        for name, value, unit, dimensions in _values(r)
+    ]
 
 
 class CloudWatchPublisher:

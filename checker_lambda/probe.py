@@ -7,6 +7,7 @@ A failing target is a result, never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
@@ -149,10 +150,8 @@ class Prober:
 
         def expire() -> None:
             expired.set()
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
         watchdog = threading.Timer(max(deadline - self.clock(), 0), expire)
         watchdog.daemon = True
@@ -164,7 +163,7 @@ class Prober:
                 sock.connect(sockaddr)
             except ConnectionRefusedError:
                 raise _Failed(Reason.REFUSED, f"{host}:{port} refused the connection") from None
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 raise _Failed(Reason.TIMEOUT, f"connect to {host}:{port} timed out") from None
             except OSError as exc:
                 raise _Failed(Reason.TIMEOUT if expired.is_set() else Reason.CONNECT, f"connect: {exc}") from None
@@ -188,7 +187,7 @@ class Prober:
             tls = self.ssl_context.wrap_socket(sock, server_hostname=host)
         except ssl.SSLError as exc:
             raise _Failed(Reason.TLS, f"tls: {exc.reason or exc}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Failed(Reason.TIMEOUT, "tls handshake timed out") from None
         except OSError as exc:
             raise _Failed(Reason.TIMEOUT if expired.is_set() else Reason.TLS, f"tls: {exc}") from None
@@ -232,7 +231,7 @@ class Prober:
                     raise _Failed(Reason.TOO_LARGE, f"body exceeds {self.max_body_bytes} bytes")
         except _Failed:
             raise
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Failed(Reason.TIMEOUT, "timed out waiting for the response") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
             if expired.is_set():

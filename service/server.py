@@ -31,7 +31,8 @@ LOOP_TICK_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "0.0.0.0"  # noqa: S104 - a container must listen on its pod IP  # nosec B104
+    # A container must listen on its pod IP, so on every interface.
+    host: str = "0.0.0.0"  # noqa: S104  # nosec B104
     port: int = settings.PORT
     drain_delay: float = settings.DRAIN_DELAY_SECONDS
     drain_timeout: float = settings.DRAIN_TIMEOUT_SECONDS

@@ -23,7 +23,7 @@ class Behaviour(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mode = "ok"
 
-    def log_message(self, format: str, *args: object) -> None:  # quiet
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass
 
     def _send(self, status: int, body: bytes, length: int | None = None) -> None:

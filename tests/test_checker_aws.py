@@ -99,12 +99,22 @@ def test_failing_to_publish_raises(monkeypatch: pytest.MonkeyPatch, live_service
 
 def test_datapoints_carry_the_slot_timestamp_and_resolution() -> None:
     r = SimpleNamespace(
-        target="svc", ok=True, reason=None, status=200, slot=1_800_000_000.0, started_at=1_800_000_000.7,
-        phases={"dns": 1.0, "connect": 2.0, "first_byte": 3.0, "total": 7.0}, cert_days_remaining=None,
+        target="svc",
+        ok=True,
+        reason=None,
+        status=200,
+        slot=1_800_000_000.0,
+        started_at=1_800_000_000.7,
+        phases={"dns": 1.0, "connect": 2.0, "first_byte": 3.0, "total": 7.0},
+        cert_days_remaining=None,
     )
     data = metric_data([r], high_resolution=True)  # type: ignore[list-item]
     assert {d["MetricName"] for d in data} == {
-        contract.AVAILABILITY, contract.LATENCY, contract.DNS_TIME, contract.CONNECT_TIME, contract.FIRST_BYTE_TIME
+        contract.AVAILABILITY,
+        contract.LATENCY,
+        contract.DNS_TIME,
+        contract.CONNECT_TIME,
+        contract.FIRST_BYTE_TIME,
     }
     assert all(d["Timestamp"] == datetime.fromtimestamp(1_800_000_000.0, tz=UTC) for d in data)
     assert all(d["StorageResolution"] == 1 for d in data)

@@ -45,5 +45,7 @@ def test_exec_form_entry_point_is_the_same_command_the_tests_run() -> None:
 
 
 def test_dependencies_are_pinned() -> None:
-    lines = [ln for ln in (ROOT / "service" / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    lines = [
+        ln for ln in (ROOT / "service" / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")
+    ]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", ln) for ln in lines)

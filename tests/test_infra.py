@@ -21,7 +21,8 @@ from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
 
 def _checker_function(template) -> dict:
     [fn] = [
-        r for r in resources(template, "AWS::Lambda::Function").values()
+        r
+        for r in resources(template, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler") == "checker_lambda.handler.handler"
     ]
     return fn["Properties"]
@@ -91,7 +92,8 @@ def test_no_subscription_without_an_email() -> None:
 
 def _availability_alarm(t) -> dict:
     [alarm] = [
-        a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()
+        a["Properties"]
+        for a in resources(t, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == contract.AVAILABILITY
     ]
     return alarm
@@ -143,14 +145,21 @@ def test_every_alarm_on_checker_metrics_watches_what_the_checker_publishes() -> 
         r.phases = {"dns": 1.0, "connect": 1.0, "tls": 1.0, "first_byte": 1.0, "total": 4.0}
         r.cert_days_remaining = 30.0
         for d in metric_data([r], high_resolution=True):
-            published.add((contract.NAMESPACE, d["MetricName"], tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"]))))
+            published.add(
+                (contract.NAMESPACE, d["MetricName"], tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"])))
+            )
     watched = [
-        a["Properties"] for a in resources(default_template(), "AWS::CloudWatch::Alarm").values()
+        a["Properties"]
+        for a in resources(default_template(), "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("Namespace") == contract.NAMESPACE
     ]
     assert watched
     for alarm in watched:
-        key = (alarm["Namespace"], alarm["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
+        key = (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])),
+        )
         assert key in published, key
 
 
@@ -211,7 +220,11 @@ def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None
     """The real `cdk synth`, as `make synth` runs it: no account, no credentials."""
     done = subprocess.run(
         [str(CDK), "synth", "--quiet", "--output", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NO_AWS}, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **NO_AWS},
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     template = json.loads((tmp_path / "out" / "HelloWorldEks.template.json").read_text())
@@ -221,7 +234,11 @@ def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None
 def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(CDK), "synth", "--quiet", "-c", "nodeCount=0", "--output", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NO_AWS}, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **NO_AWS},
+        timeout=300,
     )
     assert done.returncode != 0
     assert "error: context key 'nodeCount'='0' is invalid: allowed is an integer 1..20" in done.stderr

@@ -14,9 +14,25 @@ from tests.conftest import ROOT, free_port
 
 def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.local", "--port", str(free_port()), "--interval", "1", "--schedule", "6",
-         "--confirm", "2", "--duration", "30"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tools.local",
+            "--port",
+            str(free_port()),
+            "--interval",
+            "1",
+            "--schedule",
+            "6",
+            "--confirm",
+            "2",
+            "--duration",
+            "30",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []

@@ -28,7 +28,14 @@ def synthesized_manifests() -> list[dict[str, Any]]:
 
 def test_stack_applies_exactly_the_manifests_built_here() -> None:
     kinds = [m["kind"] for m in synthesized_manifests()]
-    assert kinds == ["Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"]
+    assert kinds == [
+        "Namespace",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
 
 
 @pytest.mark.parametrize("manifest", manifests.all_manifests(WORKLOAD), ids=lambda m: m["kind"])
@@ -50,7 +57,11 @@ def test_strict_validation_catches_a_typo() -> None:
 
 
 def pod_specs(all_manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m["spec"]["template"]["spec"] for m in all_manifests if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")]
+    return [
+        m["spec"]["template"]["spec"]
+        for m in all_manifests
+        if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+    ]
 
 
 def test_every_pod_passes_the_restricted_pod_security_profile() -> None:
@@ -109,4 +120,6 @@ def test_replicas_spread_and_disruption_budget() -> None:
     keys = {c["topologyKey"] for c in spec["template"]["spec"]["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
     pdb = manifests.disruption_budget(WORKLOAD)
-    assert pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert (
+        pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    )

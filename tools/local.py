@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import socket
-import subprocess
+
+# subprocess starts this repository's own service, with a fixed argv.
+import subprocess  # nosec B404
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -70,8 +72,13 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
 
     def stats(name: str, dims: list[dict[str, str]], wanted: list[str]) -> dict[str, float]:
         points = cloudwatch.get_metric_statistics(
-            Namespace=contract.NAMESPACE, MetricName=name, Dimensions=dims,
-            StartTime=since, EndTime=now, Period=60, Statistics=wanted,
+            Namespace=contract.NAMESPACE,
+            MetricName=name,
+            Dimensions=dims,
+            StartTime=since,
+            EndTime=now,
+            Period=60,
+            Statistics=wanted,
         )["Datapoints"]
         if not points:
             return {}
@@ -87,9 +94,7 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
     target = [{"Name": contract.TARGET, "Value": "hello"}]
     avail = stats(contract.AVAILABILITY, target, ["SampleCount", "Average"])
     if avail:
-        lines.append(
-            f"  probes: {avail['SampleCount']:.0f}, availability {100 * avail['Average']:.1f}%"
-        )
+        lines.append(f"  probes: {avail['SampleCount']:.0f}, availability {100 * avail['Average']:.1f}%")
     latency = stats(contract.LATENCY, target, ["SampleCount", "Average", "Maximum"])
     if latency:
         lines.append(f"  latency: average {latency['Average']:.1f} ms, max {latency['Maximum']:.1f} ms")
@@ -125,11 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
             "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            # A dummy credential: the emulator accepts anything.
+            "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105
             "AWS_DEFAULT_REGION": "us-east-1",
             "CHECK_TARGETS": json.dumps(
-                [{"name": "hello", "url": f"http://127.0.0.1:{args.port}/hello", "expect_body": "Hello World",
-                  "timeout": min(2.0, args.interval / 2)}]
+                [
+                    {
+                        "name": "hello",
+                        "url": f"http://127.0.0.1:{args.port}/hello",
+                        "expect_body": "Hello World",
+                        "timeout": min(2.0, args.interval / 2),
+                    }
+                ]
             ),
             "PROBE_INTERVAL_SECONDS": str(args.interval),
             "SCHEDULE_SECONDS": str(args.schedule),
@@ -150,14 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
     alarm_name = "hello-availability"
     cloudwatch.put_metric_alarm(
-        AlarmName=alarm_name, Namespace=contract.NAMESPACE, MetricName=contract.AVAILABILITY,
-        Dimensions=[{"Name": contract.TARGET, "Value": "hello"}], Statistic="Minimum",
-        Period=args.interval, EvaluationPeriods=timing.evaluation_periods(args.confirm),
-        DatapointsToAlarm=args.confirm, Threshold=1, ComparisonOperator="LessThanThreshold",
-        TreatMissingData="breaching", AlarmActions=[topic], OKActions=[topic],
+        AlarmName=alarm_name,
+        Namespace=contract.NAMESPACE,
+        MetricName=contract.AVAILABILITY,
+        Dimensions=[{"Name": contract.TARGET, "Value": "hello"}],
+        Statistic="Minimum",
+        Period=args.interval,
+        EvaluationPeriods=timing.evaluation_periods(args.confirm),
+        DatapointsToAlarm=args.confirm,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching",
+        AlarmActions=[topic],
+        OKActions=[topic],
     )
 
-    service = subprocess.Popen(
+    service = subprocess.Popen(  # nosec B603
         [sys.executable, "-m", "service"],
         cwd=ROOT,
         env={**os.environ, "PORT": str(args.port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},

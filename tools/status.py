@@ -31,7 +31,11 @@ def main() -> int:
     if not subscriptions:
         print("  no subscriptions: alarms notify nobody (set ALERT_EMAIL)")
     for sub in subscriptions:
-        state = "PENDING CONFIRMATION: click the link in the email" if sub["SubscriptionArn"] == "PendingConfirmation" else "confirmed"
+        state = (
+            "PENDING CONFIRMATION: click the link in the email"
+            if sub["SubscriptionArn"] == "PendingConfirmation"
+            else "confirmed"
+        )
         print(f"  {sub['Protocol']} {sub['Endpoint']}: {state}")
     alarms = cloudwatch.describe_alarms(ActionPrefix=topic)
     for alarm in alarms["MetricAlarms"] + alarms["CompositeAlarms"]:
