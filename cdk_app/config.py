@@ -38,6 +38,7 @@ class AppConfig:
     confirm_probes: int
     name_prefix: str
     extra_targets: tuple[Target, ...]
+    cert_expiry_days: int
 
     @property
     def namespace(self) -> str:
@@ -102,6 +103,7 @@ class AppConfig:
             confirm_probes=integer("confirmProbes", 2, 10),
             name_prefix=prefix,
             extra_targets=_targets(raw("extraTargets")),
+            cert_expiry_days=integer("certExpiryDays", 1, 365),
         )
         if config.probe_timeout_seconds >= config.probe_interval_seconds:
             raise ConfigError(

@@ -8,6 +8,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
@@ -34,7 +35,9 @@ class Monitoring(Construct):
         *,
         config: AppConfig,
         targets: Sequence[str],
+        https_targets: Sequence[str],
         checker: lambda_.Function,
+        checker_logs: logs.ILogGroup,
     ) -> None:
         super().__init__(scope, id)
         self.topic = sns.Topic(self, "Alerts", display_name="Hello World alerts")
@@ -63,6 +66,29 @@ class Monitoring(Construct):
             alarm.add_ok_action(action)
             self.availability_alarms[target] = alarm
 
+        self.certificate_alarms: dict[str, cw.Alarm] = {}
+        for target in https_targets:
+            alarm = cw.Alarm(
+                self,
+                f"Certificate-{target}",
+                alarm_description=(
+                    f"The TLS certificate of {target} expires in less than {config.cert_expiry_days} days. "
+                    "First: check why renewal failed (ACM renews DNS-validated certificates itself while "
+                    "the validation CNAME exists)."
+                ),
+                metric=checker_metric(
+                    contract.CERT_DAYS_REMAINING, target, statistic="Minimum", period=Duration.hours(1)
+                ),
+                comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                threshold=config.cert_expiry_days,
+                evaluation_periods=1,
+                # No data means no answer; the availability alarm pages for that.
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+            self.certificate_alarms[target] = alarm
+
         self.checker_errors_alarm = cw.Alarm(
             self,
             "CheckerErrors",
@@ -80,6 +106,18 @@ class Monitoring(Construct):
         self.checker_errors_alarm.add_alarm_action(action)
         self.checker_errors_alarm.add_ok_action(action)
 
+        logs.QueryDefinition(
+            self,
+            "FailedProbesQuery",
+            query_definition_name=f"{config.name_prefix}/failed-probes-by-reason",
+            log_groups=[checker_logs],
+            query_string=logs.QueryString(
+                fields=["@timestamp", "target", "reason", "detail", "status", "total_ms"],
+                filter_statements=['type = "probe"', 'outcome = "fail"'],
+                sort="@timestamp desc",
+                limit=200,
+            ),
+        )
         self.dashboard = self._dashboard(config, targets, checker)
         region = Stack.of(self).region
         self.dashboard_url = (
@@ -93,12 +131,14 @@ class Monitoring(Construct):
             title="Availability (% of probes healthy)",
             left=[
                 cw.MathExpression(
-                    expression="100 * a",
-                    using_metrics={"a": checker_metric(contract.AVAILABILITY, t, statistic="Average", period=minute)},
+                    expression=f"100 * a{i}",
+                    using_metrics={
+                        f"a{i}": checker_metric(contract.AVAILABILITY, t, statistic="Average", period=minute)
+                    },
                     label=t,
                     period=minute,
                 )
-                for t in targets
+                for i, t in enumerate(targets)
             ],
             left_y_axis=cw.YAxisProps(min=0, max=100),
             width=12,
@@ -144,11 +184,23 @@ class Monitoring(Construct):
         )
         alarms = cw.AlarmStatusWidget(
             title="Alarms",
-            alarms=[*self.availability_alarms.values(), self.checker_errors_alarm],
+            alarms=[*self.availability_alarms.values(), *self.certificate_alarms.values(), self.checker_errors_alarm],
             width=12,
         )
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.name_prefix}-health")
         dashboard.add_widgets(availability, latency)
         dashboard.add_widgets(phases, failures)
         dashboard.add_widgets(alarms, checker_health)
+        if self.certificate_alarms:
+            dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="TLS certificate days remaining",
+                    left=[
+                        checker_metric(contract.CERT_DAYS_REMAINING, t, statistic="Minimum", period=Duration.hours(1))
+                        for t in self.certificate_alarms
+                    ],
+                    left_annotations=[cw.HorizontalAnnotation(value=config.cert_expiry_days, label="alarm")],
+                    width=12,
+                )
+            )
         return dashboard

@@ -35,7 +35,9 @@ class HelloStack(Stack):
             "Monitoring",
             config=config,
             targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
+            https_targets=[t.name for t in config.extra_targets if t.https],
             checker=self.checker.function,
+            checker_logs=self.checker.log_group,
         )
         for name, value, description in (
             ("HelloUrl", self.workload.hello_url, "Public URL of the service"),

@@ -48,6 +48,7 @@ class ProbeResult:
             "url": self.url,
             "time": round(self.started_at, 3),
             "ok": self.ok,
+            "outcome": "ok" if self.ok else "fail",  # a string: easy to filter in Logs Insights
             "reason": self.reason.value if self.reason else None,
             "detail": self.detail,
             "status": self.status,

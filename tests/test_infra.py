@@ -242,3 +242,23 @@ def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> No
     )
     assert done.returncode != 0
     assert "error: context key 'nodeCount'='0' is invalid: allowed is an integer 1..20" in done.stderr
+
+
+def test_https_targets_get_a_certificate_expiry_alarm_at_the_configured_threshold() -> None:
+    extra = [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok|healthy"}]
+    _, t = synth(extraTargets=extra, certExpiryDays=21)
+    alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
+    [cert] = [a for a in alarms if a.get("MetricName") == contract.CERT_DAYS_REMAINING]
+    assert cert["Dimensions"] == [{"Name": contract.TARGET, "Value": "api"}]
+    assert cert["Threshold"] == 21 and cert["ComparisonOperator"] == "LessThanThreshold"
+    assert cert["TreatMissingData"] == "notBreaching"
+    availability_targets = {a["Dimensions"][0]["Value"] for a in alarms if a.get("MetricName") == contract.AVAILABILITY}
+    assert availability_targets == {"hello", "api"}
+    env = _checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]["Fn::Join"][1][2]
+    assert '{"name":"api","url":"https://api.example.com/health","expect_status":200,"expect_regex":"ok|healthy"' in env
+
+
+def test_a_logs_insights_query_for_failed_probes_is_saved() -> None:
+    default_template().has_resource_properties(
+        "AWS::Logs::QueryDefinition", {"QueryString": Match.string_like_regexp('outcome = "fail"')}
+    )
