@@ -53,5 +53,8 @@ destroy: install
 status: $(STAMP)
 	$(PY) -m tools.status
 
+bench: $(STAMP)
+	$(PY) -m bench.checker_overhead
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,10 +47,15 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 class RunningService:
-    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+    def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
         self.proc = proc
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def output(self) -> str:
+        """What the service wrote to stdout (access log and lifecycle events)."""
+        return self.log.read_text()
 
     def stop(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -61,20 +67,18 @@ def start_service(module: str = "service", **env: str) -> RunningService:
     """Start the service exactly as the image's ENTRYPOINT does: python -m service."""
     port = free_port()
     proc_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module],
-        cwd=ROOT,
-        env=proc_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # stdout goes to a file, not a pipe: an unread pipe fills up and blocks the service.
+    log = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env=proc_env, stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
     try:
         wait_for_port(port)
     except TimeoutError:
         proc.kill()
         raise
-    return RunningService(proc, port)
+    return RunningService(proc, port, log)
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() -> N
     assert service.proc.wait(timeout=10) == 0
     elapsed = time.monotonic() - started
     assert elapsed < 0.5 + 5 + 2
-    out = service.proc.stdout.read() if service.proc.stdout else ""
+    out = service.output()
     events = [json.loads(line).get("event") for line in out.splitlines() if line.startswith("{")]
     assert events[0] == "listening" and "draining" in events and events[-1] == "stopped"
 
