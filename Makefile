@@ -30,9 +30,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
 	$(VENV)/bin/hadolint Dockerfile
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools bench
 
 local: $(STAMP)
 	$(PY) -m tools.local
