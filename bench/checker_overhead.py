@@ -90,7 +90,7 @@ def main() -> None:
                 fn()
             return (time.process_time() - cpu) / probes, (time.perf_counter() - wall) / probes
 
-        results = {"ours": [], "raw": []}
+        results: dict[str, list[tuple[float, float]]] = {"ours": [], "raw": []}
         for _ in range(3):
             results["raw"].append(measure(raw_probe))
             results["ours"].append(measure(ours_probe))
