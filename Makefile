@@ -32,7 +32,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
 	$(VENV)/bin/hadolint Dockerfile
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools bench
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
 
 local: $(STAMP)
 	$(PY) -m tools.local
