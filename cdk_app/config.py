@@ -6,6 +6,7 @@ them. A bad value stops synth with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -19,8 +20,13 @@ ContextGetter = Callable[[str], Any]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
+ENDPOINT_ACCESS = ("public", "private", "public-and-private")
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+PERCENTILES = ("p50", "p90", "p95", "p99")
 
 
 class ConfigError(ValueError):
@@ -30,19 +36,43 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class AppConfig:
     alert_email: str | None
+    alert_webhooks: tuple[str, ...]
+    name_prefix: str
+    # cluster and nodes
     node_instance_type: str
     node_count: int
+    node_max_count: int
+    node_capacity_type: str
+    endpoint_access: str
+    endpoint_allow_cidrs: tuple[str, ...]
+    nat_gateways: int
+    vpc_endpoints: bool
+    # workload and its load balancer
+    pod_min_replicas: int
+    pod_max_replicas: int
+    domain_name: str | None
+    hosted_zone_id: str | None
+    hosted_zone_name: str | None
+    # checker
     schedule_minutes: int
     probe_interval_seconds: int
     probe_timeout_seconds: float
     confirm_probes: int
-    name_prefix: str
     extra_targets: tuple[Target, ...]
+    # alarms
     cert_expiry_days: int
+    latency_threshold_ms: int
+    latency_percentile: str
+    slo_target_percent: float
+    log_retention_days: int
 
     @property
     def namespace(self) -> str:
         return self.name_prefix
+
+    @property
+    def cluster_name(self) -> str:
+        return f"{self.name_prefix}-cluster"
 
     @property
     def node_arm64(self) -> bool:
@@ -50,74 +80,13 @@ class AppConfig:
         family = self.node_instance_type.split(".")[0]
         return bool(re.match(r"^[a-z]+\d+g", family))
 
+    @property
+    def https(self) -> bool:
+        return self.domain_name is not None
+
     @classmethod
     def from_context(cls, get: ContextGetter) -> AppConfig:
-        def raw(key: str) -> Any:
-            value = get(key)
-            if value is None:
-                raise ConfigError(f"context key '{key}' is missing (its default belongs in cdk.json)")
-            return value
-
-        def integer(key: str, low: int, high: int, allowed: tuple[int, ...] = ()) -> int:
-            value = raw(key)
-            try:
-                number = int(value)
-                if isinstance(value, float) or str(number) != str(value).strip():
-                    raise ValueError
-            except (TypeError, ValueError):
-                number = None  # type: ignore[assignment]
-            if number is None or (allowed and number not in allowed) or not low <= number <= high:
-                what = f"one of {list(allowed)}" if allowed else f"an integer {low}..{high}"
-                raise ConfigError(f"context key '{key}'={value!r} is invalid: allowed is {what}")
-            return number
-
-        email = str(raw("alertEmail")).strip()
-        if email and not _EMAIL.match(email):
-            raise ConfigError(f"context key 'alertEmail'={email!r} is invalid: allowed is an email address or ''")
-        instance = str(raw("nodeInstanceType"))
-        if not _INSTANCE.match(instance):
-            raise ConfigError(
-                f"context key 'nodeInstanceType'={instance!r} is invalid: allowed is an EC2 type like t3.medium"
-            )
-        prefix = str(raw("namePrefix"))
-        if not _DNS_LABEL.match(prefix):
-            raise ConfigError(
-                f"context key 'namePrefix'={prefix!r} is invalid: allowed is 1-20 of a-z 0-9 -, starting with a letter"
-            )
-        timeout_raw = raw("probeTimeoutSeconds")
-        try:
-            timeout = float(timeout_raw)
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if not 0.5 <= timeout <= 30:
-            raise ConfigError(
-                f"context key 'probeTimeoutSeconds'={timeout_raw!r} is invalid: allowed is a number 0.5..30"
-            )
-        config = cls(
-            alert_email=email or None,
-            node_instance_type=instance,
-            node_count=integer("nodeCount", 1, 20),
-            schedule_minutes=integer("scheduleMinutes", 1, 15),
-            probe_interval_seconds=integer("probeIntervalSeconds", 10, 60, ALARM_PERIODS),
-            probe_timeout_seconds=timeout,
-            confirm_probes=integer("confirmProbes", 2, 10),
-            name_prefix=prefix,
-            extra_targets=_targets(raw("extraTargets")),
-            cert_expiry_days=integer("certExpiryDays", 1, 365),
-        )
-        if config.probe_timeout_seconds >= config.probe_interval_seconds:
-            raise ConfigError(
-                f"context key 'probeTimeoutSeconds'={timeout_raw!r} is invalid: allowed is less than "
-                f"probeIntervalSeconds ({config.probe_interval_seconds})"
-            )
-        per_invocation = config.schedule_minutes * 60 // config.probe_interval_seconds
-        if config.confirm_probes > per_invocation:
-            raise ConfigError(
-                f"context key 'confirmProbes'={config.confirm_probes} is invalid: allowed is 2..{per_invocation} "
-                "(probes per invocation)"
-            )
-        config._check_checker()
-        return config
+        return _Reader(get).config()
 
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
@@ -129,25 +98,164 @@ class AppConfig:
             "CONFIRM_PROBES": str(self.confirm_probes),
         }
 
-    def _check_checker(self) -> None:
-        """Run the checker's own validation on what the Lambda will receive, at synth time."""
-        placeholder = {"name": "hello", "url": "http://placeholder/hello", "timeout": self.probe_timeout_seconds}
-        env = self.checker_environment(placeholder)
+
+class _Reader:
+    """Reads and checks one key at a time; every error names its key."""
+
+    def __init__(self, get: ContextGetter) -> None:
+        self.get = get
+
+    def raw(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise ConfigError(f"context key '{key}' is missing (its default belongs in cdk.json)")
+        return value
+
+    @staticmethod
+    def fail(key: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"context key '{key}'={value!r} is invalid: allowed is {allowed}")
+
+    def integer(self, key: str, low: int, high: int, allowed: tuple[int, ...] = ()) -> int:
+        value = self.raw(key)
         try:
-            Settings.from_env(env)
+            number = int(value)
+            ok = not isinstance(value, (bool, float)) and str(number) == str(value).strip()
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or (allowed and number not in allowed) or not low <= number <= high:
+            raise self.fail(key, value, f"one of {list(allowed)}" if allowed else f"an integer {low}..{high}")
+        return number
+
+    def number(self, key: str, low: float, high: float) -> float:
+        value = self.raw(key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not low <= number <= high:
+            raise self.fail(key, value, f"a number {low:g}..{high:g}")
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        raise self.fail(key, value, "true or false")
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self.raw(key)
+        if value not in options:
+            raise self.fail(key, value, f"one of {list(options)}")
+        return str(value)
+
+    def text(self, key: str, pattern: re.Pattern[str], what: str, *, optional: bool = False) -> str | None:
+        value = str(self.raw(key)).strip()
+        if optional and value == "":
+            return None
+        if not pattern.match(value):
+            raise self.fail(key, value, what + (" or ''" if optional else ""))
+        return value
+
+    def json_list(self, key: str) -> list[Any]:
+        value = self.raw(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else []
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"context key '{key}' is not valid JSON: {exc}") from None
+        if not isinstance(value, list):
+            raise self.fail(key, value, "a JSON list")
+        return value
+
+    def cidrs(self, key: str) -> tuple[str, ...]:
+        values = self.json_list(key)
+        for v in values:
+            try:
+                ipaddress.IPv4Network(str(v), strict=True)
+            except ValueError:
+                raise self.fail(key, v, "a list of IPv4 CIDRs like 203.0.113.0/24") from None
+        return tuple(str(v) for v in values)
+
+    def webhooks(self, key: str) -> tuple[str, ...]:
+        values = self.json_list(key)
+        for v in values:
+            if not isinstance(v, str) or not re.match(r"^https://[^\s/]+\S*$", v):
+                raise self.fail(key, v, "a list of https:// URLs")
+        return tuple(values)
+
+    def targets(self, key: str) -> tuple[Target, ...]:
+        values = self.json_list(key)
+        if not all(isinstance(t, dict) for t in values):
+            raise self.fail(key, values, "a list of {name, url, ...} objects")
+        try:
+            return tuple(Target.parse(t, f"{key}[{i}]") for i, t in enumerate(values))
+        except SettingsError as exc:
+            raise ConfigError(f"context key {exc}") from None
+
+    def config(self) -> AppConfig:
+        c = AppConfig(
+            alert_email=self.text("alertEmail", _EMAIL, "an email address", optional=True),
+            alert_webhooks=self.webhooks("alertWebhooks"),
+            name_prefix=str(self.text("namePrefix", _DNS_LABEL, "1-20 of a-z 0-9 -, starting with a letter")),
+            node_instance_type=str(self.text("nodeInstanceType", _INSTANCE, "an EC2 instance type like t3.medium")),
+            node_count=self.integer("nodeCount", 1, 20),
+            node_max_count=self.integer("nodeMaxCount", 1, 50),
+            node_capacity_type=self.choice("nodeCapacityType", CAPACITY_TYPES),
+            endpoint_access=self.choice("endpointAccess", ENDPOINT_ACCESS),
+            endpoint_allow_cidrs=self.cidrs("endpointAllowCidrs"),
+            nat_gateways=self.integer("natGateways", 1, 2),
+            vpc_endpoints=self.boolean("vpcEndpoints"),
+            pod_min_replicas=self.integer("podMinReplicas", 2, 50),
+            pod_max_replicas=self.integer("podMaxReplicas", 2, 100),
+            domain_name=self.text("domainName", _DOMAIN, "a DNS name like hello.example.com", optional=True),
+            hosted_zone_id=self.text("hostedZoneId", _ZONE_ID, "a Route 53 zone ID like Z0123456789ABC", optional=True),
+            hosted_zone_name=self.text("hostedZoneName", _DOMAIN, "the zone's DNS name like example.com", optional=True),
+            schedule_minutes=self.integer("scheduleMinutes", 1, 15),
+            probe_interval_seconds=self.integer("probeIntervalSeconds", 10, 60, ALARM_PERIODS),
+            probe_timeout_seconds=self.number("probeTimeoutSeconds", 0.5, 30),
+            confirm_probes=self.integer("confirmProbes", 2, 10),
+            extra_targets=self.targets("extraTargets"),
+            cert_expiry_days=self.integer("certExpiryDays", 1, 365),
+            latency_threshold_ms=self.integer("latencyThresholdMs", 10, 60_000),
+            latency_percentile=self.choice("latencyPercentile", PERCENTILES),
+            slo_target_percent=self.number("sloTargetPercent", 90, 99.99),
+            log_retention_days=self.integer("logRetentionDays", 1, 3653, LOG_RETENTION_DAYS),
+        )
+        self.cross_checks(c)
+        return c
+
+    def cross_checks(self, c: AppConfig) -> None:
+        if c.node_max_count < c.node_count:
+            raise self.fail("nodeMaxCount", c.node_max_count, f"at least nodeCount ({c.node_count})")
+        if c.pod_max_replicas < c.pod_min_replicas:
+            raise self.fail("podMaxReplicas", c.pod_max_replicas, f"at least podMinReplicas ({c.pod_min_replicas})")
+        if c.endpoint_allow_cidrs and c.endpoint_access == "private":
+            raise self.fail("endpointAllowCidrs", list(c.endpoint_allow_cidrs), "[] when endpointAccess is private")
+        dns = (c.domain_name, c.hosted_zone_id, c.hosted_zone_name)
+        if any(dns) and not all(dns):
+            raise ConfigError(
+                "context keys 'domainName', 'hostedZoneId' and 'hostedZoneName' are invalid: "
+                "allowed is all three set, or all three ''"
+            )
+        if c.domain_name and c.hosted_zone_name and not (
+            c.domain_name == c.hosted_zone_name or c.domain_name.endswith("." + c.hosted_zone_name)
+        ):
+            raise self.fail("domainName", c.domain_name, f"a name inside hostedZoneName ({c.hosted_zone_name})")
+        if c.probe_timeout_seconds >= c.probe_interval_seconds:
+            raise self.fail(
+                "probeTimeoutSeconds", self.raw("probeTimeoutSeconds"), f"less than probeIntervalSeconds ({c.probe_interval_seconds})"
+            )
+        per_invocation = c.schedule_minutes * 60 // c.probe_interval_seconds
+        if c.confirm_probes > per_invocation:
+            raise self.fail("confirmProbes", c.confirm_probes, f"2..{per_invocation} (probes per checker run)")
+        placeholder = {"name": "hello", "url": "http://placeholder/hello", "timeout": c.probe_timeout_seconds}
+        try:  # the checker's own validation, on what the Lambda will receive
+            Settings.from_env(c.checker_environment(placeholder))
         except SettingsError as exc:
             raise ConfigError(f"checker settings from context are invalid: {exc}") from None
 
 
-def _targets(value: Any) -> tuple[Target, ...]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else []
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"context key 'extraTargets' is not valid JSON: {exc}") from None
-    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-        raise ConfigError("context key 'extraTargets' is invalid: allowed is a list of {name, url, ...} objects")
-    try:
-        return tuple(Target.parse(t, f"extraTargets[{i}]") for i, t in enumerate(value))
-    except SettingsError as exc:
-        raise ConfigError(f"context key {exc}") from None
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)

@@ -197,6 +197,15 @@ def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
         ("confirmProbes", "1", "context key 'confirmProbes'='1' is invalid"),
         ("namePrefix", "Hello_World", "context key 'namePrefix'='Hello_World' is invalid"),
         ("extraTargets", '[{"url": "gopher://x"}]', "extraTargets[0].url='gopher://x' is not an http"),
+        ("nodeMaxCount", "1", "context key 'nodeMaxCount'=1 is invalid: allowed is at least nodeCount (2)"),
+        ("nodeCapacityType", "CHEAP", "context key 'nodeCapacityType'='CHEAP' is invalid: allowed is one of"),
+        ("endpointAllowCidrs", '["10.0.0.1/8"]', "context key 'endpointAllowCidrs'='10.0.0.1/8' is invalid"),
+        ("vpcEndpoints", "yes", "context key 'vpcEndpoints'='yes' is invalid: allowed is true or false"),
+        ("domainName", "hello.example.com", "'domainName', 'hostedZoneId' and 'hostedZoneName' are invalid"),
+        ("alertWebhooks", '["http://chat.example/hook"]', "context key 'alertWebhooks'='http://chat.example/hook'"),
+        ("sloTargetPercent", "100", "context key 'sloTargetPercent'='100' is invalid: allowed is a number 90..99.99"),
+        ("latencyPercentile", "p42", "context key 'latencyPercentile'='p42' is invalid"),
+        ("logRetentionDays", "10", "context key 'logRetentionDays'='10' is invalid: allowed is one of"),
     ],
 )
 def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, message: str) -> None:
