@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, Duration, ILocalBundling, RemovalPolicy
+from aws_cdk import BundlingOptions, Duration, ILocalBundling
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app.cluster import retained_logs
 from cdk_app.config import AppConfig
 from checker_lambda import contract
 
@@ -53,12 +53,7 @@ class HealthChecker(Construct):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, default_target: dict[str, Any]) -> None:
         super().__init__(scope, id)
         schedule_seconds = config.schedule_minutes * 60
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = retained_logs(self, "Logs", config)
         self.function = lambda_.Function(
             self,
             "Function",

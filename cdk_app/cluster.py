@@ -1,29 +1,56 @@
-"""The EKS cluster: VPC over two AZs, control plane, and a managed node group."""
+"""The EKS cluster and everything it runs on: VPC, control plane, nodes, cluster add-ons."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+import json
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_app.config import AppConfig
-from cdk_app.versions import EKS_VERSION, KubectlLayer
+from cdk_app.config import LOG_RETENTION_DAYS, AppConfig
+from cdk_app.versions import ALB_CONTROLLER_VERSION, CLUSTER_AUTOSCALER, EKS_VERSION, KubectlLayer
+
+PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
+
+
+# CloudWatch's retention choices, in the same order as aws_cdk's RetentionDays (INFINITE last).
+RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[:-1], strict=True))
+
+
+def retained_logs(scope: Construct, id: str, config: AppConfig, name: str | None = None) -> logs.LogGroup:
+    """A log group the stack owns: explicit retention, deleted with the stack."""
+    return logs.LogGroup(
+        scope,
+        id,
+        log_group_name=name,
+        retention=RETENTION[config.log_retention_days],
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 class HelloCluster(Construct):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig) -> None:
         super().__init__(scope, id)
-        self.vpc = ec2.Vpc(
+        self.config = config
+        self.vpc = self._vpc(config)
+
+        self.secrets_key = kms.Key(
             self,
-            "Vpc",
-            max_azs=2,
-            nat_gateways=1,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
-            ],
+            "SecretsKey",
+            description=f"Envelope encryption of Kubernetes secrets in {config.cluster_name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        # EKS writes control-plane logs here; created first so it has our retention.
+        self.control_plane_logs = retained_logs(
+            self, "ControlPlaneLogs", config, f"/aws/eks/{config.cluster_name}/cluster"
         )
         # Whoever may assume this role administers the cluster (kubectl); the stack outputs
         # the `aws eks update-kubeconfig` command that uses it.
@@ -36,28 +63,29 @@ class HelloCluster(Construct):
         self.cluster = eks.Cluster(
             self,
             "Cluster",
+            cluster_name=config.cluster_name,
             version=EKS_VERSION,
             vpc=self.vpc,
-            vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
+            vpc_subnets=[PRIVATE],
             default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
             default_capacity=0,
+            endpoint_access=self._endpoint_access(config),
+            secrets_encryption_key=self.secrets_key,
+            cluster_logging=[
+                eks.ClusterLoggingTypes.API,
+                eks.ClusterLoggingTypes.AUDIT,
+                eks.ClusterLoggingTypes.AUTHENTICATOR,
+            ],
             kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlLayer(self, "KubectlLayer")),
+            alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION),
             output_config_command=False,
         )
+        self.cluster.node.add_dependency(self.control_plane_logs)
         self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
-        self.nodegroup = self.cluster.add_nodegroup_capacity(
-            "Nodes",
-            instance_types=[ec2.InstanceType(config.node_instance_type)],
-            ami_type=(
-                eks.NodegroupAmiType.AL2023_ARM_64_STANDARD
-                if config.node_arm64
-                else eks.NodegroupAmiType.AL2023_X86_64_STANDARD
-            ),
-            min_size=config.node_count,
-            desired_size=config.node_count,
-            max_size=config.node_count,
-            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        )
+        self.nodegroup = self._nodes(config)
+        self._addons(config)
+        self.autoscaler = self._cluster_autoscaler(config)
+
         region = Stack.of(self).region
         CfnOutput(
             self,
@@ -68,3 +96,171 @@ class HelloCluster(Construct):
                 f"--role-arn {self.admin_role.role_arn}"
             ),
         ).override_logical_id("KubeconfigCommand")
+
+    def _vpc(self, config: AppConfig) -> ec2.Vpc:
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=config.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+            ],
+        )
+        flow_logs_role = iam.Role(self, "FlowLogsRole", assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"))
+        vpc.add_flow_log(
+            "FlowLogs",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                retained_logs(self, "FlowLogsGroup", config), flow_logs_role
+            ),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
+        if config.vpc_endpoints:
+            # Nodes pull images privately: ECR's API and registry, and S3 where the layers live.
+            vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[PRIVATE])
+            for name, service in (
+                ("EcrApi", ec2.InterfaceVpcEndpointAwsService.ECR),
+                ("EcrDocker", ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER),
+            ):
+                vpc.add_interface_endpoint(name, service=service, subnets=PRIVATE, private_dns_enabled=True)
+        return vpc
+
+    @staticmethod
+    def _endpoint_access(config: AppConfig) -> eks.EndpointAccess:
+        access = {
+            "public": eks.EndpointAccess.PUBLIC,
+            "private": eks.EndpointAccess.PRIVATE,
+            "public-and-private": eks.EndpointAccess.PUBLIC_AND_PRIVATE,
+        }[config.endpoint_access]
+        return access.only_from(*config.endpoint_allow_cidrs) if config.endpoint_allow_cidrs else access
+
+    def _nodes(self, config: AppConfig) -> eks.Nodegroup:
+        # IMDSv2 only, one hop: pods cannot reach the node's instance credentials.
+        template = ec2.LaunchTemplate(
+            self,
+            "NodeTemplate",
+            require_imdsv2=True,
+            http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+            http_put_response_hop_limit=1,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(20, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True),
+                )
+            ],
+        )
+        return self.cluster.add_nodegroup_capacity(
+            "Nodes",
+            instance_types=[ec2.InstanceType(config.node_instance_type)],
+            ami_type=(
+                eks.NodegroupAmiType.AL2023_ARM_64_STANDARD
+                if config.node_arm64
+                else eks.NodegroupAmiType.AL2023_X86_64_STANDARD
+            ),
+            capacity_type=eks.CapacityType(config.node_capacity_type),
+            min_size=config.node_count,
+            desired_size=config.node_count,
+            max_size=config.node_max_count,
+            subnets=PRIVATE,
+            launch_template_spec=eks.LaunchTemplateSpec(
+                id=template.launch_template_id or "", version=template.latest_version_number
+            ),
+            enable_node_auto_repair=True,
+        )
+
+    def _addons(self, config: AppConfig) -> None:
+        cluster_name = self.cluster.cluster_name
+        # VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on.
+        eks.CfnAddon(
+            self,
+            "VpcCni",
+            addon_name="vpc-cni",
+            cluster_name=cluster_name,
+            resolve_conflicts="OVERWRITE",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+        ).node.add_dependency(self.nodegroup)
+        # Resource metrics for the HorizontalPodAutoscaler.
+        eks.CfnAddon(self, "MetricsServer", addon_name="metrics-server", cluster_name=cluster_name).node.add_dependency(
+            self.nodegroup
+        )
+        # Container Insights: node/pod/container metrics and container logs into CloudWatch.
+        agent_role = iam.Role(
+            self,
+            "CloudWatchAgentRole",
+            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy")],
+            description="Container Insights agent (EKS Pod Identity)",
+        )
+        observability = eks.CfnAddon(
+            self,
+            "Observability",
+            addon_name="amazon-cloudwatch-observability",
+            cluster_name=cluster_name,
+            pod_identity_associations=[
+                eks.CfnAddon.PodIdentityAssociationProperty(
+                    service_account="cloudwatch-agent", role_arn=agent_role.role_arn
+                )
+            ],
+        )
+        observability.node.add_dependency(self.nodegroup)
+        for group in CONTAINER_INSIGHTS_LOG_GROUPS:
+            log_group = retained_logs(
+                self, f"ContainerInsights-{group}", config, f"/aws/containerinsights/{config.cluster_name}/{group}"
+            )
+            observability.node.add_dependency(log_group)
+
+    def _cluster_autoscaler(self, config: AppConfig) -> eks.HelmChart:
+        account = eks.ServiceAccount(
+            self,
+            "ClusterAutoscalerAccount",
+            cluster=self.cluster,  # type: ignore[arg-type]  # jsii's ICluster protocol lags Cluster
+            name="cluster-autoscaler",
+            namespace="kube-system",
+            identity_type=eks.IdentityType.POD_IDENTITY,
+        )
+        # Read-only discovery anywhere; changes only to this cluster's node groups (by tag).
+        account.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                    "eks:DescribeNodegroup",
+                ],
+                resources=["*"],  # Describe* actions take no resource ARNs
+            )
+        )
+        account.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned"}
+                },
+            )
+        )
+        chart = self.cluster.add_helm_chart(
+            "ClusterAutoscaler",
+            chart="cluster-autoscaler",
+            repository="https://kubernetes.github.io/autoscaler",
+            version=CLUSTER_AUTOSCALER["chart"],
+            namespace="kube-system",
+            release="cluster-autoscaler",
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": Stack.of(self).region,
+                "autoDiscovery": {"clusterName": config.cluster_name},
+                "image": {"tag": CLUSTER_AUTOSCALER["image"]},
+                "rbac": {"serviceAccount": {"create": False, "name": "cluster-autoscaler"}},
+                "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
+            },
+        )
+        chart.node.add_dependency(account)
+        return chart

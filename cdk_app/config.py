@@ -211,7 +211,9 @@ class _Reader:
             pod_max_replicas=self.integer("podMaxReplicas", 2, 100),
             domain_name=self.text("domainName", _DOMAIN, "a DNS name like hello.example.com", optional=True),
             hosted_zone_id=self.text("hostedZoneId", _ZONE_ID, "a Route 53 zone ID like Z0123456789ABC", optional=True),
-            hosted_zone_name=self.text("hostedZoneName", _DOMAIN, "the zone's DNS name like example.com", optional=True),
+            hosted_zone_name=self.text(
+                "hostedZoneName", _DOMAIN, "the zone's DNS name like example.com", optional=True
+            ),
             schedule_minutes=self.integer("scheduleMinutes", 1, 15),
             probe_interval_seconds=self.integer("probeIntervalSeconds", 10, 60, ALARM_PERIODS),
             probe_timeout_seconds=self.number("probeTimeoutSeconds", 0.5, 30),
@@ -239,13 +241,17 @@ class _Reader:
                 "context keys 'domainName', 'hostedZoneId' and 'hostedZoneName' are invalid: "
                 "allowed is all three set, or all three ''"
             )
-        if c.domain_name and c.hosted_zone_name and not (
-            c.domain_name == c.hosted_zone_name or c.domain_name.endswith("." + c.hosted_zone_name)
+        if (
+            c.domain_name
+            and c.hosted_zone_name
+            and not (c.domain_name == c.hosted_zone_name or c.domain_name.endswith("." + c.hosted_zone_name))
         ):
             raise self.fail("domainName", c.domain_name, f"a name inside hostedZoneName ({c.hosted_zone_name})")
         if c.probe_timeout_seconds >= c.probe_interval_seconds:
             raise self.fail(
-                "probeTimeoutSeconds", self.raw("probeTimeoutSeconds"), f"less than probeIntervalSeconds ({c.probe_interval_seconds})"
+                "probeTimeoutSeconds",
+                self.raw("probeTimeoutSeconds"),
+                f"less than probeIntervalSeconds ({c.probe_interval_seconds})",
             )
         per_invocation = c.schedule_minutes * 60 // c.probe_interval_seconds
         if c.confirm_probes > per_invocation:
@@ -258,4 +264,27 @@ class _Reader:
 
 
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)

@@ -14,6 +14,7 @@ from service import settings as svc
 Manifest = dict[str, Any]
 
 APP = "hello"
+SERVICE_PORT = 80
 CONTAINER_USER = 10001  # the Dockerfile's USER
 
 
@@ -55,6 +56,7 @@ class Workload:
     max_replicas: int = 6
     target_cpu_percent: int = 70
     arm64: bool = False
+    load_balancer_cidrs: tuple[str, ...] = ("10.0.0.0/24", "10.0.1.0/24")  # the public subnets
 
 
 def labels() -> dict[str, str]:
@@ -161,16 +163,83 @@ def deployment(w: Workload) -> Manifest:
 
 
 def service(w: Workload) -> Manifest:
+    # ClusterIP: the load balancer is the stack's ALB, which reaches pod IPs directly
+    # through the TargetGroupBinding below.
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
         "spec": {
-            "type": "LoadBalancer",
+            "type": "ClusterIP",
             "selector": labels(),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
+
+
+def target_group_binding(w: Workload, target_group_arn: str) -> Manifest:
+    """Registers the Service's pod IPs in the stack's ALB target group (AWS Load Balancer Controller)."""
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
+        "spec": {
+            "serviceRef": {"name": APP, "port": SERVICE_PORT},
+            "targetGroupARN": target_group_arn,
+            "targetType": "ip",
+        },
+    }
+
+
+def network_policies(w: Workload) -> list[Manifest]:
+    """Deny everything in the namespace, then allow the ALB in and DNS out.
+
+    Kubernetes always lets a pod's own node in (kubelet probes). The ALB's addresses are in
+    the public subnets; nothing else may reach the pods.
+    """
+    meta = {"namespace": w.namespace, "labels": labels()}
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", **meta},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    from_alb = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-load-balancer", **meta},
+        "spec": {
+            "podSelector": {"matchLabels": labels()},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"ipBlock": {"cidr": cidr}} for cidr in w.load_balancer_cidrs],
+                    "ports": [{"protocol": "TCP", "port": svc.PORT}],
+                }
+            ],
+        },
+    }
+    dns = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns", **meta},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    }
+    return [deny, from_alb, dns]
 
 
 def disruption_budget(w: Workload) -> Manifest:
@@ -213,4 +282,5 @@ def all_manifests(w: Workload) -> list[Manifest]:
         service(w),
         disruption_budget(w),
         autoscaler(w),
+        *network_policies(w),
     ]

@@ -21,10 +21,12 @@ class HelloStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self.cluster = HelloCluster(self, "Cluster", config=config)
-        self.workload = HelloWorkload(self, "Workload", cluster=self.cluster.cluster, config=config)
+        self.workload = HelloWorkload(
+            self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
+        )
         default_target = {
             "name": DEFAULT_TARGET,
-            "url": self.workload.hello_url,
+            "url": self.workload.url,
             "expect_status": 200,
             "expect_body": svc.HELLO_BODY,
             "timeout": config.probe_timeout_seconds,
@@ -35,12 +37,15 @@ class HelloStack(Stack):
             "Monitoring",
             config=config,
             targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
-            https_targets=[t.name for t in config.extra_targets if t.https],
+            https_targets=[
+                *([DEFAULT_TARGET] if config.https else []),
+                *(t.name for t in config.extra_targets if t.https),
+            ],
             checker=self.checker.function,
             checker_logs=self.checker.log_group,
         )
         for name, value, description in (
-            ("HelloUrl", self.workload.hello_url, "Public URL of the service"),
+            ("HelloUrl", self.workload.url, "Public URL of the service"),
             ("DashboardUrl", self.monitoring.dashboard_url, "CloudWatch dashboard"),
             ("AlertTopicArn", self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         ):

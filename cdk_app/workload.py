@@ -1,4 +1,10 @@
-"""The Hello World service on the cluster: image asset, manifests, public address."""
+"""The Hello World service on the cluster: image, manifests, and the public load balancer.
+
+The Application Load Balancer belongs to the stack (not to a Kubernetes Ingress): its name,
+metrics dimensions, listeners, certificate and deletion are all CloudFormation's, and the
+AWS Load Balancer Controller only keeps its target group in step with the pods through a
+TargetGroupBinding. docs/decisions.md says why.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,13 @@ from pathlib import Path
 from typing import cast
 
 from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from cdk_app import manifests
@@ -18,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class HelloWorkload(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, config: AppConfig) -> None:
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, vpc: ec2.IVpc, config: AppConfig) -> None:
         super().__init__(scope, id)
         kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
@@ -29,23 +40,91 @@ class HelloWorkload(Construct):
             directory=str(REPO_ROOT),
             platform=ecr_assets.Platform.LINUX_ARM64 if config.node_arm64 else ecr_assets.Platform.LINUX_AMD64,
         )
+        public = vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC)
         self.workload = manifests.Workload(
-            namespace=config.namespace, image=self.image.image_uri, arm64=config.node_arm64
+            namespace=config.namespace,
+            image=self.image.image_uri,
+            arm64=config.node_arm64,
+            min_replicas=config.pod_min_replicas,
+            max_replicas=config.pod_max_replicas,
+            replicas=config.pod_min_replicas,
+            load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
         self.manifest = eks.KubernetesManifest(
             self, "Manifests", cluster=kube, manifest=manifests.all_manifests(self.workload)
         )
-        # Waits at deploy time until Kubernetes has given the Service its load balancer.
-        address = eks.KubernetesObjectValue(
+
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
-            "LoadBalancerAddress",
-            cluster=kube,
-            object_type="service",
-            object_name=manifests.APP,
-            object_namespace=config.namespace,
-            json_path=".status.loadBalancer.ingress[0].hostname",
-            timeout=Duration.minutes(10),
+            "LoadBalancer",
+            vpc=vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            drop_invalid_header_fields=True,
         )
-        address.node.add_dependency(self.manifest)
-        self.load_balancer_host = address.value
-        self.hello_url = f"http://{self.load_balancer_host}{svc.HELLO_PATH}"
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "Targets",
+            vpc=vpc,
+            target_type=elbv2.TargetType.IP,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            port=svc.PORT,
+            deregistration_delay=Duration.seconds(manifests.TIMING.deregistration_delay),
+            health_check=elbv2.HealthCheck(
+                path=svc.READINESS_PATH,
+                healthy_http_codes="200",
+                interval=Duration.seconds(10),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=2,
+            ),
+        )
+        # The ALB reaches pods on the nodes' (cluster) security group, on the service port only.
+        cluster.cluster_security_group.add_ingress_rule(
+            self.load_balancer.connections.security_groups[0],
+            ec2.Port.tcp(svc.PORT),
+            "ALB to hello pods",
+        )
+        self.url = self._listeners(config)
+
+        binding = eks.KubernetesManifest(
+            self,
+            "TargetGroupBinding",
+            cluster=kube,
+            manifest=[manifests.target_group_binding(self.workload, self.target_group.target_group_arn)],
+        )
+        binding.node.add_dependency(self.manifest)
+        if cluster.alb_controller is not None:
+            # Created after the controller (it installs the CRD) and deleted before it, so
+            # the controller is still there to remove its finalizer.
+            binding.node.add_dependency(cluster.alb_controller)
+        self.binding = binding
+
+    def _listeners(self, config: AppConfig) -> str:
+        if not config.https:
+            self.load_balancer.add_listener("Http", port=80, open=True, default_target_groups=[self.target_group])
+            return f"http://{self.load_balancer.load_balancer_dns_name}{svc.HELLO_PATH}"
+        domain = cast(str, config.domain_name)
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=cast(str, config.hosted_zone_id), zone_name=cast(str, config.hosted_zone_name)
+        )
+        certificate = acm.Certificate(
+            self, "Certificate", domain_name=domain, validation=acm.CertificateValidation.from_dns(zone)
+        )
+        self.load_balancer.add_listener(
+            "Https",
+            port=443,
+            open=True,
+            certificates=[certificate],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_target_groups=[self.target_group],
+        )
+        self.load_balancer.add_redirect(source_port=80, target_port=443)
+        route53.ARecord(
+            self,
+            "Alias",
+            zone=zone,
+            record_name=domain,
+            target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(self.load_balancer)),
+        )
+        return f"https://{domain}{svc.HELLO_PATH}"

@@ -33,7 +33,7 @@ def test_cluster_runs_kubernetes_1_35_with_a_managed_node_group() -> None:
     t.has_resource_properties("AWS::EKS::Cluster", {"Version": "1.35"})
     t.has_resource_properties(
         "AWS::EKS::Nodegroup",
-        {"InstanceTypes": ["t3.medium"], "ScalingConfig": {"DesiredSize": 2, "MinSize": 2, "MaxSize": 2}},
+        {"InstanceTypes": ["t3.medium"], "ScalingConfig": {"DesiredSize": 2, "MinSize": 2, "MaxSize": 4}},
     )
     t.resource_count_is("AWS::EC2::Subnet", 4)  # public + private in each of 2 AZs
 

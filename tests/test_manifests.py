@@ -17,13 +17,28 @@ from tests.infra import default_template, resources
 WORKLOAD = manifests.Workload(namespace="hello", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/x:abc")
 
 
+def _flatten(raw: Any) -> str:
+    """A manifest property as text: Fn::Join parts joined, tokens (image URI, ARNs) as their source."""
+    if isinstance(raw, str):
+        return raw
+    return "".join(p if isinstance(p, str) else p.get("Fn::Sub", "TOKEN") for p in raw["Fn::Join"][1])
+
+
+def all_synthesized_manifests() -> list[dict[str, Any]]:
+    """Every Kubernetes object the stack hands to kubectl, in every KubernetesManifest."""
+    found = []
+    for resource in resources(default_template(), "Custom::AWSCDK-EKS-KubernetesResource").values():
+        found += json.loads(_flatten(resource["Properties"]["Manifest"]))
+    return found
+
+
 def synthesized_manifests() -> list[dict[str, Any]]:
-    """The manifests exactly as the stack hands them to kubectl."""
-    [resource] = resources(default_template(), "Custom::AWSCDK-EKS-KubernetesResource").values()
-    raw = resource["Properties"]["Manifest"]
-    if isinstance(raw, dict):  # Fn::Join around the image URI, itself an Fn::Sub
-        raw = "".join(p if isinstance(p, str) else p.get("Fn::Sub", "TOKEN") for p in raw["Fn::Join"][1])
-    return json.loads(raw)
+    """The service's own manifests (the one KubernetesManifest holding its Deployment)."""
+    for resource in resources(default_template(), "Custom::AWSCDK-EKS-KubernetesResource").values():
+        objects = json.loads(_flatten(resource["Properties"]["Manifest"]))
+        if any(o["kind"] == "Deployment" for o in objects):
+            return objects
+    raise AssertionError("no Deployment in the stack")
 
 
 def test_stack_applies_exactly_the_manifests_built_here() -> None:
@@ -35,10 +50,15 @@ def test_stack_applies_exactly_the_manifests_built_here() -> None:
         "Service",
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "NetworkPolicy",
     ]
 
 
-@pytest.mark.parametrize("manifest", manifests.all_manifests(WORKLOAD), ids=lambda m: m["kind"])
+@pytest.mark.parametrize(
+    "manifest", manifests.all_manifests(WORKLOAD), ids=lambda m: f"{m['kind']}-{m['metadata']['name']}"
+)
 def test_manifest_is_valid_for_the_cluster_version_in_strict_mode(manifest: dict[str, Any]) -> None:
     import kubernetes_validate
 
@@ -69,7 +89,7 @@ def test_every_pod_passes_the_restricted_pod_security_profile() -> None:
     [ns] = [m for m in all_manifests if m["kind"] == "Namespace"]
     for mode in ("enforce", "audit", "warn"):
         assert ns["metadata"]["labels"][f"pod-security.kubernetes.io/{mode}"] == "restricted"
-    specs = pod_specs(all_manifests)
+    specs = pod_specs(all_synthesized_manifests())
     assert specs
     for spec in specs:
         pod_ctx = spec["securityContext"]
@@ -123,3 +143,26 @@ def test_replicas_spread_and_disruption_budget() -> None:
     assert (
         pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
     )
+
+
+def test_network_policy_denies_all_then_allows_only_the_load_balancer_and_dns() -> None:
+    by_name = {m["metadata"]["name"]: m for m in synthesized_manifests() if m["kind"] == "NetworkPolicy"}
+    deny = by_name["default-deny"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    [rule] = by_name["allow-load-balancer"]["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": svc.PORT}]
+    public_cidrs = sorted(
+        r["Properties"]["CidrBlock"]
+        for r in resources(default_template(), "AWS::EC2::Subnet").values()
+        if r["Properties"].get("MapPublicIpOnLaunch")
+    )
+    assert sorted(peer["ipBlock"]["cidr"] for peer in rule["from"]) == public_cidrs
+    [egress] = by_name["allow-dns"]["spec"]["egress"]
+    assert {p["port"] for p in egress["ports"]} == {53}
+
+
+def test_target_group_binding_points_the_alb_at_the_service() -> None:
+    bindings = [m for m in all_synthesized_manifests() if m["kind"] == "TargetGroupBinding"]
+    [binding] = bindings
+    assert binding["spec"]["serviceRef"] == {"name": manifests.APP, "port": manifests.SERVICE_PORT}
+    assert binding["spec"]["targetType"] == "ip"
