@@ -10,7 +10,7 @@ from constructs import Construct
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import AppConfig
-from cdk_app.monitoring import Monitoring
+from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
 
@@ -36,13 +36,20 @@ class HelloStack(Stack):
             self,
             "Monitoring",
             config=config,
-            targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
-            https_targets=[
-                *([DEFAULT_TARGET] if config.https else []),
-                *(t.name for t in config.extra_targets if t.https),
-            ],
-            checker=self.checker.function,
-            checker_logs=self.checker.log_group,
+            watched=Watched(
+                targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
+                https_targets=[
+                    *([DEFAULT_TARGET] if config.https else []),
+                    *(t.name for t in config.extra_targets if t.https),
+                ],
+                checker=self.checker.function,
+                checker_logs=self.checker.log_group,
+                checker_rule=self.checker.rule,
+                load_balancer=self.workload.load_balancer,
+                target_group=self.workload.target_group,
+                cluster_name=config.cluster_name,
+                namespace=config.namespace,
+            ),
         )
         for name, value, description in (
             ("HelloUrl", self.workload.url, "Public URL of the service"),

@@ -75,16 +75,6 @@ def test_checker_may_only_put_metrics_into_its_namespace() -> None:
     )
 
 
-def test_email_subscription_and_alarm_actions() -> None:
-    t = default_template()
-    t.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
-    [topic] = resources(t, "AWS::SNS::Topic")
-    for alarm in resources(t, "AWS::CloudWatch::Alarm").values():
-        props = alarm["Properties"]
-        assert props["AlarmActions"] == [{"Ref": topic}] and props["OKActions"] == [{"Ref": topic}]
-        assert props["AlarmDescription"]
-
-
 def test_no_subscription_without_an_email() -> None:
     _, t = synth()
     t.resource_count_is("AWS::SNS::Subscription", 0)
@@ -135,32 +125,6 @@ def test_alarm_settings_match_the_documented_detection_formula(context: dict) ->
         assert detection <= 60 and recovery <= 60
     # Whatever the settings, a single failed probe never pages.
     assert alarm["DatapointsToAlarm"] >= 2
-
-
-def test_every_alarm_on_checker_metrics_watches_what_the_checker_publishes() -> None:
-    published = set()
-    for ok, reason in ((True, None), (False, contract.Reason.TIMEOUT)):
-        r = ProbeResult(target="hello", url="http://x/hello", started_at=0.0, ok=ok, status=200 if ok else None)
-        r.reason = reason
-        r.phases = {"dns": 1.0, "connect": 1.0, "tls": 1.0, "first_byte": 1.0, "total": 4.0}
-        r.cert_days_remaining = 30.0
-        for d in metric_data([r], high_resolution=True):
-            published.add(
-                (contract.NAMESPACE, d["MetricName"], tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"])))
-            )
-    watched = [
-        a["Properties"]
-        for a in resources(default_template(), "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("Namespace") == contract.NAMESPACE
-    ]
-    assert watched
-    for alarm in watched:
-        key = (
-            alarm["Namespace"],
-            alarm["MetricName"],
-            tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])),
-        )
-        assert key in published, key
 
 
 def test_outputs_give_the_url_dashboard_and_kubeconfig_command() -> None:
