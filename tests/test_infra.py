@@ -14,8 +14,6 @@ from aws_cdk.assertions import Match
 
 from cdk_app.checker import RUNTIME
 from checker_lambda import contract, timing
-from checker_lambda.metrics import metric_data
-from checker_lambda.probe import ProbeResult
 from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
 
 

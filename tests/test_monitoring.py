@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match
 from checker_lambda import contract
 from checker_lambda.metrics import metric_data
 from checker_lambda.probe import ProbeResult
-from tests.infra import default_template, resources, synth
+from tests.infra import resources, synth
 
 HTTPS_EXTRA = [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}]
 
