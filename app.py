@@ -5,17 +5,16 @@ import sys
 
 import aws_cdk as cdk
 
-from cdk_app.config import AppConfig, ConfigError
-from cdk_app.stack import HelloStack
+from cdk_app.config import ConfigError
+from cdk_app.stack import build
 
 
 def main() -> None:
     app = cdk.App()
     try:
-        config = AppConfig.from_context(app.node.try_get_context)
+        build(app)
     except ConfigError as exc:
         sys.exit(f"error: {exc}")
-    HelloStack(app, "HelloWorldEks", config=config, description="Hello World service on EKS with health checks")
     app.synth()
 
 

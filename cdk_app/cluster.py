@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app import nag
 from cdk_app.config import LOG_RETENTION_DAYS, AppConfig
 from cdk_app.versions import ALB_CONTROLLER_VERSION, CLUSTER_AUTOSCALER, EKS_VERSION, KubectlLayer
 
@@ -85,6 +86,7 @@ class HelloCluster(Construct):
         self.nodegroup = self._nodes(config)
         self._addons(config)
         self.autoscaler = self._cluster_autoscaler(config)
+        self._acknowledge()
 
         region = Stack.of(self).region
         CfnOutput(
@@ -96,6 +98,61 @@ class HelloCluster(Construct):
                 f"--role-arn {self.admin_role.role_arn}"
             ),
         ).override_logical_id("KubeconfigCommand")
+
+    def _acknowledge(self) -> None:
+        """cdk-nag findings on what aws-cdk-lib and EKS create for us, each with its reason."""
+        nag.acknowledge_managed_policies(
+            self.cluster.role, "EKS requires this AWS-managed policy on the cluster role.", "AmazonEKSClusterPolicy"
+        )
+        nag.acknowledge_managed_policies(
+            self.nodegroup.role,
+            "The AWS-managed policies EKS documents for managed node groups (kubelet, VPC CNI, image pulls).",
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy",
+            "AmazonEC2ContainerRegistryReadOnly",
+        )
+        provider = self.cluster.node.find_child("KubectlProvider")
+        reason = "aws-cdk-lib's kubectl provider (a CDK-managed custom resource), not configurable here."
+        nag.acknowledge_managed_policies(
+            provider,
+            reason,
+            "AmazonEC2ContainerRegistryReadOnly",
+            "service-role/AWSLambdaBasicExecutionRole",
+            "service-role/AWSLambdaVPCAccessExecutionRole",
+        )
+        handler = provider.node.find_child("Handler")
+        nag.acknowledge(
+            provider,
+            "IAM4[Policy::"
+            '{"Fn::If":["' + Stack.of(self).get_logical_id(handler.node.find_child("HasEcrPublic")) + '",'
+            '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
+            '{"Ref":"AWS::NoValue"}]}]',
+            reason,
+        )
+        nag.acknowledge(
+            provider,
+            f"IAM5[Resource::<{Stack.of(self).get_logical_id(handler.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
+            reason + " It may invoke any version of its own handler.",
+        )
+        nag.acknowledge(provider, "L1", reason + " Its runtime is pinned by aws-cdk-lib.")
+        if self.cluster.alb_controller is not None:
+            for resource in (
+                "*",
+                "arn:<AWS::Partition>:ec2:*:*:security-group/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/app/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/net/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:targetgroup/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/app/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/net/*/*/*",
+            ):
+                nag.acknowledge(
+                    self.cluster.alb_controller,
+                    f"IAM5[Resource::{resource}]",
+                    "The AWS Load Balancer Controller's published IAM policy, scoped by the "
+                    "elbv2.k8s.aws/cluster resource tag conditions it carries.",
+                )
 
     def _vpc(self, config: AppConfig) -> ec2.Vpc:
         vpc = ec2.Vpc(
@@ -123,7 +180,12 @@ class HelloCluster(Construct):
                 ("EcrApi", ec2.InterfaceVpcEndpointAwsService.ECR),
                 ("EcrDocker", ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER),
             ):
-                vpc.add_interface_endpoint(name, service=service, subnets=PRIVATE, private_dns_enabled=True)
+                endpoint = vpc.add_interface_endpoint(name, service=service, subnets=PRIVATE, private_dns_enabled=True)
+                nag.acknowledge(
+                    endpoint,
+                    "EC23",
+                    "The endpoint accepts 443 from the VPC's own CIDR only; cdk-nag cannot evaluate that token.",
+                )
         return vpc
 
     @staticmethod
@@ -204,6 +266,11 @@ class HelloCluster(Construct):
             ],
         )
         observability.node.add_dependency(self.nodegroup)
+        nag.acknowledge_managed_policies(
+            agent_role,
+            "The AWS-managed policy the amazon-cloudwatch-observability add-on documents for its agent.",
+            "CloudWatchAgentServerPolicy",
+        )
         for group in CONTAINER_INSIGHTS_LOG_GROUPS:
             log_group = retained_logs(
                 self, f"ContainerInsights-{group}", config, f"/aws/containerinsights/{config.cluster_name}/{group}"
@@ -263,4 +330,11 @@ class HelloCluster(Construct):
             },
         )
         chart.node.add_dependency(account)
+        chart.node.add_dependency(self.nodegroup)
+        nag.acknowledge(
+            account,
+            "IAM5[Resource::*]",
+            "Autoscaling/EC2 Describe* actions take no resource ARNs; the two mutating actions are limited "
+            "to this cluster's node groups by the k8s.io/cluster-autoscaler/<cluster> tag condition.",
+        )
         return chart

@@ -233,8 +233,11 @@ class _Reader:
             raise self.fail("nodeMaxCount", c.node_max_count, f"at least nodeCount ({c.node_count})")
         if c.pod_max_replicas < c.pod_min_replicas:
             raise self.fail("podMaxReplicas", c.pod_max_replicas, f"at least podMinReplicas ({c.pod_min_replicas})")
-        if c.endpoint_allow_cidrs and c.endpoint_access == "private":
-            raise self.fail("endpointAllowCidrs", list(c.endpoint_allow_cidrs), "[] when endpointAccess is private")
+        if c.endpoint_allow_cidrs and c.endpoint_access != "public-and-private":
+            # Nodes need the private endpoint when the public one is restricted.
+            raise self.fail(
+                "endpointAllowCidrs", list(c.endpoint_allow_cidrs), "[] unless endpointAccess is public-and-private"
+            )
         dns = (c.domain_name, c.hosted_zone_id, c.hosted_zone_name)
         if any(dns) and not all(dns):
             raise ConfigError(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
+from cdk_app import nag
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import AppConfig
@@ -57,3 +58,14 @@ class HelloStack(Stack):
             ("AlertTopicArn", self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         ):
             CfnOutput(self, name, value=value, description=description).override_logical_id(name)
+
+
+STACK_NAME = "HelloWorldEks"
+
+
+def build(app: App) -> HelloStack:
+    """The whole app: configuration from context, the stack, and cdk-nag on every synth."""
+    config = AppConfig.from_context(app.node.try_get_context)
+    stack = HelloStack(app, STACK_NAME, config=config, description="Hello World service on EKS with health checks")
+    nag.enable(app)
+    return stack

@@ -21,7 +21,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
-from cdk_app import manifests
+from cdk_app import manifests, nag
 from cdk_app.config import AppConfig
 from service import settings as svc
 
@@ -86,6 +86,17 @@ class HelloWorkload(Construct):
             "ALB to hello pods",
         )
         self.url = self._listeners(config)
+        nag.acknowledge(
+            self.load_balancer.connections.security_groups[0],
+            "EC23",
+            "The service is public by design: anyone may reach /hello on 80 (and 443 with a domain).",
+        )
+        nag.acknowledge(
+            self.load_balancer,
+            "ELB2",
+            "Per-request records come from the service's own JSON access log, collected by Container "
+            "Insights into the application log group; ALB access logs would duplicate them in S3.",
+        )
 
         binding = eks.KubernetesManifest(
             self,

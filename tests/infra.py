@@ -10,17 +10,16 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from cdk_app.config import AppConfig
-from cdk_app.stack import HelloStack
+from cdk_app.stack import HelloStack, build
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
 def synth(outdir: str | None = None, **context: Any) -> tuple[HelloStack, Template]:
+    """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's."""
     app = cdk.App(context={**DEFAULTS, **context}, outdir=outdir)
-    config = AppConfig.from_context(app.node.try_get_context)
-    stack = HelloStack(app, "HelloWorldEks", config=config)
+    stack = build(app)
     return stack, Template.from_stack(stack)
 
 

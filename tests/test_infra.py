@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from cdk_app.checker import RUNTIME
+from cdk_app.config import ConfigError
 from checker_lambda import contract, timing
 from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
 
@@ -233,3 +234,10 @@ def test_a_logs_insights_query_for_failed_probes_is_saved() -> None:
     default_template().has_resource_properties(
         "AWS::Logs::QueryDefinition", {"QueryString": Match.string_like_regexp('outcome = "fail"')}
     )
+
+
+def test_restricting_the_public_endpoint_needs_the_private_one() -> None:
+    with pytest.raises(
+        ConfigError, match="'endpointAllowCidrs'=\\['203.0.113.0/24'\\] is invalid: allowed is \\[\\] unless"
+    ):
+        synth(endpointAccess="public", endpointAllowCidrs=["203.0.113.0/24"])
