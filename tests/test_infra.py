@@ -241,3 +241,60 @@ def test_restricting_the_public_endpoint_needs_the_private_one() -> None:
         ConfigError, match="'endpointAllowCidrs'=\\['203.0.113.0/24'\\] is invalid: allowed is \\[\\] unless"
     ):
         synth(endpointAccess="public", endpointAllowCidrs=["203.0.113.0/24"])
+
+
+HTTPS = {"domainName": "hello.example.com", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"}
+
+
+def test_without_a_domain_the_alb_serves_plain_http_on_80() -> None:
+    t = default_template()
+    [listener] = resources(t, "AWS::ElasticLoadBalancingV2::Listener").values()
+    assert listener["Properties"]["Port"] == 80 and listener["Properties"]["Protocol"] == "HTTP"
+    assert listener["Properties"]["DefaultActions"][0]["Type"] == "forward"
+    t.resource_count_is("AWS::CertificateManager::Certificate", 0)
+
+
+def test_with_a_domain_https_dns_validated_certificate_redirect_alias_and_checker_on_https() -> None:
+    _, t = synth(**HTTPS)
+    t.has_resource_properties(
+        "AWS::CertificateManager::Certificate", {"DomainName": "hello.example.com", "ValidationMethod": "DNS"}
+    )
+    listeners = {
+        r["Properties"]["Port"]: r["Properties"] for r in resources(t, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["Certificates"]
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    assert listeners[80]["DefaultActions"][0]["RedirectConfig"]["Protocol"] == "HTTPS"
+    t.has_resource_properties(
+        "AWS::Route53::RecordSet", {"Name": "hello.example.com.", "Type": "A", "HostedZoneId": "Z0123456789ABC"}
+    )
+    env = _checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]
+    text = env if isinstance(env, str) else json.dumps(env)
+    assert "https://hello.example.com/hello" in text
+    # HTTPS: the certificate of the service itself is watched too.
+    alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
+    assert any(
+        a.get("MetricName") == contract.CERT_DAYS_REMAINING and a["Dimensions"][0]["Value"] == "hello" for a in alarms
+    )
+
+
+def test_target_group_checks_readiness_and_deregisters_within_the_shutdown_budget() -> None:
+    from cdk_app.manifests import TIMING
+    from service import settings as svc
+
+    [tg] = resources(default_template(), "AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    props = tg["Properties"]
+    assert props["TargetType"] == "ip" and props["Port"] == svc.PORT
+    assert props["HealthCheckPath"] == svc.READINESS_PATH
+    attributes = {a["Key"]: a["Value"] for a in props["TargetGroupAttributes"]}
+    assert int(attributes["deregistration_delay.timeout_seconds"]) == TIMING.deregistration_delay
+    assert TIMING.deregistration_delay < TIMING.termination_grace_period
+
+
+def test_pod_autoscaling_limits_come_from_configuration() -> None:
+    stack, _ = synth(podMinReplicas=3, podMaxReplicas=9)
+    from cdk_app import manifests
+
+    hpa = manifests.autoscaler(stack.workload.workload)
+    assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 9
+    assert manifests.deployment(stack.workload.workload)["spec"]["replicas"] == 3
