@@ -11,7 +11,7 @@ WITH_NODE = PATH="$(NODE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 CDK = $(WITH_NODE) node_modules/.bin/cdk
 CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL))
 
-.PHONY: install test lint local synth deploy diff destroy status bench clean
+.PHONY: install test lint local bootstrap synth deploy diff destroy status bench clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -36,6 +36,9 @@ lint: install
 
 local: $(STAMP)
 	$(PY) -m tools.local
+
+bootstrap: install
+	$(CDK) bootstrap
 
 synth: install
 	$(CDK) synth --quiet $(CONTEXT)
