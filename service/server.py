@@ -134,13 +134,14 @@ def serve(
     server.task_dispatcher.shutdown(timeout=1)
     wasyncore.close_all(server._map)
     log.write({"event": "stopped", "drain_seconds": round(time.monotonic() - (draining_since or 0), 3)})
+    log.flush()
     return 0
 
 
 def main() -> int:
     config = ServerSettings.from_env()
     lifecycle = Lifecycle()
-    log = AccessLog()
+    log = AccessLog(interval=settings.LOG_FLUSH_SECONDS)
     app = create_app(lifecycle=lifecycle, access_log=log)
     server = build_server(app, config)
     return serve(server, lifecycle, config, log)

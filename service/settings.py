@@ -26,3 +26,6 @@ CONNECTION_LIMIT = 256
 CHANNEL_TIMEOUT_SECONDS = 30
 MAX_REQUEST_BODY_BYTES = 1024
 MAX_REQUEST_HEADER_BYTES = 8192
+
+# The access log is written in batches this often (service/app.py, AccessLog).
+LOG_FLUSH_SECONDS = 0.1

@@ -6,7 +6,7 @@ from service.app import AccessLog, Lifecycle, create_app
 from service.server import ServerSettings, build_server, serve
 
 lifecycle = Lifecycle()
-log = AccessLog()
+log = AccessLog(interval=0.1)
 app = create_app(lifecycle=lifecycle, access_log=log)
 
 
