@@ -56,8 +56,13 @@ destroy: install
 status: $(STAMP)
 	$(PY) -m tools.status
 
+# Benchmarks print figures (docs/benchmarks.md); they are not tests. wrk comes from Debian.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq wrk; \
+	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
+	$(PY) -m bench.service
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json

@@ -32,6 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16,64,128").split(",")]
 SOAK_SECONDS = int(os.environ.get("BENCH_SOAK_SECONDS", "30"))
+# Server on CPU 0, wrk on CPU 1: without pinning the two fight over both cores and p99 moves
+# by +-40% from run to run; pinned, it repeats within a few percent.
+PIN = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
+SERVER_CPU = ["taskset", "-c", "0"] if PIN else []
+CLIENT_CPU = ["taskset", "-c", "1"] if PIN else []
+WRK_THREADS = "1" if PIN else "2"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
@@ -73,7 +79,7 @@ class Server:
         self.log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
         with self.log.open("w") as sink:  # like the container runtime, stdout is consumed
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", *module],
+                [*SERVER_CPU, sys.executable, "-m", *module],
                 cwd=ROOT,
                 env={**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **env},
                 stdout=sink,
@@ -121,9 +127,10 @@ class Prober(threading.Thread):
 def wrk(port: int, connections: int, seconds: int) -> Result:
     out = subprocess.run(
         [
+            *CLIENT_CPU,
             "wrk",
             "--latency",
-            "-t2",
+            f"-t{WRK_THREADS}",
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
@@ -172,7 +179,8 @@ def main() -> None:
         raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or `brew install wrk`")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"wrk -t2, {SECONDS} s per run, median of {ROUNDS} interleaved rounds, 127.0.0.1"
+        f"wrk -t{WRK_THREADS}, {SECONDS} s per run, median of {ROUNDS} interleaved rounds, 127.0.0.1, "
+        + ("server pinned to CPU 0, wrk to CPU 1" if PIN else "not pinned")
     )
     modules = {"flask": ["bench.baselines", "flask"], "wsgi": ["bench.baselines", "wsgi"], "ours": ["service"]}
     servers = {name: Server(module) for name, module in modules.items()}

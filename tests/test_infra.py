@@ -298,3 +298,14 @@ def test_pod_autoscaling_limits_come_from_configuration() -> None:
     hpa = manifests.autoscaler(stack.workload.workload)
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 9
     assert manifests.deployment(stack.workload.workload)["spec"]["replicas"] == 3
+
+
+def test_checker_is_bundled_without_docker_and_holds_only_its_package(tmp_path: Path) -> None:
+    synth(str(tmp_path))
+    handlers = list(tmp_path.glob("asset.*/checker_lambda/handler.py"))
+    assert len(handlers) == 1, "local bundling produced the checker package"
+    bundle = handlers[0].parent.parent
+    files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    assert "checker_lambda/contract.py" in files and "checker_lambda/probe.py" in files
+    assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
+    assert all(f.startswith("checker_lambda/") for f in files)

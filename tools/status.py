@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK = "HelloWorldEks"
 
 
-def main() -> int:
-    outputs_file = ROOT / "cdk-outputs.json"
+def main(argv: list[str] | None = None) -> int:
+    outputs_file = Path(argv[0]) if argv else ROOT / "cdk-outputs.json"
     if not outputs_file.exists():
         print("No cdk-outputs.json: run `make deploy ALERT_EMAIL=...` first.", file=sys.stderr)
         return 2
@@ -37,9 +37,13 @@ def main() -> int:
             else "confirmed"
         )
         print(f"  {sub['Protocol']} {sub['Endpoint']}: {state}")
-    alarms = cloudwatch.describe_alarms(ActionPrefix=topic)
-    for alarm in alarms["MetricAlarms"] + alarms["CompositeAlarms"]:
-        print(f"  alarm {alarm['AlarmName']}: {alarm['StateValue']}")
+    # CloudFormation names alarms "<stack>-<id>-<suffix>"; the composites carry the name prefix.
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    for page in pages:
+        for alarm in page["MetricAlarms"] + page["CompositeAlarms"]:
+            name = alarm["AlarmName"]
+            if name.startswith(f"{STACK}-") or name.endswith("-service-down"):
+                print(f"  alarm {name}: {alarm['StateValue']}")
 
     from checker_lambda.__main__ import main as check
 
@@ -48,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
