@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -121,17 +122,19 @@ class HelloCluster(Construct):
             "service-role/AWSLambdaVPCAccessExecutionRole",
         )
         handler = provider.node.find_child("Handler")
+        stack = Stack.of(self)
+        has_ecr_public = stack.get_logical_id(cast(CfnElement, handler.node.find_child("HasEcrPublic")))
         nag.acknowledge(
             provider,
             "IAM4[Policy::"
-            '{"Fn::If":["' + Stack.of(self).get_logical_id(handler.node.find_child("HasEcrPublic")) + '",'
+            '{"Fn::If":["' + has_ecr_public + '",'
             '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
             '{"Ref":"AWS::NoValue"}]}]',
             reason,
         )
         nag.acknowledge(
             provider,
-            f"IAM5[Resource::<{Stack.of(self).get_logical_id(handler.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
+            f"IAM5[Resource::<{stack.get_logical_id(cast(CfnElement, handler.node.default_child))}.Arn>:*]",
             reason + " It may invoke any version of its own handler.",
         )
         nag.acknowledge(provider, "L1", reason + " Its runtime is pinned by aws-cdk-lib.")
