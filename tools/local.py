@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105
 
 
 def free_port() -> int:
@@ -129,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            "AWS_ACCESS_KEY_ID": "local",
-            # A dummy credential: the emulator accepts anything.
-            "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105
+            **EMULATOR_CREDENTIALS,
             "AWS_DEFAULT_REGION": "us-east-1",
             "CHECK_TARGETS": json.dumps(
                 [
