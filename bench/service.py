@@ -18,7 +18,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -67,12 +68,6 @@ def median(results: list[Result]) -> Result:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     def __init__(self, module: list[str], **env: str) -> None:
         self.port = free_port()
@@ -85,14 +80,7 @@ class Server:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit(f"{module} did not start")
+        wait_for_port(self.port)
 
     def peak_rss_mib(self) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 import threading
 import time
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tools.net import free_port
 
 
 class Behaviour(BaseHTTPRequestHandler):
@@ -86,10 +87,7 @@ def http_peer(mode: str, *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hello"
+    return f"http://127.0.0.1:{free_port()}/hello"
 
 
 def make_certificate(directory: Path, *, days: float, name: str = "cert") -> tuple[Path, Path]:

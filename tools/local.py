@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 
 # subprocess starts this repository's own service, with a fixed argv.
 import subprocess  # nosec B404
@@ -24,26 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tools.net import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 # Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing came up on 127.0.0.1:{port}")
 
 
 class Context:
@@ -183,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         env={**os.environ, "PORT": str(args.port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},
         stdout=subprocess.DEVNULL,
     )
-    wait_for(args.port)
+    wait_for_port(args.port)
     print(f"service  http://127.0.0.1:{args.port}/hello  (pid {service.pid}; `kill {service.pid}` to cause an outage)")
     print(f"emulator http://127.0.0.1:{moto_port}  (CloudWatch, SNS topic {topic})")
     print(
