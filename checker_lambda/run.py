@@ -72,6 +72,7 @@ class Monitor:
         slowest = max(t.timeout for t in s.targets)
         results: list[ProbeResult] = []
         streak: dict[str, tuple[bool, int]] = {}
+        confirmed: dict[str, bool] = {}
         for i in range(s.probes_per_invocation):
             slot = start + i * s.interval
             if max(slot, self.clock()) + slowest + PUBLISH_MARGIN_SECONDS > deadline:
@@ -85,10 +86,13 @@ class Monitor:
                 ok, count = streak.get(r.target, (r.ok, 0))
                 count = count + 1 if ok == r.ok else 1
                 streak[r.target] = (r.ok, count)
-                if count >= s.confirm and self.verdicts.get(r.target) != r.ok:
-                    self.verdicts[r.target] = r.ok
-                    changed = True
+                if count >= s.confirm:
+                    confirmed[r.target] = r.ok
+                    changed = changed or self.verdicts.get(r.target) != r.ok
             if changed:
                 break
         self.publish(results)
+        # Only what reached CloudWatch counts as published: if publishing raised, the next
+        # invocation still sees the change as new and publishes it early again.
+        self.verdicts.update(confirmed)
         return results

@@ -124,18 +124,40 @@ def test_detection_and_recovery_never_exceed_the_documented_worst_case(outage_af
             clock.now += timeout if not ok else 0.01  # a down target costs the full timeout
             return ProbeResult(target=t.name, url=t.url, started_at=clock.now, ok=ok)
 
-    publishes: list[tuple[float, bool]] = []
-    monitor: Monitor
-
-    def publish(results: Sequence[ProbeResult]) -> None:
-        publishes.append((clock.now, monitor.verdicts["hello"]))
-
-    monitor = Monitor(SETTINGS, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    published_at: list[float] = []
+    publishes: list[tuple[float, bool]] = []  # (when the batch reached CloudWatch, verdict after it)
+    monitor = Monitor(
+        SETTINGS,
+        Prober(),
+        lambda _: published_at.append(clock.now),
+        clock=clock.time,
+        sleep=clock.sleep,
+        log=lambda r: None,
+    )  # type: ignore[arg-type]
     monitor.verdicts["hello"] = True
     for minute in range(8):
         clock.now = max(clock.now, minute * schedule)
         monitor.run(start=minute * schedule, deadline=minute * schedule + schedule)
+        publishes.append((published_at[-1], monitor.verdicts["hello"]))
     down_at = next(t for t, up in publishes if not up)
     up_at = next(t for t, up in publishes if up and t > down_at)
     assert down_at - outage[0] <= worst_d
     assert up_at - outage[1] <= worst_r
+
+
+def test_a_failed_publish_does_not_count_as_published() -> None:
+    clock = FakeClock(1_000_020.0)
+    prober = ScriptedProber(clock, [False] * 12)
+
+    def broken(results: Sequence[ProbeResult]) -> None:
+        raise ConnectionError("CloudWatch unreachable")
+
+    monitor = Monitor(SETTINGS, prober, broken, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.verdicts["hello"] = True
+    with pytest.raises(ConnectionError):
+        monitor.run(start=clock.now, deadline=clock.now + 60)
+    assert monitor.verdicts["hello"] is True  # the outage was never reported
+    published: list[Sequence[ProbeResult]] = []
+    monitor.publish = published.append
+    results = monitor.run(start=1_000_080.0, deadline=1_000_080.0 + 60)
+    assert len(results) == 3 and monitor.verdicts["hello"] is False  # reported early, again
