@@ -61,6 +61,7 @@ class HelloWorkload(Construct):
             internet_facing=True,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             drop_invalid_header_fields=True,
+            idle_timeout=Duration.seconds(svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS),
         )
         self.target_group = elbv2.ApplicationTargetGroup(
             self,

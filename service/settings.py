@@ -23,7 +23,11 @@ DRAIN_TIMEOUT_SECONDS = 10.0
 # waitress limits: a GET-only service has no use for big bodies or headers.
 THREADS = 8
 CONNECTION_LIMIT = 256
-CHANNEL_TIMEOUT_SECONDS = 30
+# Idle keep-alive connections are kept longer than the load balancer keeps its own
+# (LOAD_BALANCER_IDLE_TIMEOUT_SECONDS): if the service closed first, the ALB could send a
+# request down a connection being closed and answer 502.
+LOAD_BALANCER_IDLE_TIMEOUT_SECONDS = 60
+CHANNEL_TIMEOUT_SECONDS = 75
 MAX_REQUEST_BODY_BYTES = 1024
 MAX_REQUEST_HEADER_BYTES = 8192
 

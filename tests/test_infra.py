@@ -309,3 +309,13 @@ def test_checker_is_bundled_without_docker_and_holds_only_its_package(tmp_path: 
     assert "checker_lambda/contract.py" in files and "checker_lambda/probe.py" in files
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
     assert all(f.startswith("checker_lambda/") for f in files)
+
+
+def test_the_service_keeps_idle_connections_longer_than_the_load_balancer() -> None:
+    from service import settings as svc
+
+    [alb] = resources(default_template(), "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    idle = int(attributes["idle_timeout.timeout_seconds"])
+    assert idle == svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS < svc.CHANNEL_TIMEOUT_SECONDS
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
