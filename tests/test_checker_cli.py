@@ -57,3 +57,14 @@ def test_watch_keeps_probing_until_interrupted(live_service: RunningService) -> 
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert len([line for line in out.splitlines() if "UP" in line]) >= 3
+
+
+def test_publish_sends_the_probe_metrics_to_cloudwatch(aws_env: str, live_service: RunningService) -> None:
+    import boto3
+
+    done = cli(f"{live_service.url}/hello", "--expect-body", "Hello World", "--publish")
+    assert done.returncode == 0, done.stderr
+    names = {
+        m["MetricName"] for m in boto3.client("cloudwatch").list_metrics(Namespace="HelloWorld/HealthCheck")["Metrics"]
+    }
+    assert {"Availability", "Latency", "DnsTime", "ConnectTime", "FirstByteTime"} <= names
