@@ -62,9 +62,11 @@ def test_watch_keeps_probing_until_interrupted(live_service: RunningService) -> 
 def test_publish_sends_the_probe_metrics_to_cloudwatch(aws_env: str, live_service: RunningService) -> None:
     import boto3
 
+    target = f"127.0.0.1-{live_service.port}-hello"  # the CLI names a target after its URL
+    cloudwatch = boto3.client("cloudwatch")
+    dims = [{"Name": "Target", "Value": target}]
+    assert not cloudwatch.list_metrics(Namespace="HelloWorld/HealthCheck", Dimensions=dims)["Metrics"]
     done = cli(f"{live_service.url}/hello", "--expect-body", "Hello World", "--publish")
     assert done.returncode == 0, done.stderr
-    names = {
-        m["MetricName"] for m in boto3.client("cloudwatch").list_metrics(Namespace="HelloWorld/HealthCheck")["Metrics"]
-    }
-    assert {"Availability", "Latency", "DnsTime", "ConnectTime", "FirstByteTime"} <= names
+    listed = cloudwatch.list_metrics(Namespace="HelloWorld/HealthCheck", Dimensions=dims)["Metrics"]
+    assert {"Availability", "Latency", "DnsTime", "ConnectTime", "FirstByteTime"} <= {m["MetricName"] for m in listed}
