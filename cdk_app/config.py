@@ -16,6 +16,7 @@ from typing import Any
 from checker_lambda.settings import Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
+STACK_NAME = "HelloWorldEks"  # tools/status.py and the deploy workflow read outputs under it
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")

@@ -10,7 +10,7 @@ from constructs import Construct
 from cdk_app import nag
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
-from cdk_app.config import AppConfig
+from cdk_app.config import STACK_NAME, AppConfig
 from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
@@ -58,9 +58,6 @@ class HelloStack(Stack):
             ("AlertTopicArn", self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         ):
             CfnOutput(self, name, value=value, description=description).override_logical_id(name)
-
-
-STACK_NAME = "HelloWorldEks"
 
 
 def build(app: App) -> HelloStack:

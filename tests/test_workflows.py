@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cdk_app.config import STACK_NAME
 from tests.conftest import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -66,6 +67,7 @@ def test_deploy_uses_oidc_shows_a_diff_first_and_smoke_tests_hello() -> None:
     smoke = next(i for i, r in enumerate(runs) if "python -m checker_lambda" in r)
     assert diff < apply < smoke
     assert "curl" in runs[smoke] and "HelloUrl" in runs[smoke]
+    assert f'["{STACK_NAME}"]["HelloUrl"]' in runs[smoke]  # the stack the app really names
 
 
 def test_pre_commit_config_is_valid_and_runs_ruff_format_and_hadolint() -> None:

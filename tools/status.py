@@ -11,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from cdk_app.config import STACK_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
-STACK = "HelloWorldEks"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if not outputs_file.exists():
         print("No cdk-outputs.json: run `make deploy ALERT_EMAIL=...` first.", file=sys.stderr)
         return 2
-    outputs = json.loads(outputs_file.read_text())[STACK]
+    outputs = json.loads(outputs_file.read_text())[STACK_NAME]
     import boto3
 
     sns = boto3.client("sns")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages:
         for alarm in page["MetricAlarms"] + page["CompositeAlarms"]:
             name = alarm["AlarmName"]
-            if name.startswith(f"{STACK}-") or name.endswith("-service-down"):
+            if name.startswith(f"{STACK_NAME}-") or name.endswith("-service-down"):
                 print(f"  alarm {name}: {alarm['StateValue']}")
 
     from checker_lambda.__main__ import main as check
