@@ -85,11 +85,12 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
     if latency:
         lines.append(f"  latency: average {latency['Average']:.1f} ms, max {latency['Maximum']:.1f} ms")
     listed = cloudwatch.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.FAILURES)["Metrics"]
-    for metric in listed:
-        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-        failed = stats(contract.FAILURES, metric["Dimensions"], ["SampleCount", "Sum"])
+    # The emulator may list a metric once per datapoint: one line per dimension set.
+    unique = {tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in listed}
+    for dims in sorted(unique):
+        failed = stats(contract.FAILURES, [{"Name": k, "Value": v} for k, v in dims], ["SampleCount", "Sum"])
         if failed:
-            lines.append(f"  failures, reason {dims.get(contract.REASON)}: {failed['Sum']:.0f}")
+            lines.append(f"  failures, reason {dict(dims).get(contract.REASON)}: {failed['Sum']:.0f}")
     names = sorted({m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]})
     lines.append(f"  metrics stored in {contract.NAMESPACE}: {', '.join(names)}")
     [alarm] = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
