@@ -249,54 +249,44 @@ class Monitoring(Construct):
 
     def _checker_health(self) -> None:
         fn, rule = self.watched.checker, self.watched.checker_rule
-        self.checker_errors = self._alarm(
-            "CheckerErrors",
-            user_facing=False,
-            alarm_description=(
+        failed_invocations = cw.Metric(
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions_map={"RuleName": rule.rule_name},
+            statistic="Sum",
+            period=MINUTE,
+        )
+        for alarm_id, metric, description in (
+            (
+                "CheckerErrors",
+                fn.metric_errors(statistic="Sum", period=MINUTE),
                 "The health checker Lambda failed in 2 of 3 minutes (bad settings, or it cannot publish "
-                "metrics). First: read the newest error in its log group."
+                "metrics). First: read the newest error in its log group.",
             ),
-            metric=fn.metric_errors(statistic="Sum", period=MINUTE),
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            threshold=1,
-            datapoints_to_alarm=2,
-            evaluation_periods=3,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
-        self.checker_throttles = self._alarm(
-            "CheckerThrottles",
-            user_facing=False,
-            alarm_description=(
-                "The health checker Lambda is being throttled: the account's concurrency is exhausted. "
-                "First: Lambda console, account-level ConcurrentExecutions."
+            (
+                "CheckerThrottles",
+                fn.metric_throttles(statistic="Sum", period=MINUTE),
+                "The health checker Lambda was throttled in 2 of 3 minutes: the account's concurrency is "
+                "exhausted. First: Lambda console, account-level ConcurrentExecutions.",
             ),
-            metric=fn.metric_throttles(statistic="Sum", period=MINUTE),
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            threshold=1,
-            datapoints_to_alarm=2,
-            evaluation_periods=3,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
-        self.schedule_failures = self._alarm(
-            "ScheduleFailures",
-            user_facing=False,
-            alarm_description=(
-                "EventBridge could not invoke the health checker. First: check the Lambda's resource "
-                "policy and that the function exists."
+            (
+                "ScheduleFailures",
+                failed_invocations,
+                "EventBridge could not invoke the health checker in 2 of 3 minutes. First: check the "
+                "Lambda's resource policy and that the function exists.",
             ),
-            metric=cw.Metric(
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions_map={"RuleName": rule.rule_name},
-                statistic="Sum",
-                period=MINUTE,
-            ),
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            threshold=1,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
+        ):
+            self._alarm(
+                alarm_id,
+                user_facing=False,
+                alarm_description=description,
+                metric=metric,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                threshold=1,
+                datapoints_to_alarm=2,
+                evaluation_periods=3,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
 
     def _burn_rate(
         self, id: str, long_window: Duration, short_window: Duration, burn: float, *, page: bool
