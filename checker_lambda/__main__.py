@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from checker_lambda.probe import Prober, ProbeResult
-from checker_lambda.settings import Settings, SettingsError, Target
+from checker_lambda.settings import SettingsError, Target
 
 
 def describe(r: ProbeResult) -> str:
@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             for url in args.urls
         )
-        settings = Settings(targets=targets, interval=args.interval, schedule=args.interval)
         if len({t.name for t in targets}) != len(targets):
             raise SettingsError("each URL must be different")
         if args.count < 1 or args.interval <= 0:
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
-    prober = Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context)
+    prober = Prober(ssl_context=context)  # the Lambda's default body limit
     publisher = None
     if args.publish:
         import boto3
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         while args.watch or rounds < args.count:
             if rounds:
                 time.sleep(args.interval)
-            results = [prober.probe(t) for t in settings.targets]
+            results = [prober.probe(t) for t in targets]
             for r in results:
                 print(json.dumps(r.as_log()) if args.json else describe(r), flush=True)
                 last[r.target] = r.ok
