@@ -15,7 +15,13 @@ from constructs import Construct
 
 from cdk_app import nag
 from cdk_app.config import LOG_RETENTION_DAYS, AppConfig
-from cdk_app.versions import ALB_CONTROLLER_VERSION, CLUSTER_AUTOSCALER, EKS_VERSION, KubectlLayer
+from cdk_app.versions import (
+    ALB_CONTROLLER_VALUES,
+    ALB_CONTROLLER_VERSION,
+    CLUSTER_AUTOSCALER_CHART,
+    EKS_VERSION,
+    KubectlLayer,
+)
 
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
@@ -79,7 +85,9 @@ class HelloCluster(Construct):
                 eks.ClusterLoggingTypes.AUTHENTICATOR,
             ],
             kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlLayer(self, "KubectlLayer")),
-            alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION),
+            alb_controller=eks.AlbControllerOptions(
+                version=ALB_CONTROLLER_VERSION, additional_helm_chart_values=ALB_CONTROLLER_VALUES
+            ),
             output_config_command=False,
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
@@ -320,14 +328,13 @@ class HelloCluster(Construct):
             "ClusterAutoscaler",
             chart="cluster-autoscaler",
             repository="https://kubernetes.github.io/autoscaler",
-            version=CLUSTER_AUTOSCALER["chart"],
+            version=CLUSTER_AUTOSCALER_CHART,  # its own image: see versions.py
             namespace="kube-system",
             release="cluster-autoscaler",
             values={
                 "cloudProvider": "aws",
                 "awsRegion": Stack.of(self).region,
                 "autoDiscovery": {"clusterName": config.cluster_name},
-                "image": {"tag": CLUSTER_AUTOSCALER["image"]},
                 "rbac": {"serviceAccount": {"create": False, "name": "cluster-autoscaler"}},
                 "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
             },
