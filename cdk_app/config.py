@@ -6,10 +6,11 @@ them. A bad value stops synth with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,12 @@ ALARM_PERIODS = (10, 30, 60)
 ENDPOINT_ACCESS = ("public", "private", "public-and-private")
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 PERCENTILES = ("p50", "p90", "p95", "p99")
+
+
+def _belongs_to_cdk(key: str) -> bool:
+    """Context keys the CDK itself writes or reads: feature flags (`@aws-cdk/...`), the CLI's
+    `aws:cdk:...` settings, lookup caches (`availability-zones:account=...`), acknowledged notices."""
+    return key.startswith("@") or ":" in key or key in ("acknowledged-issue-numbers", "cli-telemetry")
 
 
 class ConfigError(ValueError):
@@ -86,8 +93,13 @@ class AppConfig:
         return self.domain_name is not None
 
     @classmethod
-    def from_context(cls, get: ContextGetter) -> AppConfig:
-        return _Reader(get).config()
+    def from_context(cls, get: ContextGetter, keys: Iterable[str] = ()) -> AppConfig:
+        """`keys`: every context key given; one this app does not read stops synth, since a
+        misspelled key (`alertemail`) would otherwise be ignored and its setting silently lost."""
+        reader = _Reader(get)
+        config = reader.config()
+        reader.no_unknown_keys(keys)
+        return config
 
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
@@ -105,8 +117,10 @@ class _Reader:
 
     def __init__(self, get: ContextGetter) -> None:
         self.get = get
+        self.read: set[str] = set()
 
     def raw(self, key: str) -> Any:
+        self.read.add(key)
         value = self.get(key)
         if value is None:
             raise ConfigError(f"context key '{key}' is missing (its default belongs in cdk.json)")
@@ -228,6 +242,15 @@ class _Reader:
         )
         self.cross_checks(c)
         return c
+
+    def no_unknown_keys(self, keys: Iterable[str]) -> None:
+        by_lower = {k.lower(): k for k in self.read}
+        for key in sorted(set(keys) - self.read):
+            if _belongs_to_cdk(key):
+                continue
+            close = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.6)
+            hint = f"did you mean '{by_lower[close[0]]}'?" if close else "the keys this app reads are in cdk.json"
+            raise ConfigError(f"context key '{key}' is unknown: {hint}")
 
     def cross_checks(self, c: AppConfig) -> None:
         if c.node_max_count < c.node_count:
