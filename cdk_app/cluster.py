@@ -169,7 +169,11 @@ class HelloCluster(Construct):
         vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=2,
+            # Chosen zones, or the region's first two. EKS refuses some zones (by zone ID);
+            # README "Configuration" shows how to list the IDs behind your zone names.
+            **(
+                {"availability_zones": list(config.availability_zones)} if config.availability_zones else {"max_azs": 2}
+            ),
             nat_gateways=config.nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),

@@ -23,6 +23,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
@@ -54,6 +55,7 @@ class AppConfig:
     endpoint_access: str
     endpoint_allow_cidrs: tuple[str, ...]
     nat_gateways: int
+    availability_zones: tuple[str, ...]  # empty: the region's first two
     vpc_endpoints: bool
     # workload and its load balancer
     pod_min_replicas: int
@@ -193,6 +195,18 @@ class _Reader:
                 raise self.fail(key, v, "a list of IPv4 CIDRs like 203.0.113.0/24") from None
         return tuple(str(v) for v in values)
 
+    def zones(self, key: str) -> tuple[str, ...]:
+        """Zone names (EKS rejects some zones by zone ID; which name maps to which ID differs per account)."""
+        values = self.json_list(key)
+        for v in values:
+            if not isinstance(v, str) or not _ZONE_NAME.match(v):
+                raise self.fail(key, v, "a list of Availability Zone names like us-east-1b")
+        if values and not 2 <= len(values) <= 3:
+            raise self.fail(key, values, "[] or 2..3 zone names (EKS needs subnets in at least two zones)")
+        if len({v[:-1] for v in values}) > 1 or len(set(values)) != len(values):
+            raise self.fail(key, values, "distinct zones of one region")
+        return tuple(values)
+
     def webhooks(self, key: str) -> tuple[str, ...]:
         values = self.json_list(key)
         for v in values:
@@ -221,6 +235,7 @@ class _Reader:
             endpoint_access=self.choice("endpointAccess", ENDPOINT_ACCESS),
             endpoint_allow_cidrs=self.cidrs("endpointAllowCidrs"),
             nat_gateways=self.integer("natGateways", 1, 2),
+            availability_zones=self.zones("availabilityZones"),
             vpc_endpoints=self.boolean("vpcEndpoints"),
             pod_min_replicas=self.integer("podMinReplicas", 2, 50),
             pod_max_replicas=self.integer("podMaxReplicas", 2, 100),

@@ -202,6 +202,22 @@ def test_a_misspelled_context_key_stops_synth_with_a_suggestion(given: dict, mes
     assert str(error.value) == message
 
 
+@pytest.mark.parametrize(
+    ("zones", "message"),
+    [
+        ('["use1-az1", "use1-az2"]', "context key 'availabilityZones'='use1-az1' is invalid: allowed is a list of"),
+        ('["us-east-1a"]', "allowed is [] or 2..3 zone names"),
+        ('["us-east-1a", "eu-west-1a"]', "allowed is distinct zones of one region"),
+        ('["us-east-1a", "us-east-1a"]', "allowed is distinct zones of one region"),
+    ],
+)
+def test_availability_zones_are_names_of_one_region(zones: str, message: str) -> None:
+    context = {**DEFAULTS, "availabilityZones": zones}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
 def test_context_keys_the_cdk_itself_uses_are_allowed() -> None:
     cdk_keys = {
         "@aws-cdk/core:newStyleStackSynthesis": True,

@@ -45,7 +45,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # The defaults (plain HTTP, x86 nodes) with both kinds of subscriber.
     "http-x86": {"alertEmail": EMAIL, "alertWebhooks": [WEBHOOK]},
     # A domain (HTTPS, port 80 redirects) on Graviton nodes.
-    "https-arm64": {"alertEmail": EMAIL, "nodeInstanceType": "t4g.medium", **DOMAIN},
+    "https-arm64": {
+        "alertEmail": EMAIL,
+        "nodeInstanceType": "t4g.medium",
+        "availabilityZones": ["us-east-1b", "us-east-1c"],
+        **DOMAIN,
+    },
 }
 
 
@@ -277,6 +282,21 @@ def test_the_target_group_reaches_the_container_port_and_checks_the_readiness_co
     [service_port] = [p for p in service["spec"]["ports"] if p["port"] == binding["spec"]["serviceRef"]["port"]]
     assert service_port["targetPort"] in (port["name"], port["containerPort"])
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_cluster_nodes_and_load_balancer_sit_in_the_chosen_zones(app: Synthesized) -> None:
+    """EKS refuses subnets in zones it does not support; the user picks the zones."""
+    chosen = app.context.get("availabilityZones")
+    _, cluster = app.one("AWS::EKS::Cluster")
+    _, nodegroup = app.one("AWS::EKS::Nodegroup")
+    _, lb = _load_balancer(app)
+    for subnets in (cluster["ResourcesVpcConfig"]["SubnetIds"], nodegroup["Subnets"], lb["Subnets"]):
+        zones = [app.props(logical_id_of(s))["AvailabilityZone"] for s in subnets]
+        assert len(set(map(str, zones))) == len(zones) >= 2
+        if chosen:
+            assert zones == chosen
+        else:  # the region's first two, whatever their names
+            assert zones == [{"Fn::Select": [i, {"Fn::GetAZs": ""}]} for i in range(2)]
 
 
 # --- 2-3. the checker -> the public URL; the checker -> CloudWatch ----------------------------
