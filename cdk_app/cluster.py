@@ -10,11 +10,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import nag
-from cdk_app.config import LOG_RETENTION_DAYS, AppConfig
+from cdk_app.config import AppConfig
+from cdk_app.logs import AdoptedLogGroup, retained_logs
 from cdk_app.versions import (
     ALB_CONTROLLER_VALUES,
     ALB_CONTROLLER_VERSION,
@@ -25,21 +25,6 @@ from cdk_app.versions import (
 
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
-
-
-# CloudWatch's retention choices, in the same order as aws_cdk's RetentionDays (INFINITE last).
-RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[:-1], strict=True))
-
-
-def retained_logs(scope: Construct, id: str, config: AppConfig, name: str | None = None) -> logs.LogGroup:
-    """A log group the stack owns: explicit retention, deleted with the stack."""
-    return logs.LogGroup(
-        scope,
-        id,
-        log_group_name=name,
-        retention=RETENTION[config.log_retention_days],
-        removal_policy=RemovalPolicy.DESTROY,
-    )
 
 
 class HelloCluster(Construct):
@@ -57,8 +42,11 @@ class HelloCluster(Construct):
             pending_window=Duration.days(7),
         )
         # EKS writes control-plane logs here; created first so it has our retention.
-        self.control_plane_logs = retained_logs(
-            self, "ControlPlaneLogs", config, f"/aws/eks/{config.cluster_name}/cluster"
+        self.control_plane_logs = AdoptedLogGroup(
+            self,
+            "ControlPlaneLogs",
+            name=f"/aws/eks/{config.cluster_name}/cluster",
+            retention_days=config.log_retention_days,
         )
         # Whoever may assume this role administers the cluster (kubectl); the stack outputs
         # the `aws eks update-kubeconfig` command that uses it.
@@ -184,7 +172,7 @@ class HelloCluster(Construct):
         vpc.add_flow_log(
             "FlowLogs",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                retained_logs(self, "FlowLogsGroup", config), flow_logs_role
+                retained_logs(self, "FlowLogsGroup", config.log_retention_days), flow_logs_role
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
@@ -287,8 +275,11 @@ class HelloCluster(Construct):
             "CloudWatchAgentServerPolicy",
         )
         for group in CONTAINER_INSIGHTS_LOG_GROUPS:
-            log_group = retained_logs(
-                self, f"ContainerInsights-{group}", config, f"/aws/containerinsights/{config.cluster_name}/{group}"
+            log_group = AdoptedLogGroup(
+                self,
+                f"ContainerInsights-{group}",
+                name=f"/aws/containerinsights/{config.cluster_name}/{group}",
+                retention_days=config.log_retention_days,
             )
             observability.node.add_dependency(log_group)
 

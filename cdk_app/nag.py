@@ -5,7 +5,7 @@ Every acknowledgement sits next to the resource it concerns, names one finding, 
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -26,3 +26,19 @@ def managed_policy(policy_name: str) -> str:
 def acknowledge_managed_policies(role: IConstruct, reason: str, *policies: str) -> None:
     for policy in policies:
         acknowledge(role, managed_policy(policy), reason)
+
+
+# aws-cdk-lib's AwsCustomResource runs every call through one Lambda per stack, under this
+# construct id (aws-cdk-lib custom-resources/lib/aws-custom-resource, `AWS679f53fac002430cb0da5b7982bd2287`).
+# Re-check the id when upgrading aws-cdk-lib: a changed id makes cdk-nag fail synth, not pass silently.
+AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+def acknowledge_aws_custom_resource_provider(stack: Stack) -> None:
+    provider = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_PROVIDER_ID)
+    if provider is not None:
+        acknowledge_managed_policies(
+            provider,
+            "aws-cdk-lib's AwsCustomResource provider; writes only its own logs with this policy.",
+            "service-role/AWSLambdaBasicExecutionRole",
+        )
