@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -79,6 +79,7 @@ class HelloCluster(Construct):
             output_config_command=False,
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
+        self._kubectl_provider_outside_the_vpc(config)
         self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
         self.nodegroup = self._nodes(config)
         self._addons(config)
@@ -95,6 +96,23 @@ class HelloCluster(Construct):
                 f"--role-arn {self.admin_role.role_arn}"
             ),
         ).override_logical_id("KubeconfigCommand")
+
+    def _kubectl_provider_outside_the_vpc(self, config: AppConfig) -> None:
+        """Run the kubectl provider's Lambdas outside the VPC when they can reach the API publicly.
+
+        aws-cdk-lib puts them in the private subnets whenever the private endpoint is on. A VPC
+        Lambda holds network interfaces that Lambda releases on its own schedule after the
+        function is deleted, and while they exist the subnets and the cluster security group
+        cannot be deleted: `cdk destroy` can stall or fail. With the public endpoint open to
+        all, the provider reaches the API as kubectl on a laptop does (IAM-authenticated), and
+        there is nothing to release. A private or CIDR-restricted endpoint needs the VPC: the
+        provider stays there (docs/decisions.md).
+        """
+        if config.endpoint_access == "private" or config.endpoint_allow_cidrs:
+            return
+        provider = self.cluster.node.find_child("KubectlProvider")
+        for function in nag.kubectl_provider_functions(provider):
+            cast(CfnResource, function.node.default_child).add_property_deletion_override("VpcConfig")
 
     def _acknowledge(self) -> None:
         """cdk-nag findings on what aws-cdk-lib and EKS create for us, each with its reason."""

@@ -42,3 +42,13 @@ def acknowledge_aws_custom_resource_provider(stack: Stack) -> None:
             "aws-cdk-lib's AwsCustomResource provider; writes only its own logs with this policy.",
             "service-role/AWSLambdaBasicExecutionRole",
         )
+
+
+def kubectl_provider_functions(provider: IConstruct) -> list[IConstruct]:
+    """The kubectl provider's two Lambdas, by aws-cdk-lib's internal child ids (aws-eks-v2
+    kubectl-provider: `Handler`, and the custom-resource framework's `Provider/framework-onEvent`).
+    Re-check on upgrades: a renamed child raises here, at synth, rather than passing silently."""
+    return [
+        provider.node.find_child("Handler"),
+        provider.node.find_child("Provider").node.find_child("framework-onEvent"),
+    ]
