@@ -511,6 +511,11 @@ def test_container_insights_agents_can_write_metrics_and_logs(app: Synthesized) 
     assert "CloudWatchAgentServerPolicy" in app.managed_policies(role_id)  # PutMetricData, PutLogEvents
 
 
+def test_every_add_on_is_one_eks_documents(app: Synthesized) -> None:
+    names = {render(a["Properties"])["AddonName"] for a in app.of_type("AWS::EKS::Addon").values()}
+    assert names == set(UPSTREAM["eks_addons"]["names"])
+
+
 def test_the_controller_binds_the_target_group_with_a_binding_its_crd_accepts(app: Synthesized) -> None:
     [(tg_id, _)] = app.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items()
     controller = helm_charts(app.template)["aws-load-balancer-controller"]
