@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import cast
 
-from aws_cdk import CfnElement, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from cdk_app import nag
+from cdk_app import addons, nag
 from cdk_app.config import AppConfig
 from cdk_app.logs import AdoptedLogGroup, retained_logs
-from cdk_app.versions import (
-    ALB_CONTROLLER_VALUES,
-    ALB_CONTROLLER_VERSION,
-    CLUSTER_AUTOSCALER_CHART,
-    EKS_VERSION,
-    KubectlLayer,
-)
+from cdk_app.versions import ALB_CONTROLLER_VALUES, ALB_CONTROLLER_VERSION, EKS_VERSION, KubectlLayer
 
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
 
 
 class HelloCluster(Construct):
@@ -82,8 +74,18 @@ class HelloCluster(Construct):
         self._kubectl_provider_outside_the_vpc(config)
         self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
         self.nodegroup = self._nodes(config)
-        self._addons(config)
-        self.autoscaler = self._cluster_autoscaler(config)
+        addons.vpc_cni(self, self.cluster, after=self.nodegroup)
+        addons.metrics_server(self, self.cluster, after=self.nodegroup)
+        addons.container_insights(
+            self,
+            self.cluster,
+            after=self.nodegroup,
+            cluster_name=config.cluster_name,
+            retention_days=config.log_retention_days,
+        )
+        self.autoscaler = addons.cluster_autoscaler(
+            self, self.cluster, after=self.nodegroup, cluster_name=config.cluster_name
+        )
         self._acknowledge()
 
         region = Stack.of(self).region
@@ -110,8 +112,7 @@ class HelloCluster(Construct):
         """
         if config.endpoint_access == "private" or config.endpoint_allow_cidrs:
             return
-        provider = self.cluster.node.find_child("KubectlProvider")
-        for function in nag.kubectl_provider_functions(provider):
+        for function in nag.kubectl_provider_functions(self.cluster):
             cast(CfnResource, function.node.default_child).add_property_deletion_override("VpcConfig")
 
     def _acknowledge(self) -> None:
@@ -126,50 +127,9 @@ class HelloCluster(Construct):
             "AmazonEKS_CNI_Policy",
             "AmazonEC2ContainerRegistryReadOnly",
         )
-        provider = self.cluster.node.find_child("KubectlProvider")
-        reason = "aws-cdk-lib's kubectl provider (a CDK-managed custom resource), not configurable here."
-        nag.acknowledge_managed_policies(
-            provider,
-            reason,
-            "AmazonEC2ContainerRegistryReadOnly",
-            "service-role/AWSLambdaBasicExecutionRole",
-            "service-role/AWSLambdaVPCAccessExecutionRole",
-        )
-        handler = provider.node.find_child("Handler")
-        stack = Stack.of(self)
-        has_ecr_public = stack.get_logical_id(cast(CfnElement, handler.node.find_child("HasEcrPublic")))
-        nag.acknowledge(
-            provider,
-            "IAM4[Policy::"
-            '{"Fn::If":["' + has_ecr_public + '",'
-            '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
-            '{"Ref":"AWS::NoValue"}]}]',
-            reason,
-        )
-        nag.acknowledge(
-            provider,
-            f"IAM5[Resource::<{stack.get_logical_id(cast(CfnElement, handler.node.default_child))}.Arn>:*]",
-            reason + " It may invoke any version of its own handler.",
-        )
-        nag.acknowledge(provider, "L1", reason + " Its runtime is pinned by aws-cdk-lib.")
+        nag.acknowledge_kubectl_provider(self.cluster)
         if self.cluster.alb_controller is not None:
-            for resource in (
-                "*",
-                "arn:<AWS::Partition>:ec2:*:*:security-group/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/app/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/net/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:targetgroup/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/app/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/net/*/*/*",
-            ):
-                nag.acknowledge(
-                    self.cluster.alb_controller,
-                    f"IAM5[Resource::{resource}]",
-                    "The AWS Load Balancer Controller's published IAM policy, scoped by the "
-                    "elbv2.k8s.aws/cluster resource tag conditions it carries.",
-                )
+            nag.acknowledge_alb_controller(self.cluster.alb_controller)
 
     def _vpc(self, config: AppConfig) -> ec2.Vpc:
         vpc = ec2.Vpc(
@@ -251,113 +211,3 @@ class HelloCluster(Construct):
             ),
             enable_node_auto_repair=True,
         )
-
-    def _addons(self, config: AppConfig) -> None:
-        cluster_name = self.cluster.cluster_name
-        # VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on.
-        eks.CfnAddon(
-            self,
-            "VpcCni",
-            addon_name="vpc-cni",
-            cluster_name=cluster_name,
-            resolve_conflicts="OVERWRITE",
-            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
-        ).node.add_dependency(self.nodegroup)
-        # Resource metrics for the HorizontalPodAutoscaler.
-        eks.CfnAddon(self, "MetricsServer", addon_name="metrics-server", cluster_name=cluster_name).node.add_dependency(
-            self.nodegroup
-        )
-        # Container Insights: node/pod/container metrics and container logs into CloudWatch.
-        agent_role = iam.Role(
-            self,
-            "CloudWatchAgentRole",
-            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy")],
-            description="Container Insights agent (EKS Pod Identity)",
-        )
-        observability = eks.CfnAddon(
-            self,
-            "Observability",
-            addon_name="amazon-cloudwatch-observability",
-            cluster_name=cluster_name,
-            pod_identity_associations=[
-                eks.CfnAddon.PodIdentityAssociationProperty(
-                    service_account="cloudwatch-agent", role_arn=agent_role.role_arn
-                )
-            ],
-        )
-        observability.node.add_dependency(self.nodegroup)
-        nag.acknowledge_managed_policies(
-            agent_role,
-            "The AWS-managed policy the amazon-cloudwatch-observability add-on documents for its agent.",
-            "CloudWatchAgentServerPolicy",
-        )
-        for group in CONTAINER_INSIGHTS_LOG_GROUPS:
-            log_group = AdoptedLogGroup(
-                self,
-                f"ContainerInsights-{group}",
-                name=f"/aws/containerinsights/{config.cluster_name}/{group}",
-                retention_days=config.log_retention_days,
-            )
-            observability.node.add_dependency(log_group)
-
-    def _cluster_autoscaler(self, config: AppConfig) -> eks.HelmChart:
-        account = eks.ServiceAccount(
-            self,
-            "ClusterAutoscalerAccount",
-            cluster=self.cluster,  # type: ignore[arg-type]  # jsii's ICluster protocol lags Cluster
-            name="cluster-autoscaler",
-            namespace="kube-system",
-            identity_type=eks.IdentityType.POD_IDENTITY,
-        )
-        # Read-only discovery anywhere; changes only to this cluster's node groups (by tag).
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeAutoScalingInstances",
-                    "autoscaling:DescribeLaunchConfigurations",
-                    "autoscaling:DescribeScalingActivities",
-                    "autoscaling:DescribeTags",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "ec2:GetInstanceTypesFromInstanceRequirements",
-                    "eks:DescribeNodegroup",
-                ],
-                resources=["*"],  # Describe* actions take no resource ARNs
-            )
-        )
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned"}
-                },
-            )
-        )
-        chart = self.cluster.add_helm_chart(
-            "ClusterAutoscaler",
-            chart="cluster-autoscaler",
-            repository="https://kubernetes.github.io/autoscaler",
-            version=CLUSTER_AUTOSCALER_CHART,  # its own image: see versions.py
-            namespace="kube-system",
-            release="cluster-autoscaler",
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": Stack.of(self).region,
-                "autoDiscovery": {"clusterName": config.cluster_name},
-                "rbac": {"serviceAccount": {"create": False, "name": "cluster-autoscaler"}},
-                "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
-            },
-        )
-        chart.node.add_dependency(account)
-        chart.node.add_dependency(self.nodegroup)
-        nag.acknowledge(
-            account,
-            "IAM5[Resource::*]",
-            "Autoscaling/EC2 Describe* actions take no resource ARNs; the two mutating actions are limited "
-            "to this cluster's node groups by the k8s.io/cluster-autoscaler/<cluster> tag condition.",
-        )
-        return chart
