@@ -24,6 +24,14 @@ CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performanc
 CLUSTER_AUTOSCALER_ACCOUNT = "cluster-autoscaler"
 
 
+def _after_pod_identity_agent(dependent: IConstruct, cluster: eks.Cluster) -> None:
+    """Pods with a Pod Identity association get credentials from the agent add-on, so they
+    start after it (not merely after the node group, which usually takes longer)."""
+    agent = cluster.eks_pod_identity_agent
+    if agent is not None:
+        dependent.node.add_dependency(agent)
+
+
 def vpc_cni(scope: Construct, cluster: eks.Cluster, *, after: IConstruct) -> eks.CfnAddon:
     """VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on."""
     addon = eks.CfnAddon(
@@ -69,6 +77,7 @@ def container_insights(
         ],
     )
     addon.node.add_dependency(after)
+    _after_pod_identity_agent(addon, cluster)
     nag.acknowledge_managed_policies(
         agent_role,
         "The AWS-managed policy the amazon-cloudwatch-observability add-on documents for its agent.",
@@ -137,8 +146,9 @@ def cluster_autoscaler(
             "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
         },
     )
-    chart.node.add_dependency(account)
+    chart.node.add_dependency(account)  # pods get Pod Identity credentials only once associated
     chart.node.add_dependency(after)
+    _after_pod_identity_agent(chart, cluster)
     nag.acknowledge(
         account,
         "IAM5[Resource::*]",

@@ -41,17 +41,20 @@ class AdoptedLogGroup(Construct):
         arn = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{name}"
         policy = cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[arn, f"{arn}:*"])
         group = {"logGroupName": name}
+        create = cr.AwsSdkCall(
+            service="CloudWatchLogs",
+            action="createLogGroup",
+            parameters=group,
+            physical_resource_id=cr.PhysicalResourceId.of(name),
+            ignore_error_codes_matching="ResourceAlreadyExistsException",  # adopt a leftover
+        )
         self.group = cr.AwsCustomResource(
             self,
             "Group",
             resource_type="Custom::AdoptedLogGroup",
-            on_create=cr.AwsSdkCall(
-                service="CloudWatchLogs",
-                action="createLogGroup",
-                parameters=group,
-                physical_resource_id=cr.PhysicalResourceId.of(name),
-                ignore_error_codes_matching="ResourceAlreadyExistsException",  # adopt a leftover
-            ),
+            on_create=create,
+            # A new name is a new group: a new physical id, so CloudFormation deletes the old one.
+            on_update=create,
             on_delete=cr.AwsSdkCall(
                 service="CloudWatchLogs",
                 action="deleteLogGroup",

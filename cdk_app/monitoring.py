@@ -126,13 +126,16 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        # CloudWatch alarms publish to the encrypted topic, so CloudWatch may use the key.
+        # CloudWatch alarms publish to the encrypted topic, so CloudWatch may use the key: the
+        # statement the SNS Developer Guide gives ("Enable compatibility between event sources
+        # from AWS services and encrypted topics"), without conditions. AWS documents no
+        # aws:SourceAccount on the KMS request CloudWatch makes, and a condition that does not
+        # match fails every page silently; the topic policy scopes who may publish.
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, "*" is this key
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             )
         )
         topic = sns.Topic(

@@ -52,6 +52,9 @@ def render(value: Any) -> Any:
             return sep.join(str(render(p)) for p in parts)
         if key == "Fn::Sub":
             return arg if isinstance(arg, str) else arg[0]
+        if key == "Fn::Select" and isinstance(arg[1], dict) and "Fn::Split" in arg[1]:
+            separator, source = arg[1]["Fn::Split"]
+            return f"{render(source)}#split({separator})[{arg[0]}]"
     if isinstance(value, dict):
         return {k: render(v) for k, v in value.items()}
     if isinstance(value, list):
