@@ -54,11 +54,13 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         return client
 
     monkeypatch.setattr(boto3, "client", counting_client)
-    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(10))
+    # Room for the last slot's probe and a publish at its slowest (metrics.publish_budget).
+    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(20))
 
-    # Cold start: 2 agreeing probes per target confirm a first verdict and publish at once.
-    assert summary == {"probes": 4, "failed": 2, "verdicts": {"svc": "up", "gone": "down"}}
-    assert calls == [1]
+    # Cold start: each round is news until 2 agreeing probes per target confirm a verdict; the
+    # third round agrees and waits for the end. Every slot is probed.
+    assert summary == {"probes": 6, "failed": 3, "verdicts": {"svc": "up", "gone": "down"}}
+    assert calls == [1, 1, 1]
     cw = real_client("cloudwatch")
     listed = cw.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]
     seen = {(m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]))) for m in listed}
@@ -77,7 +79,7 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         Period=60,
         Statistics=["Maximum", "SampleCount"],
     )["Datapoints"]
-    assert sum(d["SampleCount"] for d in stats) == 2 and max(d["Maximum"] for d in stats) == 0.0
+    assert sum(d["SampleCount"] for d in stats) == 3 and max(d["Maximum"] for d in stats) == 0.0
 
 
 def test_bad_settings_make_the_invocation_fail(aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler) -> None:
