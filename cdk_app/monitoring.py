@@ -72,6 +72,7 @@ class Monitoring(Construct):
         for target in watched.targets:
             self._availability(target)
             self._latency(target)
+        self._heartbeat()
         for target in watched.https_targets:
             self._certificate(target)
         self._load_balancer()
@@ -161,7 +162,7 @@ class Monitoring(Construct):
             f"Availability-{target}",
             user_facing=True,
             alarm_description=(
-                f"{target} failed {confirm} health checks in a row (or the checker stopped reporting). "
+                f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks. "
                 "First: dashboard 'Failed probes by reason', then the saved query failed-probes-by-reason."
             ),
             metric=checker_metric(
@@ -174,7 +175,27 @@ class Monitoring(Construct):
             threshold=1,
             datapoints_to_alarm=confirm,
             evaluation_periods=timing.evaluation_periods(confirm),
-            treat_missing_data=cw.TreatMissingData.BREACHING,  # a dead checker pages
+            # Datapoints not yet published are not failures; the checker publishes every failure
+            # at once, and a silent checker pages through the heartbeat (docs/decisions.md §3).
+            treat_missing_data=cw.TreatMissingData.IGNORE,
+        )
+
+    def _heartbeat(self) -> None:
+        """A dead man's switch: minutes with no probe at all, long enough never to be a healthy gap."""
+        periods = timing.heartbeat_periods(self.config.schedule_minutes * 60)
+        self._alarm(
+            "CheckerHeartbeat",
+            user_facing=True,
+            alarm_description=(
+                f"The health checker published no probe for {periods} minutes: nothing watches the service. "
+                "First: the checker Lambda's newest log lines and its Errors/Throttles alarms."
+            ),
+            metric=checker_metric(contract.AVAILABILITY, self.watched.targets[0], statistic="SampleCount"),
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            threshold=1,
+            datapoints_to_alarm=periods,
+            evaluation_periods=periods,
+            treat_missing_data=cw.TreatMissingData.BREACHING,  # silence is the failure
         )
 
     def _latency(self, target: str) -> None:

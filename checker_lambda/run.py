@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from checker_lambda import metrics
+from checker_lambda import metrics, timing
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import Settings
 
@@ -27,10 +27,12 @@ def json_log(result: ProbeResult) -> None:
 
 
 def first_slot(scheduled: float | None, now: float, settings: Settings) -> float:
-    """Slot 0 of this invocation: the scheduled time if it is recent, else now on the grid."""
+    """Slot 0 of this invocation: just after the scheduled time if that is recent, else the next
+    slot on the grid. The offset (timing.slot_offset) absorbs a late start."""
+    offset = timing.slot_offset(settings.interval)
     if scheduled is not None and now - settings.interval < scheduled <= now + 1:
-        return scheduled
-    return math.ceil(now / settings.interval) * settings.interval
+        return scheduled + offset
+    return math.ceil((now - offset) / settings.interval) * settings.interval + offset
 
 
 class Monitor:

@@ -40,6 +40,16 @@ def evaluation_periods(confirm: int) -> int:
     return 2 * confirm - 1
 
 
+def slot_offset(interval: float) -> float:
+    """Slots sit this far after the scheduled time, so a late start does not make a slot late.
+
+    EventBridge documents that a target may be invoked "several seconds" after the scheduled
+    time; a cold start adds its init. An invocation that starts later than this probes its
+    first slot at once, late by the excess.
+    """
+    return min(interval / 2, 5.0)
+
+
 def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float, publish_budget: float) -> int:
     """Seconds an invocation needs so that its last slot is probed and published.
 
@@ -48,7 +58,7 @@ def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float
     the schedule: an invocation may, at worst, overlap the next one by a few seconds.
     """
     step = slowest_probe + publish_budget
-    last_start = max(schedule - interval, schedule - 2 * interval + step)
+    last_start = max(schedule - interval, schedule - 2 * interval + step) + slot_offset(interval)
     return math.ceil(last_start + step)
 
 

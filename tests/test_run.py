@@ -129,10 +129,11 @@ def test_a_late_start_probes_at_once_then_keeps_the_grid() -> None:
     assert prober.calls[0] == 1_000_023.0 and prober.calls[1] == pytest.approx(1_000_030.0)
 
 
-def test_first_slot_uses_the_scheduled_time_only_when_recent() -> None:
-    assert first_slot(600.0, 601.5, SETTINGS) == 600.0
-    assert first_slot(500.0, 601.5, SETTINGS) == 610.0  # stale event: next slot on the grid
-    assert first_slot(None, 601.5, SETTINGS) == 610.0
+def test_first_slot_follows_the_scheduled_time_only_when_recent() -> None:
+    assert first_slot(600.0, 601.5, SETTINGS) == 605.0  # a start 1.5 s late still probes on time
+    assert first_slot(500.0, 601.5, SETTINGS) == 605.0  # stale event: next slot on the grid
+    assert first_slot(None, 606.0, SETTINGS) == 615.0
+    assert {first_slot(s, s + 0.3, SETTINGS) % 10 for s in (600.0, 660.0, 720.0)} == {5.0}  # one grid
 
 
 def test_a_failed_publish_does_not_count_as_published() -> None:
