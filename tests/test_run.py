@@ -171,3 +171,21 @@ def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> Non
     monitor.verdicts["hello"] = True
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert published == [[True, False, False], [False], [False, False]]
+
+
+def test_the_lambda_timeout_fits_every_slot_even_when_probes_and_publishes_are_at_their_slowest() -> None:
+    """An outage starting at the last two slots: both probes time out, both publishes take the budget."""
+    clock = FakeClock(1_000_020.2)  # 0.2 s after the scheduled minute
+    prober = ScriptedProber(clock, [True, True, True, True, False, False], cost=5.0)
+    ended: list[float] = []
+
+    def slow(results: Sequence[ProbeResult]) -> None:
+        clock.now += publish_budget()
+        ended.append(clock.now)
+
+    monitor = Monitor(SETTINGS, prober, slow, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.verdicts["hello"] = True
+    deadline = clock.now + RUN_FOR
+    monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    assert len(prober.calls) == 6 and len(ended) == 2  # each failure is news; nothing left for the end
+    assert ended[-1] <= deadline
