@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -317,27 +318,30 @@ class Monitoring(Construct):
         target = self.watched.targets[0]
         windows = []
         for window in (long_window, short_window):
-            windows.append(
-                cw.Alarm(
-                    self,
-                    f"{id}-{int(window.to_minutes())}m",
-                    alarm_description=f"Error-budget burn rate over {int(window.to_minutes())} min (no actions).",
-                    metric=cw.MathExpression(
-                        expression=f"(1 - availability) / {budget:.6g}",
-                        using_metrics={
-                            "availability": checker_metric(
-                                contract.AVAILABILITY, target, statistic="Average", period=window
-                            )
-                        },
-                        label=f"burn rate, {int(window.to_minutes())} min",
-                        period=window,
-                    ),
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    threshold=burn,
-                    evaluation_periods=1,
-                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # silence pages elsewhere
-                )
+            alarm = cw.Alarm(
+                self,
+                f"{id}-{int(window.to_minutes())}m",
+                alarm_description=f"Error-budget burn rate over {int(window.to_minutes())} min (no actions).",
+                metric=cw.MathExpression(
+                    expression=f"(1 - availability) / {budget:.6g}",
+                    using_metrics={
+                        "availability": checker_metric(
+                            contract.AVAILABILITY, target, statistic="Average", period=window
+                        )
+                    },
+                    label=f"burn rate, {int(window.to_minutes())} min",
+                    period=window,
+                ),
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                threshold=burn,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # silence pages elsewhere
             )
+            # The window must be the last `window` minutes, not the last clock hour: a sliding
+            # evaluation window (CloudWatch's default, stated so a default cannot change under us).
+            cfn = cast(cw.CfnAlarm, alarm.node.default_child)
+            cfn.evaluation_window = cw.CfnAlarm.EvaluationWindowProperty(sliding_window={})
+            windows.append(alarm)
         slo = self.config.slo_target_percent
         composite = cw.CompositeAlarm(
             self,

@@ -299,6 +299,36 @@ def worst_cases(c: Checker, reading: str = "open period") -> dict[str, float]:
     return worst
 
 
+def burn_alert(
+    data: Sequence[Datum],
+    *,
+    budget: float,
+    windows: tuple[float, float],
+    burn: float,
+    reading: str,
+    evaluate_from: float,
+    until: float,
+) -> float | None:
+    """When a multi-window burn-rate alert (both windows above `burn`) first fires, evaluated every minute.
+
+    "sliding": each window is the last W seconds at the evaluation (CloudWatch's default
+    SlidingWindow, "Alarm evaluation window" in the User Guide); "wall clock": the last complete
+    W-second period aligned to the clock (WallClockWindow).
+    """
+    arrivals = sorted(data, key=lambda d: d.readable_at)
+    t = math.ceil(evaluate_from / 60) * 60
+    while t <= until:
+        breaching = []
+        for w in windows:
+            end = t if reading == "sliding" else math.floor(t / w) * w
+            seen = [d.ok for d in arrivals if d.readable_at <= t and end - w <= d.slot < end]
+            breaching.append(bool(seen) and (1 - sum(seen) / len(seen)) / budget > burn)
+        if all(breaching):
+            return float(t)
+        t += 60
+    return None
+
+
 SETTINGS_REPORTED = (
     Checker(),  # the defaults
     Checker(interval=30, confirm=2, timeout=10),

@@ -183,3 +183,73 @@ def test_missing_data_as_not_breaching_would_clear_in_the_middle_of_an_outage() 
     tl = timeline(simulate.outage_scenario(DEFAULTS, 200.5, 400.5, None))
     with pytest.raises(AssertionError, match="cleared during the outage"):
         simulate.detection_and_recovery(tl, alarm, alarm.n, "open period")
+
+
+# --- burn-rate windows are windows ---------------------------------------------------------------
+
+
+def _burn_windows(t) -> dict[int, dict[str, Any]]:
+    """The burn-rate window alarms, by the period (seconds) of the availability they average."""
+    out = {}
+    for a in resources(t, "AWS::CloudWatch::Alarm").values():
+        metrics = a["Properties"].get("Metrics") or []
+        stats = [m["MetricStat"] for m in metrics if "MetricStat" in m]
+        if stats and stats[0]["Metric"]["MetricName"] == contract.AVAILABILITY and stats[0]["Stat"] == "Average":
+            out[stats[0]["Period"]] = a["Properties"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def burn_windows() -> dict[int, dict[str, Any]]:
+    return _burn_windows(synth()[1])
+
+
+def test_burn_rate_windows_slide_with_the_clock_not_with_the_hour(burn_windows) -> None:
+    assert set(burn_windows) == {3600, 300, 21600, 1800}
+    for period, props in burn_windows.items():
+        # One datapoint of the whole window, re-evaluated as the window slides (not clock-aligned).
+        assert props["EvaluationPeriods"] == 1, period
+        assert props["EvaluationWindow"] == {"SlidingWindow": {}}, period
+
+
+# Google SRE workbook, "Alerting on SLOs": page on 2% of a 30-day budget spent in an hour
+# (burn 14.4 over 1 h and 5 min), ticket on 5% in six hours (burn 6 over 6 h and 30 min).
+WORKBOOK = [(3600, 300, 0.02), (21600, 1800, 0.05)]
+
+
+@pytest.mark.parametrize(("long", "short", "spent"), WORKBOOK)
+def test_a_full_outage_trips_the_burn_alert_when_the_workbook_says_wherever_the_hour_falls(
+    burn_windows, long: int, short: int, spent: float
+) -> None:
+    budget = 0.001  # the default 99.9% SLO
+    burn = burn_windows[long]["Threshold"]
+    assert burn_windows[short]["Threshold"] == burn
+    intended = spent * 30 * 86_400 * budget  # seconds of full outage that spend that much budget
+    late: list[float] = []
+    for offset in range(0, 3600, 7 * 60 + 13):  # the outage starts anywhere in the clock hour
+        start = long + 600 + offset + 0.5  # with a full window of healthy history before it
+        tl = timeline(simulate.outage_scenario(DEFAULTS, start, start + intended + 900, None))
+        at = simulate.burn_alert(
+            tl.data,
+            budget=budget,
+            windows=(long, short),
+            burn=burn,
+            reading="sliding",
+            evaluate_from=start - 300,
+            until=start + 1800,
+        )
+        # Late by at most one checker run (its batch) and one minute of evaluation.
+        assert at is not None and 0 < at - start <= intended + DEFAULTS.schedule + 60, (offset, at)
+        if long == 3600:
+            wall = simulate.burn_alert(
+                tl.data,
+                budget=budget,
+                windows=(long, short),
+                burn=burn,
+                reading="wall clock",
+                evaluate_from=start - 300,
+                until=start + 2 * long,
+            )
+            late.append(float("inf") if wall is None else wall - start)
+    if late:  # clock-aligned periods wait for the hour to end (and by then the 5 min one may be quiet)
+        assert max(late) > 30 * 60
