@@ -1,8 +1,9 @@
 """Alarms, the SNS topic they notify, and the dashboard of the four golden signals.
 
 Paging design: every alarm that means "users are affected" (availability, latency, 5xx,
-fast SLO burn) feeds one composite alarm, ServiceDown, and only the composite notifies; so
-one outage sends one email, naming the alarms that tripped. Alarms about the machinery
+fast SLO burn), and the checker's heartbeat (nobody is watching), feeds one composite alarm,
+ServiceDown, and only the composite notifies; so one outage sends one email, naming the
+alarms that tripped. Alarms about the machinery
 (checker errors, throttles, missed schedules, an unhealthy pod, a certificate about to
 expire, a slow SLO burn) notify on their own.
 """
