@@ -53,7 +53,6 @@ def lambda_code() -> lambda_.Code:
 class HealthChecker(Construct):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, default_target: dict[str, Any]) -> None:
         super().__init__(scope, id)
-        schedule_seconds = config.schedule_minutes * 60
         self.log_group = retained_logs(self, "Logs", config.log_retention_days)
         # Its own role: write its own logs, put metrics into its own namespace, nothing else.
         self.role = iam.Role(
@@ -76,8 +75,9 @@ class HealthChecker(Construct):
             handler="checker_lambda.handler.handler",
             code=lambda_code(),
             memory_size=128,
-            # An invocation covers one schedule period; it must end before the next starts.
-            timeout=Duration.seconds(schedule_seconds),
+            # An invocation covers one schedule period; its last slot's probe and publish may
+            # run a few seconds into the next period (checker_lambda/timing.py).
+            timeout=Duration.seconds(config.checker_timeout_seconds),
             environment=config.checker_environment(default_target),
             log_group=self.log_group,
             role=self.role,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from checker_lambda import metrics, timing
 from checker_lambda.settings import Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
@@ -102,6 +103,16 @@ class AppConfig:
         config = reader.config()
         reader.no_unknown_keys(keys)
         return config
+
+    @property
+    def checker_timeout_seconds(self) -> int:
+        """The checker Lambda's timeout: its last slot, probed and published at their slowest."""
+        return timing.invocation_timeout(
+            schedule=self.schedule_minutes * 60,
+            interval=self.probe_interval_seconds,
+            slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
+            publish_budget=metrics.publish_budget(),
+        )
 
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
@@ -303,6 +314,29 @@ class _Reader:
             Settings.from_env(c.checker_environment(placeholder))
         except SettingsError as exc:
             raise ConfigError(f"checker settings from context are invalid: {exc}") from None
+        self.checker_limits(c)
+
+    @staticmethod
+    def checker_limits(c: AppConfig) -> None:
+        """What one checker run must fit in: one PutMetricData call, and Lambda's longest timeout."""
+        schedule = c.schedule_minutes * 60
+        probes = schedule // c.probe_interval_seconds
+        https = [c.https] + [t.https for t in c.extra_targets]
+        datums = probes * sum(metrics.most_datums_per_probe(https=h) for h in https)
+        if datums > metrics.MAX_DATUMS_PER_CALL:
+            raise ConfigError(
+                "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets' are invalid together: "
+                f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
+                f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
+            )
+        run_for = c.checker_timeout_seconds
+        if run_for > timing.LAMBDA_MAX_TIMEOUT:
+            raise ConfigError(
+                "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'probeTimeoutSeconds' are invalid "
+                "together: "
+                f"a checker run needs {run_for} s to probe its last slot and publish it, more than Lambda's "
+                f"{timing.LAMBDA_MAX_TIMEOUT} s; allowed is a shorter schedule or a longer interval"
+            )
 
 
 # CloudWatch Logs accepts only these retention periods.

@@ -1,8 +1,9 @@
 """Alarms, the SNS topic they notify, and the dashboard of the four golden signals.
 
 Paging design: every alarm that means "users are affected" (availability, latency, 5xx,
-fast SLO burn) feeds one composite alarm, ServiceDown, and only the composite notifies; so
-one outage sends one email, naming the alarms that tripped. Alarms about the machinery
+fast SLO burn), and the checker's heartbeat (nobody is watching), feeds one composite alarm,
+ServiceDown, and only the composite notifies; so one outage sends one email, naming the
+alarms that tripped. Alarms about the machinery
 (checker errors, throttles, missed schedules, an unhealthy pod, a certificate about to
 expire, a slow SLO burn) notify on their own.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -72,6 +74,7 @@ class Monitoring(Construct):
         for target in watched.targets:
             self._availability(target)
             self._latency(target)
+        self._heartbeat()
         for target in watched.https_targets:
             self._certificate(target)
         self._load_balancer()
@@ -183,7 +186,7 @@ class Monitoring(Construct):
             f"Availability-{target}",
             user_facing=True,
             alarm_description=(
-                f"{target} failed {confirm} health checks in a row (or the checker stopped reporting). "
+                f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks. "
                 "First: dashboard 'Failed probes by reason', then the saved query failed-probes-by-reason."
             ),
             metric=checker_metric(
@@ -196,7 +199,27 @@ class Monitoring(Construct):
             threshold=1,
             datapoints_to_alarm=confirm,
             evaluation_periods=timing.evaluation_periods(confirm),
-            treat_missing_data=cw.TreatMissingData.BREACHING,  # a dead checker pages
+            # Datapoints not yet published are not failures; the checker publishes every failure
+            # at once, and a silent checker pages through the heartbeat (docs/decisions.md §3).
+            treat_missing_data=cw.TreatMissingData.IGNORE,
+        )
+
+    def _heartbeat(self) -> None:
+        """A dead man's switch: minutes with no probe at all, long enough never to be a healthy gap."""
+        periods = timing.heartbeat_periods(self.config.schedule_minutes * 60)
+        self._alarm(
+            "CheckerHeartbeat",
+            user_facing=True,
+            alarm_description=(
+                f"The health checker published no probe for {periods} minutes: nothing watches the service. "
+                "First: the checker Lambda's newest log lines and its Errors/Throttles alarms."
+            ),
+            metric=checker_metric(contract.AVAILABILITY, self.watched.targets[0], statistic="SampleCount"),
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            threshold=1,
+            datapoints_to_alarm=periods,
+            evaluation_periods=periods,
+            treat_missing_data=cw.TreatMissingData.BREACHING,  # silence is the failure
         )
 
     def _latency(self, target: str) -> None:
@@ -318,27 +341,30 @@ class Monitoring(Construct):
         target = self.watched.targets[0]
         windows = []
         for window in (long_window, short_window):
-            windows.append(
-                cw.Alarm(
-                    self,
-                    f"{id}-{int(window.to_minutes())}m",
-                    alarm_description=f"Error-budget burn rate over {int(window.to_minutes())} min (no actions).",
-                    metric=cw.MathExpression(
-                        expression=f"(1 - availability) / {budget:.6g}",
-                        using_metrics={
-                            "availability": checker_metric(
-                                contract.AVAILABILITY, target, statistic="Average", period=window
-                            )
-                        },
-                        label=f"burn rate, {int(window.to_minutes())} min",
-                        period=window,
-                    ),
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    threshold=burn,
-                    evaluation_periods=1,
-                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # silence pages elsewhere
-                )
+            alarm = cw.Alarm(
+                self,
+                f"{id}-{int(window.to_minutes())}m",
+                alarm_description=f"Error-budget burn rate over {int(window.to_minutes())} min (no actions).",
+                metric=cw.MathExpression(
+                    expression=f"(1 - availability) / {budget:.6g}",
+                    using_metrics={
+                        "availability": checker_metric(
+                            contract.AVAILABILITY, target, statistic="Average", period=window
+                        )
+                    },
+                    label=f"burn rate, {int(window.to_minutes())} min",
+                    period=window,
+                ),
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                threshold=burn,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # silence pages elsewhere
             )
+            # The window must be the last `window` minutes, not the last clock hour: a sliding
+            # evaluation window (CloudWatch's default, stated so a default cannot change under us).
+            cfn = cast(cw.CfnAlarm, alarm.node.default_child)
+            cfn.evaluation_window = cw.CfnAlarm.EvaluationWindowProperty(sliding_window={})
+            windows.append(alarm)
         slo = self.config.slo_target_percent
         composite = cw.CompositeAlarm(
             self,

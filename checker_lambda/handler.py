@@ -8,23 +8,25 @@ from datetime import datetime
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
-from checker_lambda.metrics import CloudWatchPublisher
+from checker_lambda.metrics import CLIENT_CONFIG, CloudWatchPublisher, publish_budget
 from checker_lambda.probe import Prober
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import Settings
 
 _monitor: Monitor | None = None
-CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
 
 
 def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
     context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else None
-    # Short timeouts: the call must fit in the margin the loop keeps before the Lambda's deadline.
     client = cloudwatch or boto3.client("cloudwatch", config=CLIENT_CONFIG)
     publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution)
-    return Monitor(settings, Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context), publisher.publish)
+    return Monitor(
+        settings,
+        Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context),
+        publisher.publish,
+        publish_budget=publish_budget(CLIENT_CONFIG),  # the client above, at its slowest
+    )
 
 
 def scheduled_time(event: Any) -> float | None:

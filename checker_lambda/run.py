@@ -1,4 +1,4 @@
-"""The probe loop of one invocation: probe at even slots, publish once, never overrun."""
+"""The probe loop of one invocation: probe every slot, publish news at once, never overrun."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from checker_lambda import metrics, timing
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import Settings
 
 Publish = Callable[[Sequence[ProbeResult]], object]
 Log = Callable[[ProbeResult], None]
 
-# Time kept free at the end of an invocation for the PutMetricData call.
-PUBLISH_MARGIN_SECONDS = 2.0
+# The longest the Lambda's own CloudWatch client may take for one call (metrics.CLIENT_CONFIG).
+DEFAULT_PUBLISH_BUDGET = metrics.publish_budget()
 
 
 def json_log(result: ProbeResult) -> None:
@@ -26,14 +27,24 @@ def json_log(result: ProbeResult) -> None:
 
 
 def first_slot(scheduled: float | None, now: float, settings: Settings) -> float:
-    """Slot 0 of this invocation: the scheduled time if it is recent, else now on the grid."""
+    """Slot 0 of this invocation: just after the scheduled time if that is recent, else the next
+    slot on the grid. The offset (timing.slot_offset) absorbs a late start."""
+    offset = timing.slot_offset(settings.interval)
     if scheduled is not None and now - settings.interval < scheduled <= now + 1:
-        return scheduled
-    return math.ceil(now / settings.interval) * settings.interval
+        return scheduled + offset
+    return math.ceil((now - offset) / settings.interval) * settings.interval + offset
 
 
 class Monitor:
-    """Holds the last published verdict per target, which survives warm invocations."""
+    """Probes on the grid and decides when to publish; what it published survives warm invocations.
+
+    The verdict of a target is the state its last `confirm` published probes agree on (none
+    after a cold start). A probe that disagrees with it is news: it is published at once,
+    together with everything still pending, so CloudWatch always holds an unbroken run of
+    datapoints up to the newest news and the alarm can count M of N on its own. Probes that
+    agree wait for the end of the invocation: one PutMetricData call per invocation in steady
+    state.
+    """
 
     def __init__(
         self,
@@ -44,6 +55,7 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         log: Log = json_log,
+        publish_budget: float = DEFAULT_PUBLISH_BUDGET,
     ) -> None:
         self.settings = settings
         self.prober = prober
@@ -51,7 +63,10 @@ class Monitor:
         self.clock = clock
         self.sleep = sleep
         self.log = log
+        self.publish_budget = publish_budget  # the longest a publish can take; kept free before the deadline
         self.verdicts: dict[str, bool] = {}
+        self._streaks: dict[str, tuple[bool, int]] = {}  # over published probes
+        self._pending: list[ProbeResult] = []
         self._pool = ThreadPoolExecutor(max_workers=len(settings.targets), thread_name_prefix="probe")
 
     def probe_round(self, slot: float | None) -> list[ProbeResult]:
@@ -62,37 +77,54 @@ class Monitor:
         return results
 
     def run(self, start: float, deadline: float) -> list[ProbeResult]:
-        """Probe the invocation's slots and publish once; return what was published.
+        """Probe every slot of the invocation that fits before the deadline; return the probes.
 
-        Stops early, and publishes at once, when `confirm` consecutive probes of a target in
-        this invocation agree on a state other than the last one published for it: that is
-        what makes the alarm fire (or clear) within a minute instead of at the end.
+        A slot is probed when its probe, at its slowest, and then a publish, at its slowest,
+        both end before `deadline`. Publishing early never stops probing.
         """
         s = self.settings
         slowest = max(t.timeout for t in s.targets)
-        results: list[ProbeResult] = []
-        streak: dict[str, tuple[bool, int]] = {}
-        confirmed: dict[str, bool] = {}
+        probed: list[ProbeResult] = []
         for i in range(s.probes_per_invocation):
             slot = start + i * s.interval
-            if max(slot, self.clock()) + slowest + PUBLISH_MARGIN_SECONDS > deadline:
+            if max(slot, self.clock()) + slowest + self.publish_budget > deadline:
                 break
             wait = slot - self.clock()
             if wait > 0:
                 self.sleep(wait)
-            changed = False
-            for r in self.probe_round(slot):
-                results.append(r)
-                ok, count = streak.get(r.target, (r.ok, 0))
-                count = count + 1 if ok == r.ok else 1
-                streak[r.target] = (r.ok, count)
-                if count >= s.confirm:
-                    confirmed[r.target] = r.ok
-                    changed = changed or self.verdicts.get(r.target) != r.ok
-            if changed:
-                break
-        self.publish(results)
-        # Only what reached CloudWatch counts as published: if publishing raised, the next
-        # invocation still sees the change as new and publishes it early again.
-        self.verdicts.update(confirmed)
-        return results
+            results = self.probe_round(slot)
+            probed += results
+            self._pending += results
+            if any(self.verdicts.get(r.target) != r.ok for r in self._pending):
+                self._flush(final=False)
+        self._flush(final=True)
+        return probed
+
+    def _flush(self, *, final: bool) -> None:
+        if not self._pending:
+            return
+        batch = self._pending
+        try:
+            self.publish(batch)
+        except Exception as exc:  # noqa: BLE001  # whatever the client raised, retry next round
+            if final:
+                # The Lambda fails (its Errors alarm sees it) and the batch is dropped: only what
+                # reached CloudWatch counts, so the next invocation publishes the news again.
+                self._pending = []
+                raise
+            # Still pending, and still news: the next probe round publishes it again.
+            _log_publish_error(exc, len(batch))
+            return
+        self._pending = []
+        for r in batch:
+            ok, count = self._streaks.get(r.target, (r.ok, 0))
+            count = count + 1 if ok == r.ok else 1
+            self._streaks[r.target] = (r.ok, count)
+            if count >= self.settings.confirm:
+                self.verdicts[r.target] = r.ok
+
+
+def _log_publish_error(exc: Exception, pending: int) -> None:
+    line = {"type": "publish_error", "error": type(exc).__name__, "detail": str(exc)[:300], "pending": pending}
+    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

@@ -1,33 +1,73 @@
-"""Worst-case detection and recovery times of the checker plus its availability alarm.
+"""The checker's timing contract: how long an invocation may run, the alarms' shapes, the bounds.
 
 How the checker behaves (checker_lambda/run.py): an invocation starts every `schedule` seconds
-and probes at `interval` spacing. It publishes once, either at the end, or as soon as
-`confirm` consecutive probes of this invocation agree on a state (up or down) different from
-the last one it published; then it stops. The availability alarm has period = interval,
-datapoints to alarm = confirm, evaluation periods = 2*confirm - 1, missing data = breaching.
+and probes every slot of its `schedule / interval` slots. A probe that disagrees with the
+verdict (the state the last `confirm` published probes agree on) is published at once, with
+everything pending; the others wait for the end of the invocation.
 
-Worst case, from the instant the outage starts (or ends) to the datapoints reaching
-CloudWatch, not counting CloudWatch's own evaluation delay:
+The availability alarm (cdk_app/monitoring.py) has period = interval, `confirm` datapoints of
+`2*confirm - 1`, missing data ignored; a heartbeat alarm on the count of datapoints per minute
+pages when the checker stops reporting.
 
-- detection: the outage starts right after the probe `confirm` slots before the end of an
-  invocation; that invocation sees confirm-1 failures (not enough), and the next one has to
-  count `confirm` of its own:  D = (2*confirm - 1) * interval + timeout
-- recovery: either the same straddling case, or the invocation stopped early when it
-  confirmed the outage and nothing probes until the next invocation, which then counts
-  `confirm` successes:  R = max(schedule, (2*confirm - 1) * interval + timeout)
+Stated bound, from the start (or end) of an outage to the datapoints that make the alarm go to
+ALARM (or OK) being readable in CloudWatch: the first slot after the change and confirm-1 more
+slots, the last of which may take the whole probe timeout, then a publish at once:
+
+    confirm * interval + timeout
+
+(35 s at the defaults). CloudWatch's own evaluation cadence comes on top. tests/simulate.py
+replays every offset through the real loop to check it; `python -m tests.simulate` prints the
+simulated worst cases.
 """
 
 from __future__ import annotations
 
+import math
+
+LAMBDA_MAX_TIMEOUT = 900  # seconds, AWS Lambda's limit
+
 
 def worst_case_detection(*, interval: float, confirm: int, timeout: float) -> float:
-    return (2 * confirm - 1) * interval + timeout
+    return confirm * interval + timeout
 
 
-def worst_case_recovery(*, interval: float, confirm: int, timeout: float, schedule: float) -> float:
-    return max(schedule, worst_case_detection(interval=interval, confirm=confirm, timeout=timeout))
+def worst_case_recovery(*, interval: float, confirm: int, timeout: float) -> float:
+    return worst_case_detection(interval=interval, confirm=confirm, timeout=timeout)
 
 
 def evaluation_periods(confirm: int) -> int:
     """M of N with N = 2M-1: ALARM needs M failures, OK needs M successes among the last N."""
     return 2 * confirm - 1
+
+
+def slot_offset(interval: float) -> float:
+    """Slots sit this far after the scheduled time, so a late start does not make a slot late.
+
+    EventBridge documents that a target may be invoked "several seconds" after the scheduled
+    time; a cold start adds its init. An invocation that starts later than this probes its
+    first slot at once, late by the excess.
+    """
+    return min(interval / 2, 5.0)
+
+
+def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float, publish_budget: float) -> int:
+    """Seconds an invocation needs so that its last slot is probed and published.
+
+    The last slot may start late by a news publish after the slot before it (both at their
+    slowest); then it takes its probe and the final publish, both at their slowest. More than
+    the schedule: an invocation may, at worst, overlap the next one by a few seconds.
+    """
+    step = slowest_probe + publish_budget
+    last_start = max(schedule - interval, schedule - 2 * interval + step) + slot_offset(interval)
+    return math.ceil(last_start + step)
+
+
+def heartbeat_periods(schedule: float) -> int:
+    """Minutes without a single datapoint that mean the checker stopped reporting.
+
+    A healthy checker leaves at most the minutes of one invocation unpublished while it runs,
+    the minutes of one more when an invocation is skipped or its publish is lost, and one minute
+    when its publish lands after the minute ends: 2 * schedule minutes + 1. One more, so that
+    none of that is ever read as silence.
+    """
+    return 2 * math.ceil(schedule / 60) + 2

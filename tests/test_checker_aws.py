@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from checker_lambda import contract, handler
 from checker_lambda.metrics import CloudWatchPublisher, metric_data
-from checker_lambda.probe import Prober
+from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import Target
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -54,11 +54,13 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         return client
 
     monkeypatch.setattr(boto3, "client", counting_client)
-    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(10))
+    # Room for the last slot's probe and a publish at its slowest (metrics.publish_budget).
+    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(20))
 
-    # Cold start: 2 agreeing probes per target confirm a first verdict and publish at once.
-    assert summary == {"probes": 4, "failed": 2, "verdicts": {"svc": "up", "gone": "down"}}
-    assert calls == [1]
+    # Cold start: each round is news until 2 agreeing probes per target confirm a verdict; the
+    # third round agrees and waits for the end. Every slot is probed.
+    assert summary == {"probes": 6, "failed": 3, "verdicts": {"svc": "up", "gone": "down"}}
+    assert calls == [1, 1, 1]
     cw = real_client("cloudwatch")
     listed = cw.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]
     seen = {(m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]))) for m in listed}
@@ -77,7 +79,7 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         Period=60,
         Statistics=["Maximum", "SampleCount"],
     )["Datapoints"]
-    assert sum(d["SampleCount"] for d in stats) == 2 and max(d["Maximum"] for d in stats) == 0.0
+    assert sum(d["SampleCount"] for d in stats) == 3 and max(d["Maximum"] for d in stats) == 0.0
 
 
 def test_bad_settings_make_the_invocation_fail(aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler) -> None:
@@ -118,3 +120,70 @@ def test_datapoints_carry_the_slot_timestamp_and_resolution() -> None:
     }
     assert all(d["Timestamp"] == datetime.fromtimestamp(1_800_000_000.0, tz=UTC) for d in data)
     assert all(d["StorageResolution"] == 1 for d in data)
+
+
+def test_a_publish_to_a_cloudwatch_that_never_answers_ends_within_the_publish_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real client, configured as in the Lambda, against a server that accepts and hangs."""
+    import socket
+    import threading
+
+    from botocore.exceptions import ReadTimeoutError
+
+    from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        config=CLIENT_CONFIG,
+    )
+    result = ProbeResult(target="svc", url="x", started_at=time.time(), ok=True)
+    began = time.monotonic()
+    try:
+        with pytest.raises(ReadTimeoutError):
+            CloudWatchPublisher(client, high_resolution=True).publish([result])
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    took = time.monotonic() - began
+    assert len(held) == 2  # both attempts were made
+    assert 2 * CLIENT_CONFIG.read_timeout <= took <= publish_budget(CLIENT_CONFIG)
+
+
+def test_the_largest_batch_a_run_may_publish_fits_one_call(aws_env: str) -> None:
+    """1,000 datapoints, each as large as the checker makes them, stay under the 1 MB request limit."""
+    from checker_lambda.metrics import MAX_DATUMS_PER_CALL, most_datums_per_probe
+
+    sizes: list[int] = []
+    client = boto3.client("cloudwatch")
+    client.meta.events.register(
+        "before-send.cloudwatch.PutMetricData", lambda request, **_: sizes.append(len(request.body))
+    )
+    per_probe = most_datums_per_probe(https=True)
+    results = []
+    for i in range(MAX_DATUMS_PER_CALL // per_probe):
+        r = ProbeResult(target="t" * 64, url="x", started_at=1_800_000_000.0 + i, ok=False, status=503)
+        r.reason = contract.Reason.STATUS
+        r.phases = {"dns": 1.5, "connect": 2.5, "tls": 3.5, "first_byte": 4.5, "total": 12.123456789}
+        r.cert_days_remaining = 29.987654321
+        results.append(r)
+    published = CloudWatchPublisher(client, high_resolution=True).publish(results)
+    assert published == len(results) * per_probe > MAX_DATUMS_PER_CALL - per_probe
+    assert sizes and max(sizes) < 1_000_000

@@ -49,7 +49,8 @@ def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None
         if pid and not killed and sum(" UP " in x for x in lines) >= 3:
             os.kill(pid, signal.SIGKILL)  # the service dies: an outage
             killed = True
-        if not interrupted and sum(" DOWN " in x for x in lines) >= 3:
+        # Publishing early never stops probing: wait for the invocation to end with its verdict.
+        if not interrupted and sum(" DOWN " in x for x in lines) >= 3 and '"hello": "down"' in line:
             proc.send_signal(signal.SIGINT)  # Ctrl-C
             interrupted = True
     rest, _ = proc.communicate(timeout=30)

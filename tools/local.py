@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from checker_lambda import contract, handler, timing
     from checker_lambda.__main__ import describe
+    from checker_lambda.metrics import publish_budget
     from checker_lambda.settings import Settings
 
     settings = Settings.from_env()  # the same validation the Lambda runs
@@ -185,7 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         while stop_at - time.time() >= args.interval:
             start = time.time()
             scheduled = datetime.fromtimestamp(start, tz=UTC).isoformat()
-            result = handler.handler({"time": scheduled}, Context(min(args.schedule, stop_at - start)))
+            # As long as the stack's Lambda timeout: the last slot's probe and publish at their slowest.
+            run_for = timing.invocation_timeout(
+                schedule=args.schedule,
+                interval=args.interval,
+                slowest_probe=max(t.timeout for t in settings.targets),
+                publish_budget=publish_budget(),
+            )
+            result = handler.handler({"time": scheduled}, Context(min(run_for, stop_at - start)))
             print(f"-- invocation: {json.dumps(result)}", flush=True)
             time.sleep(max(0.0, min(start + args.schedule, stop_at) - time.time()))
     except KeyboardInterrupt:

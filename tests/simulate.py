@@ -1,0 +1,352 @@
+"""The checker's real loop on a fake clock, and its datapoints through CloudWatch's alarm rules.
+
+`timeline()` runs `checker_lambda.run.Monitor` invocation by invocation against a target that
+fails during an outage, and records when each datapoint becomes readable in CloudWatch (the
+moment its PutMetricData call returns). `replay()` feeds those arrivals to `evaluate()`, which
+implements the alarm evaluation AWS documents in "Configuring how CloudWatch alarms treat
+missing data" (CloudWatch User Guide; docs/decisions.md §3 cites it):
+
+- the alarm retrieves an *evaluation range* of more periods than Evaluation Periods (N);
+- with at least N real datapoints in the range, it judges the N most recent real ones and the
+  missing-data treatment is not used;
+- with fewer, it fills the shortfall (only as few times as possible) with the treatment and
+  keeps every real datapoint in the range; `ignore` retains the current state, and with no good
+  datapoint in the range it retains it too (the tables' rows "- - X - -" and "- - - X -").
+
+What AWS leaves open is replayed every way: ranges of N to 2N periods, and a range that ends
+with the current, still open period or with the last complete one.
+
+`python -m tests.simulate` prints the simulated worst cases for a few settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from checker_lambda import timing
+from checker_lambda.metrics import publish_budget
+from checker_lambda.probe import ProbeResult
+from checker_lambda.run import Monitor, first_slot
+from checker_lambda.settings import Settings, Target
+
+ALARM, OK, INSUFFICIENT = "ALARM", "OK", "INSUFFICIENT_DATA"
+READINGS = ("open period", "complete periods")  # where the evaluation range ends
+
+
+# --- the checker, on a fake clock -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checker:
+    interval: int = 10
+    confirm: int = 3
+    timeout: float = 5.0
+    schedule: int = 60
+
+    def settings(self) -> Settings:
+        target = Target(name="hello", url="http://hello.test/hello", timeout=self.timeout)
+        return Settings(targets=(target,), interval=self.interval, schedule=self.schedule, confirm=self.confirm)
+
+    @property
+    def bound(self) -> float:
+        """The README's stated worst case (checker_lambda/timing.py)."""
+        return timing.worst_case_detection(interval=self.interval, confirm=self.confirm, timeout=self.timeout)
+
+    @property
+    def run_for(self) -> int:
+        """The Lambda timeout the stack gives it."""
+        return timing.invocation_timeout(
+            schedule=self.schedule, interval=self.interval, slowest_probe=self.timeout, publish_budget=publish_budget()
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    checker: Checker = Checker()
+    outage: tuple[float, float] | None = None  # [start, end): the target fails, each probe at its slowest
+    invocations: int = 12
+    cold: frozenset[int] = frozenset({0})  # invocations that start in a new execution environment
+    skipped: frozenset[int] = frozenset()  # invocations that never ran
+    start_delay: float = 0.2  # EventBridge delivery and init, after the scheduled time
+    cold_start_delay: float = 1.5
+    slow_publishes: frozenset[int] = frozenset()  # calls (0-based) that take the whole publish budget
+    throttled_publishes: frozenset[int] = frozenset()  # calls that fail (botocore gave up)
+    publish_seconds: float = 0.0  # a normal call; the stated bound leaves the call's own latency out
+
+
+@dataclass(frozen=True)
+class Datum:
+    slot: float
+    ok: bool
+    readable_at: float
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _Throttled(Exception):
+    pass
+
+
+@dataclass
+class Timeline:
+    scenario: Scenario
+    data: list[Datum] = field(default_factory=list)
+    calls: list[float] = field(default_factory=list)  # when each successful call returned
+
+
+def timeline(scenario: Scenario) -> Timeline:
+    c = scenario.checker
+    settings = c.settings()
+    clock = _Clock()
+    out = Timeline(scenario)
+    attempts = [0]
+
+    class Prober:
+        def probe(self, target: Target) -> ProbeResult:
+            started = clock.now
+            down = scenario.outage is not None and scenario.outage[0] <= started < scenario.outage[1]
+            clock.now += target.timeout if down else 0.05
+            return ProbeResult(target=target.name, url=target.url, started_at=started, ok=not down)
+
+    def publish(results: Sequence[ProbeResult]) -> None:
+        call = attempts[0]
+        attempts[0] += 1
+        clock.now += publish_budget() if call in scenario.slow_publishes else scenario.publish_seconds
+        if call in scenario.throttled_publishes:
+            raise _Throttled(f"call {call}")
+        out.calls.append(clock.now)
+        out.data.extend(Datum(r.slot if r.slot is not None else r.started_at, r.ok, clock.now) for r in results)
+
+    monitor: Monitor | None = None
+    for k in range(scenario.invocations):
+        if k in scenario.skipped:
+            continue
+        cold = monitor is None or k in scenario.cold
+        if cold:
+            monitor = Monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+        assert monitor is not None
+        scheduled = k * c.schedule
+        begin = scheduled + (scenario.cold_start_delay if cold else scenario.start_delay)
+        clock.now = max(clock.now, begin)
+        with contextlib.suppress(_Throttled):  # the Lambda fails; its batch is lost
+            monitor.run(first_slot(scheduled, clock.now, settings), clock.now + c.run_for)
+    return out
+
+
+# --- CloudWatch's alarm evaluation, as documented ---------------------------------------------
+
+
+def evaluate(values: Sequence[bool | None], *, n: int, m: int, treat: str, state: str) -> str:
+    """One evaluation. `values`: the evaluation range, oldest first; True breaching, None missing."""
+    real = [v for v in values if v is not None]
+    if len(real) >= n:  # enough real datapoints: the N most recent decide, the treatment is unused
+        return ALARM if sum(real[-n:]) >= m else OK
+    if not real:
+        return {"breaching": ALARM, "notBreaching": OK, "ignore": state, "missing": INSUFFICIENT}[treat]
+    breaching = sum(real) + (n - len(real) if treat == "breaching" else 0)  # fill only the shortfall
+    if breaching >= m:
+        return ALARM
+    if treat in ("breaching", "notBreaching") or not all(real):
+        return OK
+    # Only breaching datapoints, fewer than M: `ignore` retains the state; `missing` goes to
+    # ALARM when the oldest breaching one in the last N periods is at least M periods old
+    # ("Avoiding premature transitions to alarm state").
+    if treat == "ignore":
+        return state
+    last = list(values[-n:])
+    oldest = next((i for i, v in enumerate(last) if v), None)
+    return ALARM if oldest is not None and len(last) - oldest >= m else OK
+
+
+@dataclass(frozen=True)
+class Alarm:
+    period: int
+    n: int  # evaluation periods
+    m: int  # datapoints to alarm
+    treat: str
+    statistic: str  # "Minimum" of Availability < 1, or "SampleCount" < 1
+
+    def breaching(self, values: list[bool]) -> bool:
+        if self.statistic == "SampleCount":
+            return len(values) < 1
+        return min(1.0 if ok else 0.0 for ok in values) < 1
+
+
+def availability_alarm(c: Checker, treat: str = "ignore") -> Alarm:
+    return Alarm(c.interval, timing.evaluation_periods(c.confirm), c.confirm, treat, "Minimum")
+
+
+def heartbeat_alarm(c: Checker) -> Alarm:
+    n = timing.heartbeat_periods(c.schedule)
+    return Alarm(60, n, n, "breaching", "SampleCount")
+
+
+def replay(
+    data: Iterable[Datum],
+    alarm: Alarm,
+    *,
+    range_periods: int,
+    reading: str,
+    until: float,
+    history_from: float = 0.0,
+) -> list[tuple[float, str]]:
+    """The alarm's state after each evaluation, as (time, state).
+
+    It is evaluated whenever a datapoint becomes readable and at every period boundary (only
+    at boundaries when the range ends with the last complete period). Periods before
+    `history_from` hold healthy data: the metric existed before the replay starts.
+    """
+    p = alarm.period
+    arrivals = sorted(data, key=lambda d: d.readable_at)
+    first_bucket = math.floor(history_from / p)
+    boundaries = {float(b * p) for b in range(first_bucket, int(until // p) + 1)}
+    if reading == "complete periods":
+        times = sorted(boundaries)
+    else:
+        times = sorted(boundaries | {d.readable_at for d in arrivals if d.readable_at <= until})
+    state = OK
+    states: list[tuple[float, str]] = []
+    buckets: dict[int, list[bool]] = {}
+    i = 0
+    for t in times:
+        while i < len(arrivals) and arrivals[i].readable_at <= t:
+            buckets.setdefault(math.floor(arrivals[i].slot / p), []).append(arrivals[i].ok)
+            i += 1
+        last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
+        values: list[bool | None] = []
+        for b in range(last - range_periods + 1, last + 1):
+            if b < first_bucket:
+                values.append(False)
+            else:
+                values.append(alarm.breaching(buckets[b]) if b in buckets else None)
+        state = evaluate(values, n=alarm.n, m=alarm.m, treat=alarm.treat, state=state)
+        states.append((t, state))
+    return states
+
+
+def every_reading(alarm: Alarm) -> list[tuple[int, str]]:
+    return [(r, reading) for r in range(alarm.n, 2 * alarm.n + 1) for reading in READINGS]
+
+
+# --- what the tests and the report need ---------------------------------------------------------
+
+
+def outage_offsets(c: Checker) -> list[float]:
+    """Outage starts (or ends) at every second of an invocation, and just after and before each slot."""
+    base = 3 * c.schedule
+    grid = timing.slot_offset(c.interval)
+    offsets = {base + grid + s + d for s in range(0, c.schedule, c.interval) for d in (0.001, c.interval - 0.001)}
+    offsets |= {base + s + 0.5 for s in range(c.schedule)}
+    return sorted(offsets)
+
+
+def first(states: list[tuple[float, str]], wanted: str, after: float) -> float | None:
+    return next((t for t, s in states if t >= after and s == wanted), None)
+
+
+def outage_scenario(c: Checker, start: float, end: float, cold_at: float | None) -> Scenario:
+    """An outage [start, end); a cold start in the invocation running at `cold_at`, if given."""
+    cold = {0} if cold_at is None else {0, int(cold_at // c.schedule)}
+    return Scenario(c, outage=(start, end), cold=frozenset(cold), invocations=math.ceil(end / c.schedule) + 5)
+
+
+def detection_and_recovery(tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> tuple[float, float]:
+    """Seconds from the outage's start to ALARM and from its end to OK; asserts there is no flapping."""
+    assert tl.scenario.outage is not None
+    start, end = tl.scenario.outage
+    until = end + 3 * tl.scenario.checker.schedule
+    states = replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=until)
+    assert all(s != ALARM for t, s in states if t < start), "ALARM before the outage"
+    alarm_at = first(states, ALARM, start)
+    assert alarm_at is not None and alarm_at < end, "no ALARM during the outage"
+    assert all(s == ALARM for t, s in states if alarm_at <= t < end), "the alarm cleared during the outage"
+    ok_at = first(states, OK, end)
+    assert ok_at is not None, "no OK after the outage"
+    return alarm_at - start, ok_at - end
+
+
+def outage_timelines(c: Checker) -> Iterable[tuple[str, Timeline]]:
+    """Outages that start, and outages that end, at every offset; warm, or with a cold start where
+    the change happens or in the invocation after it. Each one spans several invocations."""
+    duration = 2 * c.schedule + 5 * c.interval
+    for offset in outage_offsets(c):
+        for cold_at in (None, offset, offset + c.schedule):
+            yield "detection", timeline(outage_scenario(c, offset, offset + duration, cold_at))
+            end = offset + duration
+            yield "recovery", timeline(outage_scenario(c, offset, end, None if cold_at is None else cold_at + duration))
+
+
+def worst_cases(c: Checker, reading: str = "open period") -> dict[str, float]:
+    """Worst detection and recovery over every outage timeline and every range of N..2N periods."""
+    alarm = availability_alarm(c)
+    worst = {"detection": 0.0, "recovery": 0.0}
+    for kind, tl in outage_timelines(c):
+        for range_periods in range(alarm.n, 2 * alarm.n + 1):
+            d, r = detection_and_recovery(tl, alarm, range_periods, reading)
+            worst[kind] = max(worst[kind], d if kind == "detection" else r)
+    return worst
+
+
+def burn_alert(
+    data: Sequence[Datum],
+    *,
+    budget: float,
+    windows: tuple[float, float],
+    burn: float,
+    reading: str,
+    evaluate_from: float,
+    until: float,
+) -> float | None:
+    """When a multi-window burn-rate alert (both windows above `burn`) first fires, evaluated every minute.
+
+    "sliding": each window is the last W seconds at the evaluation (CloudWatch's default
+    SlidingWindow, "Alarm evaluation window" in the User Guide); "wall clock": the last complete
+    W-second period aligned to the clock (WallClockWindow).
+    """
+    arrivals = sorted(data, key=lambda d: d.readable_at)
+    t = math.ceil(evaluate_from / 60) * 60
+    while t <= until:
+        breaching = []
+        for w in windows:
+            end = t if reading == "sliding" else math.floor(t / w) * w
+            seen = [d.ok for d in arrivals if d.readable_at <= t and end - w <= d.slot < end]
+            breaching.append(bool(seen) and (1 - sum(seen) / len(seen)) / budget > burn)
+        if all(breaching):
+            return float(t)
+        t += 60
+    return None
+
+
+SETTINGS_REPORTED = (
+    Checker(),  # the defaults
+    Checker(interval=30, confirm=2, timeout=10),
+    Checker(interval=10, confirm=2, timeout=3, schedule=120),
+)
+
+
+def main() -> None:
+    for c in SETTINGS_REPORTED:
+        w = worst_cases(c)
+        w_complete = worst_cases(c, "complete periods")
+        print(
+            f"interval={c.interval}s confirm={c.confirm} timeout={c.timeout:g}s schedule={c.schedule}s: "
+            f"stated bound {c.bound:g}s; simulated worst detection {w['detection']:.2f}s, "
+            f"recovery {w['recovery']:.2f}s (range ending with the open period); "
+            f"{w_complete['detection']:.2f}s / {w_complete['recovery']:.2f}s evaluated only on complete periods"
+        )
+
+
+if __name__ == "__main__":
+    main()

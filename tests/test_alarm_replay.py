@@ -1,0 +1,259 @@
+"""The alarms as synthesized, fed the real checker's datapoints as they become readable.
+
+tests/simulate.py runs the real run loop on a fake clock and evaluates alarms by CloudWatch's
+documented rules, for every evaluation range from N to 2N periods and both places the range
+may end (the open period, or the last complete one): AWS documents neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker_lambda import contract
+from tests import simulate
+from tests.infra import resources, synth
+from tests.simulate import ALARM, INSUFFICIENT, OK, Alarm, Checker, Scenario, evaluate, replay, timeline
+
+DEFAULTS = Checker()
+
+
+# --- the evaluator is CloudWatch's documented behaviour -------------------------------------
+
+# "Configuring how CloudWatch alarms treat missing data", the two example tables: evaluation
+# range 5, Evaluation Periods 3, Datapoints to Alarm 3 (first table) or 2 (second); most recent
+# datapoint on the right; columns MISSING, IGNORE, BREACHING, NOT BREACHING. None = "Retain
+# current state".
+DOCUMENTED = [
+    (3, "0 - X - X", (OK, OK, OK, OK)),
+    (3, "0 - - - -", (OK, OK, OK, OK)),
+    (3, "- - - - -", (INSUFFICIENT, None, ALARM, OK)),
+    (3, "0 X X - X", (ALARM, ALARM, ALARM, ALARM)),
+    (3, "- - X - -", (ALARM, None, ALARM, OK)),
+    (2, "0 - X - X", (ALARM, ALARM, ALARM, ALARM)),
+    (2, "0 0 X 0 X", (ALARM, ALARM, ALARM, ALARM)),
+    (2, "0 - X - -", (OK, OK, ALARM, OK)),
+    (2, "- - - - 0", (OK, OK, ALARM, OK)),
+    (2, "- - - X -", (ALARM, None, ALARM, OK)),
+]
+
+
+@pytest.mark.parametrize(("m", "row", "expected"), DOCUMENTED)
+def test_the_evaluator_reproduces_the_documented_examples(m: int, row: str, expected: tuple) -> None:
+    values = [{"0": False, "X": True, "-": None}[c] for c in row.split()]
+    for treat, want in zip(("missing", "ignore", "breaching", "notBreaching"), expected, strict=True):
+        for state in (OK, ALARM):
+            assert evaluate(values, n=3, m=m, treat=treat, state=state) == (want or state), (row, treat, state)
+
+
+# --- the alarms, as synthesized ---------------------------------------------------------------
+
+
+def _from_template(props: dict[str, Any]) -> Alarm:
+    return Alarm(
+        period=props["Period"],
+        n=props["EvaluationPeriods"],
+        m=props["DatapointsToAlarm"],
+        treat=props["TreatMissingData"],
+        statistic=props["Statistic"],
+    )
+
+
+def synthesized(c: Checker) -> tuple[Alarm, Alarm]:
+    """The availability and heartbeat alarms of the stack built with these settings."""
+    _, t = synth(
+        probeIntervalSeconds=c.interval,
+        confirmProbes=c.confirm,
+        probeTimeoutSeconds=c.timeout,
+        scheduleMinutes=c.schedule // 60,
+    )
+    alarms = [
+        a["Properties"]
+        for a in resources(t, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == contract.AVAILABILITY
+    ]
+    [availability] = [_from_template(a) for a in alarms if a["Statistic"] == "Minimum"]
+    [heartbeat] = [_from_template(a) for a in alarms if a["Statistic"] == "SampleCount"]
+    fn = next(
+        r["Properties"]
+        for r in resources(t, "AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "checker_lambda.handler.handler"
+    )
+    assert fn["Timeout"] == c.run_for  # the simulation runs the loop with the deployed deadline
+    return availability, heartbeat
+
+
+@pytest.fixture(
+    scope="module", params=simulate.SETTINGS_REPORTED, ids=lambda c: f"{c.interval}s-{c.confirm}-{c.schedule}s"
+)
+def checker(request: pytest.FixtureRequest) -> tuple[Checker, Alarm, Alarm]:
+    c = request.param
+    return c, *synthesized(c)
+
+
+def _states(tl: simulate.Timeline, alarm: Alarm, until: float):
+    for range_periods, reading in simulate.every_reading(alarm):
+        yield (
+            (range_periods, reading),
+            replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=until),
+        )
+
+
+def healthy(c: Checker) -> dict[str, Scenario]:
+    k = 4  # an invocation well inside the replay
+    return {
+        "cold start": Scenario(c, cold=frozenset({0, k})),
+        "warm": Scenario(c),
+        "late publish": Scenario(c, slow_publishes=frozenset(range(0, 20, 3))),
+        "skipped invocation": Scenario(c, skipped=frozenset({k})),
+        "throttled publish retried": Scenario(c, throttled_publishes=frozenset({1})),  # news, mid-run: retried
+        "throttled final publish": Scenario(c, throttled_publishes=frozenset({k})),
+        "late start": Scenario(c, cold=frozenset({0, k}), start_delay=4.0, cold_start_delay=8.0),
+    }
+
+
+@pytest.mark.parametrize("name", list(healthy(DEFAULTS)))
+def test_no_healthy_timeline_ever_alarms(checker, name: str) -> None:
+    c, availability, heartbeat = checker
+    tl = timeline(healthy(c)[name])
+    assert tl.data and all(d.ok for d in tl.data)
+    if name in ("cold start", "warm", "late start", "throttled publish retried"):  # no slot unprobed
+        slots = sorted(d.slot for d in tl.data)
+        assert slots == [slots[0] + i * c.interval for i in range(len(slots))]
+        assert len(slots) == tl.scenario.invocations * c.schedule // c.interval
+    until = c.schedule * tl.scenario.invocations
+    for alarm in (availability, heartbeat):
+        for reading, states in _states(tl, alarm, until):
+            assert ALARM not in {s for _, s in states}, (name, alarm, reading)
+
+
+def test_every_outage_alarms_and_clears_within_the_stated_bound(checker) -> None:
+    """Outages starting and ending at every offset of an invocation, warm or cold, any range."""
+    c, availability, heartbeat = checker
+    assert availability == simulate.availability_alarm(c)  # what worst_cases replays
+    worst = simulate.worst_cases(c)
+    assert worst["detection"] <= c.bound and worst["recovery"] <= c.bound, worst
+    assert worst["detection"] > c.bound - 0.1  # the bound is what happens, not a loose ceiling
+    # Evaluated only on complete periods, CloudWatch's cadence adds at most one period.
+    late = simulate.worst_cases(c, "complete periods")
+    assert late["detection"] <= c.bound + c.interval and late["recovery"] <= c.bound + c.interval, late
+    # The checker keeps reporting through an outage: the heartbeat stays quiet.
+    tl = timeline(simulate.outage_scenario(c, 3 * c.schedule + 1, 6 * c.schedule, None))
+    for reading, states in _states(tl, heartbeat, 9 * c.schedule):
+        assert ALARM not in {s for _, s in states}, reading
+
+
+def test_a_silent_checker_pages_through_the_heartbeat(checker) -> None:
+    c, availability, heartbeat = checker
+    tl = timeline(Scenario(c, invocations=20, skipped=frozenset(range(5, 20))))
+    last = max(d.readable_at for d in tl.data)
+    for reading, states in _states(tl, heartbeat, 20 * c.schedule):
+        alarm_at = simulate.first(states, ALARM, 0)
+        # Somewhere between N and 2N+1 minutes of silence, depending on the evaluation range.
+        assert alarm_at is not None and alarm_at - last <= (2 * heartbeat.n + 1) * 60, reading
+
+
+def test_the_heartbeat_pages_through_the_service_down_composite() -> None:
+    _, t = synth()
+    alarms = resources(t, "AWS::CloudWatch::Alarm")
+    [(logical_id, props)] = [
+        (k, a["Properties"]) for k, a in alarms.items() if a["Properties"].get("Statistic") == "SampleCount"
+    ]
+    assert props["MetricName"] == contract.AVAILABILITY and props["Period"] == 60  # standard resolution
+    assert props["ComparisonOperator"] == "LessThanThreshold" and props["Threshold"] == 1
+    assert props["TreatMissingData"] == "breaching" and "AlarmActions" not in props
+    [down] = [
+        c["Properties"]
+        for c in resources(t, "AWS::CloudWatch::CompositeAlarm").values()
+        if c["Properties"].get("AlarmName") == "hello-service-down"
+    ]
+    assert logical_id in str(down["AlarmRule"])
+
+
+# --- why not the other treatments -------------------------------------------------------------
+
+
+def test_missing_data_as_breaching_would_page_a_healthy_service() -> None:
+    """The old availability alarm: between two batches the newest periods are still unpublished."""
+    alarm = Alarm(DEFAULTS.interval, 5, 3, "breaching", "Minimum")
+    tl = timeline(Scenario(DEFAULTS))
+    states = replay(tl.data, alarm, range_periods=alarm.n, reading="open period", until=600)
+    assert ALARM in {s for _, s in states}
+
+
+def test_missing_data_as_not_breaching_would_clear_in_the_middle_of_an_outage() -> None:
+    alarm = simulate.availability_alarm(DEFAULTS, treat="notBreaching")
+    tl = timeline(simulate.outage_scenario(DEFAULTS, 200.5, 400.5, None))
+    with pytest.raises(AssertionError, match="cleared during the outage"):
+        simulate.detection_and_recovery(tl, alarm, alarm.n, "open period")
+
+
+# --- burn-rate windows are windows ---------------------------------------------------------------
+
+
+def _burn_windows(t) -> dict[int, dict[str, Any]]:
+    """The burn-rate window alarms, by the period (seconds) of the availability they average."""
+    out = {}
+    for a in resources(t, "AWS::CloudWatch::Alarm").values():
+        metrics = a["Properties"].get("Metrics") or []
+        stats = [m["MetricStat"] for m in metrics if "MetricStat" in m]
+        if stats and stats[0]["Metric"]["MetricName"] == contract.AVAILABILITY and stats[0]["Stat"] == "Average":
+            out[stats[0]["Period"]] = a["Properties"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def burn_windows() -> dict[int, dict[str, Any]]:
+    return _burn_windows(synth()[1])
+
+
+def test_burn_rate_windows_slide_with_the_clock_not_with_the_hour(burn_windows) -> None:
+    assert set(burn_windows) == {3600, 300, 21600, 1800}
+    for period, props in burn_windows.items():
+        # One datapoint of the whole window, re-evaluated as the window slides (not clock-aligned).
+        assert props["EvaluationPeriods"] == 1, period
+        assert props["EvaluationWindow"] == {"SlidingWindow": {}}, period
+
+
+# Google SRE workbook, "Alerting on SLOs": page on 2% of a 30-day budget spent in an hour
+# (burn 14.4 over 1 h and 5 min), ticket on 5% in six hours (burn 6 over 6 h and 30 min).
+WORKBOOK = [(3600, 300, 0.02), (21600, 1800, 0.05)]
+
+
+@pytest.mark.parametrize(("long", "short", "spent"), WORKBOOK)
+def test_a_full_outage_trips_the_burn_alert_when_the_workbook_says_wherever_the_hour_falls(
+    burn_windows, long: int, short: int, spent: float
+) -> None:
+    budget = 0.001  # the default 99.9% SLO
+    burn = burn_windows[long]["Threshold"]
+    assert burn_windows[short]["Threshold"] == burn
+    intended = spent * 30 * 86_400 * budget  # seconds of full outage that spend that much budget
+    late: list[float] = []
+    for offset in range(0, 3600, 7 * 60 + 13):  # the outage starts anywhere in the clock hour
+        start = long + 600 + offset + 0.5  # with a full window of healthy history before it
+        tl = timeline(simulate.outage_scenario(DEFAULTS, start, start + intended + 900, None))
+        at = simulate.burn_alert(
+            tl.data,
+            budget=budget,
+            windows=(long, short),
+            burn=burn,
+            reading="sliding",
+            evaluate_from=start - 300,
+            until=start + 1800,
+        )
+        # Late by at most one checker run (its batch) and one minute of evaluation.
+        assert at is not None and 0 < at - start <= intended + DEFAULTS.schedule + 60, (offset, at)
+        if long == 3600:
+            wall = simulate.burn_alert(
+                tl.data,
+                budget=budget,
+                windows=(long, short),
+                burn=burn,
+                reading="wall clock",
+                evaluate_from=start - 300,
+                until=start + 2 * long,
+            )
+            late.append(float("inf") if wall is None else wall - start)
+    if late:  # clock-aligned periods wait for the hour to end (and by then the 5 min one may be quiet)
+        assert max(late) > 30 * 60
