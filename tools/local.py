@@ -120,15 +120,18 @@ def _start_service(port: int) -> subprocess.Popen[bytes]:
         env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while service.poll() is None:
-        try:
-            wait_for_port(port, timeout=0.2)
-            return service
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                service.kill()
-                raise
+    try:
+        deadline = time.monotonic() + 10
+        while service.poll() is None:
+            try:
+                wait_for_port(port, timeout=0.2)
+                return service
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: the caller has no handle on it yet
+        _stop_service(service)
+        raise
     # It wrote its one-line reason to stderr already; never probe whatever else holds the port.
     raise ServiceExited(service.returncode)
 
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     output_closed = False
     # This invocation's probes until they are published: Ctrl-C mid-invocation publishes them.
     pending: list[ProbeResult] = []
-    publish: Callable[[Sequence[ProbeResult]], object] = lambda _results: None  # noqa: E731
+    publish: Callable[[Sequence[ProbeResult]], object] | None = None
     try:
         os.environ.update(
             {
@@ -272,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         _stop_service(service)
         if service is not None:
             try:
-                if pending:
+                if pending and publish is not None:
                     publish(pending)
                 if not output_closed:
                     print(summary(cloudwatch, since, alarm_name), flush=True)
