@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -45,35 +46,44 @@ def gone_within(pid: int, seconds: float) -> bool:
     return not alive(pid)
 
 
-def start_local(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tools.local", "--port", str(free_port()), *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Local:
+    """`python -m tools.local` as a process, its stdout read with a deadline on every wait."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.local", "--port", str(free_port()), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.buffer = b""
+
+    def read_until(self, pattern: str, seconds: float = 60) -> tuple[list[str], re.Match[str]]:
+        """Lines of stdout up to the first one matching `pattern`; fails after `seconds`."""
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            while b"\n" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\n", 1)
+                lines.append(line := raw.decode() + "\n")
+                if m := re.search(pattern, line):
+                    return lines, m
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            chunk = os.read(self.proc.stdout.fileno(), 65536) if ready else b""
+            if ready and not chunk:
+                break  # end of output
+            self.buffer += chunk
+        self.proc.kill()
+        raise AssertionError(f"no line matching {pattern!r} within {seconds} s: {''.join(lines)}")
+
+    def communicate(self, seconds: float = 30) -> tuple[str, str]:
+        out, err = self.proc.communicate(timeout=seconds)
+        return (self.buffer + out).decode(), err.decode()
 
 
-def read_until(proc: subprocess.Popen[str], pattern: str, seconds: float = 60) -> tuple[list[str], re.Match[str]]:
-    """Lines of stdout up to the first matching `pattern`; fails after `seconds`."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + seconds
-    # readline blocks, but make local prints at least once per probe interval (1 s here).
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if m := re.search(pattern, line):
-            return lines, m
-    proc.kill()
-    raise AssertionError(f"no line matching {pattern!r} within {seconds} s: {''.join(lines)}")
-
-
-def service_pid(proc: subprocess.Popen[str]) -> int:
-    _, m = read_until(proc, r"\(pid (\d+);")
+def service_pid(local: Local) -> int:
+    _, m = local.read_until(r"\(pid (\d+);")
     return int(m.group(1))
 
 
@@ -108,39 +118,37 @@ def test_make_local_on_a_taken_port_says_so_exits_2_and_probes_nothing() -> None
 
 
 def test_make_local_stops_the_service_when_terminated() -> None:
-    proc = start_local("--interval", "1", "--schedule", "6", "--confirm", "2")
-    pid = service_pid(proc)
+    local = Local("--interval", "1", "--schedule", "6", "--confirm", "2")
+    pid = service_pid(local)
     assert alive(pid)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    local.proc.send_signal(signal.SIGTERM)
+    out, err = local.communicate()
     assert gone_within(pid, 15), f"service {pid} still running after make local was terminated"
-    assert proc.returncode == 0, err
+    assert local.proc.returncode == 0, err
     assert "Summary" in out and "Traceback" not in err
 
 
 def test_make_local_stops_the_service_when_its_reader_goes_away() -> None:
     """`make local | head`: head exits, the next line cannot be written."""
-    proc = start_local("--interval", "1", "--schedule", "6", "--confirm", "2")
-    pid = service_pid(proc)
-    read_until(proc, r" UP ")
-    assert proc.stdout is not None
-    proc.stdout.close()
-    proc.wait(timeout=30)
+    local = Local("--interval", "1", "--schedule", "6", "--confirm", "2")
+    pid = service_pid(local)
+    local.read_until(r" UP ")
+    assert local.proc.stdout is not None
+    local.proc.stdout.close()
+    _, err = local.proc.communicate(timeout=30)
     assert gone_within(pid, 15), f"service {pid} still running after make local's output was closed"
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    assert "Traceback" not in err, err
+    assert "Traceback" not in err.decode(), err.decode()
 
 
 def test_ctrl_c_mid_invocation_keeps_that_invocations_probes_in_the_summary() -> None:
     # confirm 5 of 10 probes: the invocation is still under way when Ctrl-C comes.
-    proc = start_local("--interval", "1", "--schedule", "10", "--confirm", "5")
-    service_pid(proc)
-    lines, _ = read_until(proc, r" UP ")
-    lines += read_until(proc, r" UP ")[0]
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    local = Local("--interval", "1", "--schedule", "10", "--confirm", "5")
+    service_pid(local)
+    lines, _ = local.read_until(r" UP ")
+    lines += local.read_until(r" UP ")[0]
+    local.proc.send_signal(signal.SIGINT)
+    out, err = local.communicate()
+    assert local.proc.returncode == 0, err
     printed = sum(" UP " in x for x in lines + out.splitlines())
     assert "-- invocation" not in "".join(lines)  # interrupted before it published
     m = re.search(r"probes: (\d+), availability ([\d.]+)%", out)
