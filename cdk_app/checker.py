@@ -15,8 +15,8 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app import nag
-from cdk_app.cluster import retained_logs
 from cdk_app.config import AppConfig
+from cdk_app.logs import retained_logs
 from checker_lambda import contract
 
 PACKAGE = Path(__file__).resolve().parent.parent / "checker_lambda"
@@ -54,7 +54,7 @@ class HealthChecker(Construct):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, default_target: dict[str, Any]) -> None:
         super().__init__(scope, id)
         schedule_seconds = config.schedule_minutes * 60
-        self.log_group = retained_logs(self, "Logs", config)
+        self.log_group = retained_logs(self, "Logs", config.log_retention_days)
         # Its own role: write its own logs, put metrics into its own namespace, nothing else.
         self.role = iam.Role(
             self,

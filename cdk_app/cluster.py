@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import cast
 
-from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_app import nag
-from cdk_app.config import LOG_RETENTION_DAYS, AppConfig
-from cdk_app.versions import ALB_CONTROLLER_VERSION, CLUSTER_AUTOSCALER, EKS_VERSION, KubectlLayer
+from cdk_app import addons, nag
+from cdk_app.config import AppConfig
+from cdk_app.logs import AdoptedLogGroup, retained_logs
+from cdk_app.versions import ALB_CONTROLLER_VALUES, ALB_CONTROLLER_VERSION, EKS_VERSION, KubectlLayer
 
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
-
-
-# CloudWatch's retention choices, in the same order as aws_cdk's RetentionDays (INFINITE last).
-RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[:-1], strict=True))
-
-
-def retained_logs(scope: Construct, id: str, config: AppConfig, name: str | None = None) -> logs.LogGroup:
-    """A log group the stack owns: explicit retention, deleted with the stack."""
-    return logs.LogGroup(
-        scope,
-        id,
-        log_group_name=name,
-        retention=RETENTION[config.log_retention_days],
-        removal_policy=RemovalPolicy.DESTROY,
-    )
 
 
 class HelloCluster(Construct):
@@ -51,8 +34,11 @@ class HelloCluster(Construct):
             pending_window=Duration.days(7),
         )
         # EKS writes control-plane logs here; created first so it has our retention.
-        self.control_plane_logs = retained_logs(
-            self, "ControlPlaneLogs", config, f"/aws/eks/{config.cluster_name}/cluster"
+        self.control_plane_logs = AdoptedLogGroup(
+            self,
+            "ControlPlaneLogs",
+            name=f"/aws/eks/{config.cluster_name}/cluster",
+            retention_days=config.log_retention_days,
         )
         # Whoever may assume this role administers the cluster (kubectl); the stack outputs
         # the `aws eks update-kubeconfig` command that uses it.
@@ -79,14 +65,27 @@ class HelloCluster(Construct):
                 eks.ClusterLoggingTypes.AUTHENTICATOR,
             ],
             kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlLayer(self, "KubectlLayer")),
-            alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION),
+            alb_controller=eks.AlbControllerOptions(
+                version=ALB_CONTROLLER_VERSION, additional_helm_chart_values=ALB_CONTROLLER_VALUES
+            ),
             output_config_command=False,
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
+        self._kubectl_provider_outside_the_vpc(config)
         self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
         self.nodegroup = self._nodes(config)
-        self._addons(config)
-        self.autoscaler = self._cluster_autoscaler(config)
+        addons.vpc_cni(self, self.cluster, after=self.nodegroup)
+        addons.metrics_server(self, self.cluster, after=self.nodegroup)
+        addons.container_insights(
+            self,
+            self.cluster,
+            after=self.nodegroup,
+            cluster_name=config.cluster_name,
+            retention_days=config.log_retention_days,
+        )
+        self.autoscaler = addons.cluster_autoscaler(
+            self, self.cluster, after=self.nodegroup, cluster_name=config.cluster_name
+        )
         self._acknowledge()
 
         region = Stack.of(self).region
@@ -100,6 +99,22 @@ class HelloCluster(Construct):
             ),
         ).override_logical_id("KubeconfigCommand")
 
+    def _kubectl_provider_outside_the_vpc(self, config: AppConfig) -> None:
+        """Run the kubectl provider's Lambdas outside the VPC when they can reach the API publicly.
+
+        aws-cdk-lib puts them in the private subnets whenever the private endpoint is on. A VPC
+        Lambda holds network interfaces that Lambda releases on its own schedule after the
+        function is deleted, and while they exist the subnets and the cluster security group
+        cannot be deleted: `cdk destroy` can stall or fail. With the public endpoint open to
+        all, the provider reaches the API as kubectl on a laptop does (IAM-authenticated), and
+        there is nothing to release. A private or CIDR-restricted endpoint needs the VPC: the
+        provider stays there (docs/decisions.md).
+        """
+        if config.endpoint_access == "private" or config.endpoint_allow_cidrs:
+            return
+        for function in nag.kubectl_provider_functions(self.cluster):
+            cast(CfnResource, function.node.default_child).add_property_deletion_override("VpcConfig")
+
     def _acknowledge(self) -> None:
         """cdk-nag findings on what aws-cdk-lib and EKS create for us, each with its reason."""
         nag.acknowledge_managed_policies(
@@ -112,56 +127,19 @@ class HelloCluster(Construct):
             "AmazonEKS_CNI_Policy",
             "AmazonEC2ContainerRegistryReadOnly",
         )
-        provider = self.cluster.node.find_child("KubectlProvider")
-        reason = "aws-cdk-lib's kubectl provider (a CDK-managed custom resource), not configurable here."
-        nag.acknowledge_managed_policies(
-            provider,
-            reason,
-            "AmazonEC2ContainerRegistryReadOnly",
-            "service-role/AWSLambdaBasicExecutionRole",
-            "service-role/AWSLambdaVPCAccessExecutionRole",
-        )
-        handler = provider.node.find_child("Handler")
-        stack = Stack.of(self)
-        has_ecr_public = stack.get_logical_id(cast(CfnElement, handler.node.find_child("HasEcrPublic")))
-        nag.acknowledge(
-            provider,
-            "IAM4[Policy::"
-            '{"Fn::If":["' + has_ecr_public + '",'
-            '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},'
-            '{"Ref":"AWS::NoValue"}]}]',
-            reason,
-        )
-        nag.acknowledge(
-            provider,
-            f"IAM5[Resource::<{stack.get_logical_id(cast(CfnElement, handler.node.default_child))}.Arn>:*]",
-            reason + " It may invoke any version of its own handler.",
-        )
-        nag.acknowledge(provider, "L1", reason + " Its runtime is pinned by aws-cdk-lib.")
+        nag.acknowledge_kubectl_provider(self.cluster)
         if self.cluster.alb_controller is not None:
-            for resource in (
-                "*",
-                "arn:<AWS::Partition>:ec2:*:*:security-group/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/app/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/net/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:targetgroup/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/app/*/*/*",
-                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/net/*/*/*",
-            ):
-                nag.acknowledge(
-                    self.cluster.alb_controller,
-                    f"IAM5[Resource::{resource}]",
-                    "The AWS Load Balancer Controller's published IAM policy, scoped by the "
-                    "elbv2.k8s.aws/cluster resource tag conditions it carries.",
-                )
+            nag.acknowledge_alb_controller(self.cluster.alb_controller)
 
     def _vpc(self, config: AppConfig) -> ec2.Vpc:
         vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=2,
+            # Chosen zones, or the region's first two. EKS refuses some zones (by zone ID);
+            # README "Configuration" shows how to list the IDs behind your zone names.
+            **(
+                {"availability_zones": list(config.availability_zones)} if config.availability_zones else {"max_azs": 2}
+            ),
             nat_gateways=config.nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
@@ -172,7 +150,7 @@ class HelloCluster(Construct):
         vpc.add_flow_log(
             "FlowLogs",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                retained_logs(self, "FlowLogsGroup", config), flow_logs_role
+                retained_logs(self, "FlowLogsGroup", config.log_retention_days), flow_logs_role
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
@@ -233,111 +211,3 @@ class HelloCluster(Construct):
             ),
             enable_node_auto_repair=True,
         )
-
-    def _addons(self, config: AppConfig) -> None:
-        cluster_name = self.cluster.cluster_name
-        # VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on.
-        eks.CfnAddon(
-            self,
-            "VpcCni",
-            addon_name="vpc-cni",
-            cluster_name=cluster_name,
-            resolve_conflicts="OVERWRITE",
-            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
-        ).node.add_dependency(self.nodegroup)
-        # Resource metrics for the HorizontalPodAutoscaler.
-        eks.CfnAddon(self, "MetricsServer", addon_name="metrics-server", cluster_name=cluster_name).node.add_dependency(
-            self.nodegroup
-        )
-        # Container Insights: node/pod/container metrics and container logs into CloudWatch.
-        agent_role = iam.Role(
-            self,
-            "CloudWatchAgentRole",
-            assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy")],
-            description="Container Insights agent (EKS Pod Identity)",
-        )
-        observability = eks.CfnAddon(
-            self,
-            "Observability",
-            addon_name="amazon-cloudwatch-observability",
-            cluster_name=cluster_name,
-            pod_identity_associations=[
-                eks.CfnAddon.PodIdentityAssociationProperty(
-                    service_account="cloudwatch-agent", role_arn=agent_role.role_arn
-                )
-            ],
-        )
-        observability.node.add_dependency(self.nodegroup)
-        nag.acknowledge_managed_policies(
-            agent_role,
-            "The AWS-managed policy the amazon-cloudwatch-observability add-on documents for its agent.",
-            "CloudWatchAgentServerPolicy",
-        )
-        for group in CONTAINER_INSIGHTS_LOG_GROUPS:
-            log_group = retained_logs(
-                self, f"ContainerInsights-{group}", config, f"/aws/containerinsights/{config.cluster_name}/{group}"
-            )
-            observability.node.add_dependency(log_group)
-
-    def _cluster_autoscaler(self, config: AppConfig) -> eks.HelmChart:
-        account = eks.ServiceAccount(
-            self,
-            "ClusterAutoscalerAccount",
-            cluster=self.cluster,  # type: ignore[arg-type]  # jsii's ICluster protocol lags Cluster
-            name="cluster-autoscaler",
-            namespace="kube-system",
-            identity_type=eks.IdentityType.POD_IDENTITY,
-        )
-        # Read-only discovery anywhere; changes only to this cluster's node groups (by tag).
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeAutoScalingInstances",
-                    "autoscaling:DescribeLaunchConfigurations",
-                    "autoscaling:DescribeScalingActivities",
-                    "autoscaling:DescribeTags",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "ec2:GetInstanceTypesFromInstanceRequirements",
-                    "eks:DescribeNodegroup",
-                ],
-                resources=["*"],  # Describe* actions take no resource ARNs
-            )
-        )
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned"}
-                },
-            )
-        )
-        chart = self.cluster.add_helm_chart(
-            "ClusterAutoscaler",
-            chart="cluster-autoscaler",
-            repository="https://kubernetes.github.io/autoscaler",
-            version=CLUSTER_AUTOSCALER["chart"],
-            namespace="kube-system",
-            release="cluster-autoscaler",
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": Stack.of(self).region,
-                "autoDiscovery": {"clusterName": config.cluster_name},
-                "image": {"tag": CLUSTER_AUTOSCALER["image"]},
-                "rbac": {"serviceAccount": {"create": False, "name": "cluster-autoscaler"}},
-                "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
-            },
-        )
-        chart.node.add_dependency(account)
-        chart.node.add_dependency(self.nodegroup)
-        nag.acknowledge(
-            account,
-            "IAM5[Resource::*]",
-            "Autoscaling/EC2 Describe* actions take no resource ARNs; the two mutating actions are limited "
-            "to this cluster's node groups by the k8s.io/cluster-autoscaler/<cluster> tag condition.",
-        )
-        return chart

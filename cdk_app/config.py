@@ -6,10 +6,11 @@ them. A bad value stops synth with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,19 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
 ENDPOINT_ACCESS = ("public", "private", "public-and-private")
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 PERCENTILES = ("p50", "p90", "p95", "p99")
+
+
+def _belongs_to_cdk(key: str) -> bool:
+    """Context keys the CDK itself writes or reads: feature flags (`@aws-cdk/...`), the CLI's
+    `aws:cdk:...` settings, lookup caches (`availability-zones:account=...`), acknowledged notices."""
+    return key.startswith("@") or ":" in key or key in ("acknowledged-issue-numbers", "cli-telemetry")
 
 
 class ConfigError(ValueError):
@@ -47,6 +55,7 @@ class AppConfig:
     endpoint_access: str
     endpoint_allow_cidrs: tuple[str, ...]
     nat_gateways: int
+    availability_zones: tuple[str, ...]  # empty: the region's first two
     vpc_endpoints: bool
     # workload and its load balancer
     pod_min_replicas: int
@@ -86,8 +95,13 @@ class AppConfig:
         return self.domain_name is not None
 
     @classmethod
-    def from_context(cls, get: ContextGetter) -> AppConfig:
-        return _Reader(get).config()
+    def from_context(cls, get: ContextGetter, keys: Iterable[str] = ()) -> AppConfig:
+        """`keys`: every context key given; one this app does not read stops synth, since a
+        misspelled key (`alertemail`) would otherwise be ignored and its setting silently lost."""
+        reader = _Reader(get)
+        config = reader.config()
+        reader.no_unknown_keys(keys)
+        return config
 
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
@@ -105,8 +119,10 @@ class _Reader:
 
     def __init__(self, get: ContextGetter) -> None:
         self.get = get
+        self.read: set[str] = set()
 
     def raw(self, key: str) -> Any:
+        self.read.add(key)
         value = self.get(key)
         if value is None:
             raise ConfigError(f"context key '{key}' is missing (its default belongs in cdk.json)")
@@ -179,6 +195,18 @@ class _Reader:
                 raise self.fail(key, v, "a list of IPv4 CIDRs like 203.0.113.0/24") from None
         return tuple(str(v) for v in values)
 
+    def zones(self, key: str) -> tuple[str, ...]:
+        """Zone names (EKS rejects some zones by zone ID; which name maps to which ID differs per account)."""
+        values = self.json_list(key)
+        for v in values:
+            if not isinstance(v, str) or not _ZONE_NAME.match(v):
+                raise self.fail(key, v, "a list of Availability Zone names like us-east-1b")
+        if values and not 2 <= len(values) <= 3:
+            raise self.fail(key, values, "[] or 2..3 zone names (EKS needs subnets in at least two zones)")
+        if len({v[:-1] for v in values}) > 1 or len(set(values)) != len(values):
+            raise self.fail(key, values, "distinct zones of one region")
+        return tuple(values)
+
     def webhooks(self, key: str) -> tuple[str, ...]:
         values = self.json_list(key)
         for v in values:
@@ -207,6 +235,7 @@ class _Reader:
             endpoint_access=self.choice("endpointAccess", ENDPOINT_ACCESS),
             endpoint_allow_cidrs=self.cidrs("endpointAllowCidrs"),
             nat_gateways=self.integer("natGateways", 1, 2),
+            availability_zones=self.zones("availabilityZones"),
             vpc_endpoints=self.boolean("vpcEndpoints"),
             pod_min_replicas=self.integer("podMinReplicas", 2, 50),
             pod_max_replicas=self.integer("podMaxReplicas", 2, 100),
@@ -228,6 +257,15 @@ class _Reader:
         )
         self.cross_checks(c)
         return c
+
+    def no_unknown_keys(self, keys: Iterable[str]) -> None:
+        by_lower = {k.lower(): k for k in self.read}
+        for key in sorted(set(keys) - self.read):
+            if _belongs_to_cdk(key):
+                continue
+            close = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.6)
+            hint = f"did you mean '{by_lower[close[0]]}'?" if close else "the keys this app reads are in cdk.json"
+            raise ConfigError(f"context key '{key}' is unknown: {hint}")
 
     def cross_checks(self, c: AppConfig) -> None:
         if c.node_max_count < c.node_count:

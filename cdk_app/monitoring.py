@@ -142,6 +142,25 @@ class Monitoring(Construct):
             master_key=key,
             enforce_ssl=True,  # denies publishing over plain HTTP
         )
+        # enforce_ssl makes CloudFormation write a topic policy, which replaces SNS's default one:
+        # without this statement CloudWatch may not publish, and every alarm action fails quietly
+        # (only the alarm's history says so). Scoped to this account's alarms in this region
+        # (SNS Developer Guide, "Example cases for Amazon SNS access control").
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
         if config.alert_email:
             topic.add_subscription(subs.EmailSubscription(config.alert_email))
         for url in config.alert_webhooks:

@@ -62,7 +62,7 @@ class HelloStack(Stack):
 
 def build(app: App) -> HelloStack:
     """The whole app: configuration from context, the stack, and cdk-nag on every synth."""
-    config = AppConfig.from_context(app.node.try_get_context)
+    config = AppConfig.from_context(app.node.try_get_context, keys=app.node.get_all_context())
     stack = HelloStack(app, STACK_NAME, config=config, description="Hello World service on EKS with health checks")
     nag.enable(app)
     return stack

@@ -81,10 +81,9 @@ class HelloWorkload(Construct):
             ),
         )
         # The ALB reaches pods on the nodes' (cluster) security group, on the service port only.
-        cluster.cluster_security_group.add_ingress_rule(
-            self.load_balancer.connections.security_groups[0],
-            ec2.Port.tcp(svc.PORT),
-            "ALB to hello pods",
+        # Both ends: egress from the ALB's group (created with none) and ingress on the pods'.
+        self.load_balancer.connections.allow_to(
+            cluster.cluster_security_group, ec2.Port.tcp(svc.PORT), "ALB to hello pods"
         )
         self.url = self._listeners(config)
         nag.acknowledge(

@@ -30,3 +30,67 @@ def default_template() -> Template:
 
 def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
     return template.find_resources(kind)
+
+
+# --- reading a synthesized template as data, following references -------------------------
+
+Json = dict[str, Any]
+
+
+def render(value: Any) -> Any:
+    """A template value with its intrinsics spelled out: {"Ref": "X"} -> "${X}",
+    {"Fn::GetAtt": ["X", "Arn"]} -> "${X.Arn}", Fn::Join joined. Manifests and Helm values are
+    JSON strings built with Fn::Join; rendering them gives JSON that json.loads can read."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(key, arg)] = value.items()
+        if key == "Ref":
+            return "${" + arg + "}"
+        if key == "Fn::GetAtt":
+            return "${" + ".".join(arg) + "}"
+        if key == "Fn::Join":
+            sep, parts = arg
+            return sep.join(str(render(p)) for p in parts)
+        if key == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+    if isinstance(value, dict):
+        return {k: render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    return value
+
+
+def ref(logical_id: str, attribute: str | None = None) -> str:
+    """What render() makes of a reference to logical_id (its Ref, or one of its attributes)."""
+    return "${" + logical_id + (f".{attribute}" if attribute else "") + "}"
+
+
+def logical_id_of(rendered: str) -> str:
+    """The logical id a rendered Ref/GetAtt points at."""
+    assert rendered.startswith("${") and rendered.endswith("}"), rendered
+    return rendered[2:-1].split(".")[0]
+
+
+def listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(document: Json) -> list[Json]:
+    return [render(s) for s in listify(document["Statement"])]
+
+
+def kubernetes_objects(template: Template) -> list[Json]:
+    """Every Kubernetes object the stack applies through KubernetesManifest, rendered."""
+    objects: list[Json] = []
+    for resource in resources(template, "Custom::AWSCDK-EKS-KubernetesResource").values():
+        objects.extend(json.loads(render(resource["Properties"]["Manifest"])))
+    return objects
+
+
+def helm_charts(template: Template) -> dict[str, Json]:
+    """Helm releases by release name: chart, version, namespace and rendered values."""
+    charts = {}
+    for resource in resources(template, "Custom::AWSCDK-EKS-HelmChart").values():
+        props = render(resource["Properties"])
+        props["Values"] = json.loads(props.get("Values") or "{}")
+        charts[props["Release"]] = props
+    return charts

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
 
 from cdk_app.checker import RUNTIME
-from cdk_app.config import ConfigError
+from cdk_app.config import AppConfig, ConfigError
+from cdk_app.stack import build
 from checker_lambda import contract, timing
 from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
 
@@ -182,6 +184,50 @@ def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, messa
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines == [f"error: {lines[0][7:]}"] and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"alertemail": "me@example.com"}, "context key 'alertemail' is unknown: did you mean 'alertEmail'?"),
+        ({"nodeCounts": 3}, "context key 'nodeCounts' is unknown: did you mean 'nodeCount'?"),
+        ({"flavour": "x"}, "context key 'flavour' is unknown: the keys this app reads are in cdk.json"),
+    ],
+)
+def test_a_misspelled_context_key_stops_synth_with_a_suggestion(given: dict, message: str) -> None:
+    """`-c alertemail=...` once synthesized with no subscription at all: nobody was paged."""
+    app = cdk.App(context={**DEFAULTS, **given})
+    with pytest.raises(ConfigError) as error:
+        build(app)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("zones", "message"),
+    [
+        ('["use1-az1", "use1-az2"]', "context key 'availabilityZones'='use1-az1' is invalid: allowed is a list of"),
+        ('["us-east-1a"]', "allowed is [] or 2..3 zone names"),
+        ('["us-east-1a", "eu-west-1a"]', "allowed is distinct zones of one region"),
+        ('["us-east-1a", "us-east-1a"]', "allowed is distinct zones of one region"),
+    ],
+)
+def test_availability_zones_are_names_of_one_region(zones: str, message: str) -> None:
+    context = {**DEFAULTS, "availabilityZones": zones}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_context_keys_the_cdk_itself_uses_are_allowed() -> None:
+    cdk_keys = {
+        "@aws-cdk/core:newStyleStackSynthesis": True,
+        "aws:cdk:enable-path-metadata": True,
+        "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a", "us-east-1b"],
+        "acknowledged-issue-numbers": [32775],
+    }
+    context = {**DEFAULTS, **cdk_keys}
+    config = AppConfig.from_context(context.get, keys=context)
+    assert config.name_prefix == DEFAULTS["namePrefix"]
 
 
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
