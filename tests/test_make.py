@@ -283,3 +283,10 @@ def test_bare_cdk_synth_works_with_a_python3_that_has_no_cdk(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "HelloWorldEks.template.json").exists()
+
+
+def test_deploy_with_a_misspelled_context_key_stops_before_the_cdk() -> None:
+    done = fake("deploy", "CONTEXT=-c alertemail=a@example.com")
+    assert done.returncode == 2
+    assert "error: context key 'alertemail' is unknown: did you mean 'alertEmail'?" in done.stderr, done.stderr
+    assert "cdk deploy" not in done.stdout

@@ -43,7 +43,7 @@ def context_options(argv: list[str]) -> dict[str, str]:
 def check(argv: list[str], cdk_json: Path = ROOT / "cdk.json") -> AppConfig:
     context: dict[str, Any] = dict(json.loads(cdk_json.read_text()).get("context", {}))
     context.update(context_options(argv))
-    config = AppConfig.from_context(context.get)
+    config = AppConfig.from_context(context.get, keys=context)
     if not config.alert_email and not config.alert_webhooks:
         raise ConfigError(NOWHERE)
     return config
