@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as exc:
             print(f"error: --publish {exc}", file=sys.stderr)
             return 2
+        except aws_errors as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+            print(f"error: --publish: {one_line(exc)}", file=sys.stderr)
+            return 2
 
     last: dict[str, bool] = {}
     rounds = 0

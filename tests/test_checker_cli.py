@@ -132,3 +132,10 @@ def test_publish_that_cannot_reach_cloudwatch_exits_2_in_one_line(live_service: 
     [line] = done.stderr.splitlines()
     assert line.startswith("error: publishing to CloudWatch failed:"), line
     assert "UP" in done.stdout  # the probe itself ran and was shown
+
+
+def test_publish_with_a_profile_that_does_not_exist_exits_2_in_one_line(live_service: RunningService) -> None:
+    done = cli_env(no_aws(AWS_PROFILE="nope", AWS_DEFAULT_REGION="eu-west-1"), f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --publish") and "nope" in line

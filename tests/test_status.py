@@ -255,3 +255,10 @@ def test_without_credentials_and_with_outputs_still_one_line(tmp_path: Path) -> 
 def test_a_bad_argument_is_a_usage_error() -> None:
     done = run_status(no_aws(), "--frobnicate")
     assert done.returncode == 2 and "--frobnicate" in done.stderr
+
+
+def test_a_profile_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    done = run_status(no_aws(AWS_PROFILE="nope"), "--outputs", str(tmp_path / "absent.json"))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error:") and "nope" in line, done.stderr
