@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from tests.conftest import ROOT, free_port
 
 
@@ -154,3 +156,20 @@ def test_ctrl_c_mid_invocation_keeps_that_invocations_probes_in_the_summary() ->
     m = re.search(r"probes: (\d+), availability ([\d.]+)%", out)
     assert m, out
     assert int(m.group(1)) == printed and float(m.group(2)) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--interval", "0"], "--interval"), (["--port", "70000"], "--port"), (["--confirm", "9"], "--confirm")],
+)
+def test_make_local_bad_options_name_the_option_and_exit_2(args: list[str], named: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.local", *args, "--duration", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # argparse prints its usage above
+    assert named in last and "Traceback" not in done.stderr, done.stderr

@@ -53,7 +53,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--schedule", type=int, default=30, help="seconds between invocations (default 30)")
     p.add_argument("--confirm", type=int, default=3, help="probes that confirm a change (default 3)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        p.error(f"--port {args.port}: allowed is 1..65535")
+    if not 1 <= args.interval <= 60:
+        p.error(f"--interval {args.interval}: allowed is 1..60 seconds")
+    return args
+
+
+# The checker's settings by the names make local's options have.
+OPTION_OF = {"PROBE_INTERVAL_SECONDS": "--interval", "SCHEDULE_SECONDS": "--schedule", "CONFIRM_PROBES": "--confirm"}
+
+
+def checker_environment(args: argparse.Namespace) -> dict[str, str]:
+    """What the Lambda would get in its environment, for the local service."""
+    target = {
+        "name": "hello",
+        "url": f"http://127.0.0.1:{args.port}/hello",
+        "expect_body": "Hello World",
+        "timeout": min(2.0, args.interval / 2),
+    }
+    return {
+        "CHECK_TARGETS": json.dumps([target]),
+        "PROBE_INTERVAL_SECONDS": str(args.interval),
+        "SCHEDULE_SECONDS": str(args.schedule),
+        "CONFIRM_PROBES": str(args.confirm),
+    }
+
+
+def invalid_options(args: argparse.Namespace) -> str | None:
+    """The checker's own validation (as in Lambda), its message naming make local's options."""
+    from checker_lambda.settings import Settings, SettingsError
+
+    try:
+        Settings.from_env(checker_environment(args))
+    except SettingsError as exc:
+        message = str(exc)
+        for name, option in OPTION_OF.items():
+            message = message.replace(name, option)
+        return message
+    return None
 
 
 def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
@@ -153,6 +192,9 @@ def _stop_service(service: subprocess.Popen[bytes] | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if problem := invalid_options(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if port_in_use(args.port):
         print(
             f"error: --port {args.port}: 127.0.0.1:{args.port} is in use by another process; stop it, "
@@ -183,19 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
                 **EMULATOR_CREDENTIALS,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "CHECK_TARGETS": json.dumps(
-                    [
-                        {
-                            "name": "hello",
-                            "url": f"http://127.0.0.1:{args.port}/hello",
-                            "expect_body": "Hello World",
-                            "timeout": min(2.0, args.interval / 2),
-                        }
-                    ]
-                ),
-                "PROBE_INTERVAL_SECONDS": str(args.interval),
-                "SCHEDULE_SECONDS": str(args.schedule),
-                "CONFIRM_PROBES": str(args.confirm),
+                **checker_environment(args),
             }
         )
         os.environ.pop("AWS_PROFILE", None)
