@@ -37,7 +37,7 @@ $(STAMP): $(REQUIREMENTS)
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(LOCAL_STAMP): requirements-local.txt service/requirements.txt
-	@echo "Installing what make local needs into $(VENV): flask, waitress, boto3, moto[server] (requirements-local.txt); make test installs the rest"
+	@echo "Installing what make local and make status need into $(VENV): flask, waitress, boto3, moto[server] (requirements-local.txt); make install or make test install the rest"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	rm -f $(VENV)/.local-* && touch $@
