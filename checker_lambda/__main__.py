@@ -1,7 +1,8 @@
 """`python -m checker_lambda URL [URL ...]`: the checker as a plain health-check script.
 
-Prints one line per probe and exits 1 when any target's last probe failed, 0 otherwise
-(2 on bad arguments). No AWS needed unless --publish.
+Prints one line per probe and exits 1 when any target's last probe failed, 0 otherwise,
+2 on bad arguments or a broken environment (no region or credentials for --publish, a CA
+bundle that cannot be read, CloudWatch refusing the metrics). No AWS needed unless --publish.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from checker_lambda.metrics import CloudWatchPublisher
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import SettingsError, Target
 
@@ -27,6 +29,29 @@ def describe(r: ProbeResult) -> str:
     if not r.ok:
         tail += f"  reason={r.reason.value if r.reason else '?'}: {r.detail}"
     return head + tail
+
+
+def cloudwatch_publisher(*, high_resolution: bool) -> CloudWatchPublisher:
+    """A publisher for this shell's AWS account; SettingsError (one line) when no region or
+    credentials are configured, found before any probe runs. Looks only at local config."""
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        raise SettingsError(
+            "needs AWS credentials and none were found: run `aws configure` (or `aws sso login`), "
+            "or set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    try:
+        client = session.client("cloudwatch")
+    except NoRegionError:
+        raise SettingsError("needs an AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile") from None
+    return CloudWatchPublisher(client, high_resolution=high_resolution)
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,15 +93,29 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
+    try:
+        context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
+    except (OSError, ssl.SSLError) as exc:
+        print(
+            f"error: --ca-bundle {args.ca_bundle}: {exc.strerror or exc} (a PEM file of CA certificates)",
+            file=sys.stderr,
+        )
+        return 2
     prober = Prober(ssl_context=context)  # the Lambda's default body limit
     publisher = None
+    aws_errors: tuple[type[Exception], ...] = ()
     if args.publish:
-        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        from checker_lambda.metrics import CloudWatchPublisher
-
-        publisher = CloudWatchPublisher(boto3.client("cloudwatch"), high_resolution=args.interval < 60)
+        aws_errors = (BotoCoreError, ClientError)
+        try:
+            publisher = cloudwatch_publisher(high_resolution=args.interval < 60)
+        except SettingsError as exc:
+            print(f"error: --publish {exc}", file=sys.stderr)
+            return 2
+        except aws_errors as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+            print(f"error: --publish: {one_line(exc)}", file=sys.stderr)
+            return 2
 
     last: dict[str, bool] = {}
     rounds = 0
@@ -89,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(r.as_log()) if args.json else describe(r), flush=True)
                 last[r.target] = r.ok
             if publisher is not None:
-                publisher.publish(results)
+                try:
+                    publisher.publish(results)
+                except aws_errors as exc:
+                    print(f"error: publishing to CloudWatch failed: {one_line(exc)}", file=sys.stderr)
+                    return 2
             rounds += 1
     except KeyboardInterrupt:
         pass

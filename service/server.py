@@ -143,5 +143,11 @@ def main() -> int:
     lifecycle = Lifecycle()
     log = AccessLog(interval=settings.LOG_FLUSH_SECONDS)
     app = create_app(lifecycle=lifecycle, access_log=log)
-    server = build_server(app, config)
+    try:
+        server = build_server(app, config)
+    except OSError as exc:  # typically the port is taken: one line, not a traceback
+        raise SystemExit(
+            f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc} "
+            "(is it in use by another process? set PORT to a free port)"
+        ) from None
     return serve(server, lifecycle, config, log)

@@ -70,3 +70,72 @@ def test_publish_sends_the_probe_metrics_to_cloudwatch(aws_env: str, live_servic
     assert done.returncode == 0, done.stderr
     listed = cloudwatch.list_metrics(Namespace="HelloWorld/HealthCheck", Dimensions=dims)["Metrics"]
     assert {"Availability", "Latency", "DnsTime", "ConnectTime", "FirstByteTime"} <= {m["MetricName"] for m in listed}
+
+
+# The emulator and a dead endpoint accept anything; nothing here reaches AWS.
+DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}  # noqa: S105
+
+
+def no_aws(**extra: str) -> dict[str, str]:
+    """An environment with no AWS configuration at all: no region, no credentials, no IMDS."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **env,
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **extra,
+    }
+
+
+def cli_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "checker_lambda", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, env=env
+    )
+
+
+def test_a_missing_ca_bundle_is_a_usage_error_in_one_line(live_service: RunningService) -> None:
+    done = cli(f"{live_service.url}/hello", "--ca-bundle", "/nonexistent/ca.pem")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --ca-bundle") and "/nonexistent/ca.pem" in line
+    assert done.stdout == ""
+
+
+def test_publish_without_a_region_exits_2_in_one_line_before_probing(live_service: RunningService) -> None:
+    done = cli_env(no_aws(**DUMMY_KEYS), f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --publish") and "AWS_DEFAULT_REGION" in line
+    assert done.stdout == ""
+
+
+def test_publish_without_credentials_exits_2_in_one_line_before_probing(live_service: RunningService) -> None:
+    done = cli_env(no_aws(AWS_DEFAULT_REGION="eu-west-1"), f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --publish") and "credentials" in line
+    assert done.stdout == ""
+
+
+def test_publish_that_cannot_reach_cloudwatch_exits_2_in_one_line(live_service: RunningService) -> None:
+    env = no_aws(
+        AWS_DEFAULT_REGION="eu-west-1",
+        **DUMMY_KEYS,
+        AWS_ENDPOINT_URL=closed_port_url().removesuffix("/hello"),
+        AWS_MAX_ATTEMPTS="1",
+    )
+    done = cli_env(env, f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: publishing to CloudWatch failed:"), line
+    assert "UP" in done.stdout  # the probe itself ran and was shown
+
+
+def test_publish_with_a_profile_that_does_not_exist_exits_2_in_one_line(live_service: RunningService) -> None:
+    done = cli_env(no_aws(AWS_PROFILE="nope", AWS_DEFAULT_REGION="eu-west-1"), f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --publish") and "nope" in line

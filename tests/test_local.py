@@ -61,6 +61,6 @@ def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None
     assert "Summary, read back from the emulator's CloudWatch:" in out
     probes = int(re.search(r"probes: (\d+), availability ([\d.]+)%", out).group(1))
     availability = float(re.search(r"availability ([\d.]+)%", out).group(1))
-    # Ctrl-C drops the batch of the invocation it interrupts; the earlier ones were published.
+    # Ctrl-C publishes the probes of the invocation it interrupts (tests/test_first_run.py).
     assert probes >= 3 and 0 < availability < 100
     assert len(re.findall(r"failures, reason refused: [1-9]", out)) == 1

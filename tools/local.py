@@ -14,16 +14,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 
 # subprocess starts this repository's own service, with a fixed argv.
 import subprocess  # nosec B404
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-from tools.net import free_port, wait_for_port
+from tools.net import free_port, port_in_use, wait_for_port
+
+if TYPE_CHECKING:
+    from checker_lambda.probe import ProbeResult
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
@@ -47,7 +53,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--schedule", type=int, default=30, help="seconds between invocations (default 30)")
     p.add_argument("--confirm", type=int, default=3, help="probes that confirm a change (default 3)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        p.error(f"--port {args.port}: allowed is 1..65535")
+    if not 1 <= args.interval <= 60:
+        p.error(f"--interval {args.interval}: allowed is 1..60 seconds")
+    return args
+
+
+# The checker's settings by the names make local's options have.
+OPTION_OF = {"PROBE_INTERVAL_SECONDS": "--interval", "SCHEDULE_SECONDS": "--schedule", "CONFIRM_PROBES": "--confirm"}
+
+
+def checker_environment(args: argparse.Namespace) -> dict[str, str]:
+    """What the Lambda would get in its environment, for the local service."""
+    target = {
+        "name": "hello",
+        "url": f"http://127.0.0.1:{args.port}/hello",
+        "expect_body": "Hello World",
+        "timeout": min(2.0, args.interval / 2),
+    }
+    return {
+        "CHECK_TARGETS": json.dumps([target]),
+        "PROBE_INTERVAL_SECONDS": str(args.interval),
+        "SCHEDULE_SECONDS": str(args.schedule),
+        "CONFIRM_PROBES": str(args.confirm),
+    }
+
+
+def invalid_options(args: argparse.Namespace) -> str | None:
+    """The checker's own validation (as in Lambda), its message naming make local's options."""
+    from checker_lambda.settings import Settings, SettingsError
+
+    try:
+        Settings.from_env(checker_environment(args))
+    except SettingsError as exc:
+        message = str(exc)
+        for name, option in OPTION_OF.items():
+            message = message.replace(name, option)
+        return message
+    return None
 
 
 def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
@@ -102,8 +147,63 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM (`kill`, make forwarding its own) and SIGHUP (terminal closed) stop as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _start_service(port: int) -> subprocess.Popen[bytes]:
+    service = subprocess.Popen(  # nosec B603
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while service.poll() is None:
+            try:
+                wait_for_port(port, timeout=0.2)
+                return service
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: the caller has no handle on it yet
+        _stop_service(service)
+        raise
+    # It wrote its one-line reason to stderr already; never probe whatever else holds the port.
+    raise ServiceExited(service.returncode)
+
+
+class ServiceExited(Exception):
+    pass
+
+
+def _stop_service(service: subprocess.Popen[bytes] | None) -> None:
+    if service is None or service.poll() is not None:
+        return
+    service.terminate()
+    try:
+        service.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait(timeout=5)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if problem := invalid_options(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if port_in_use(args.port):
+        print(
+            f"error: --port {args.port}: 127.0.0.1:{args.port} is in use by another process; stop it, "
+            f"or choose another port: make local ARGS='--port {args.port + 1}'",
+            file=sys.stderr,
+        )
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -113,76 +213,85 @@ def main(argv: list[str] | None = None) -> int:
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            **EMULATOR_CREDENTIALS,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "CHECK_TARGETS": json.dumps(
-                [
-                    {
-                        "name": "hello",
-                        "url": f"http://127.0.0.1:{args.port}/hello",
-                        "expect_body": "Hello World",
-                        "timeout": min(2.0, args.interval / 2),
-                    }
-                ]
-            ),
-            "PROBE_INTERVAL_SECONDS": str(args.interval),
-            "SCHEDULE_SECONDS": str(args.schedule),
-            "CONFIRM_PROBES": str(args.confirm),
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
-
-    import boto3
-
-    from checker_lambda import contract, handler, timing
-    from checker_lambda.__main__ import describe
-    from checker_lambda.metrics import publish_budget
-    from checker_lambda.settings import Settings
-
-    settings = Settings.from_env()  # the same validation the Lambda runs
-    sns = boto3.client("sns")
-    cloudwatch = boto3.client("cloudwatch")
-    topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
-    alarm_name = "hello-availability"
-    cloudwatch.put_metric_alarm(
-        AlarmName=alarm_name,
-        Namespace=contract.NAMESPACE,
-        MetricName=contract.AVAILABILITY,
-        Dimensions=[{"Name": contract.TARGET, "Value": "hello"}],
-        Statistic="Minimum",
-        Period=args.interval,
-        EvaluationPeriods=timing.evaluation_periods(args.confirm),
-        DatapointsToAlarm=args.confirm,
-        Threshold=1,
-        ComparisonOperator="LessThanThreshold",
-        TreatMissingData="breaching",
-        AlarmActions=[topic],
-        OKActions=[topic],
-    )
-
-    service = subprocess.Popen(  # nosec B603
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env={**os.environ, "PORT": str(args.port), "HOST": "127.0.0.1", "DRAIN_DELAY_SECONDS": "0"},
-        stdout=subprocess.DEVNULL,
-    )
-    wait_for_port(args.port)
-    print(f"service  http://127.0.0.1:{args.port}/hello  (pid {service.pid}; `kill {service.pid}` to cause an outage)")
-    print(f"emulator http://127.0.0.1:{moto_port}  (CloudWatch, SNS topic {topic})")
-    print(
-        f"checker  every {args.schedule} s, probing every {args.interval} s, "
-        f"{args.confirm} probes confirm a change; Ctrl-C for the summary",
-        flush=True,
-    )
-    monitor = handler.build_monitor(settings)
-    monitor.log = lambda r: print(describe(r), flush=True)
-    handler._monitor = monitor
-    since = datetime.now(UTC) - timedelta(minutes=1)
-    stop_at = time.time() + args.duration if args.duration else float("inf")
+    service: subprocess.Popen[bytes] | None = None
+    status = 0
+    output_closed = False
+    # This invocation's probes until they are published: Ctrl-C mid-invocation publishes them.
+    pending: list[ProbeResult] = []
+    publish: Callable[[Sequence[ProbeResult]], object] | None = None
     try:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+                **EMULATOR_CREDENTIALS,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                **checker_environment(args),
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+        import boto3
+
+        from checker_lambda import contract, handler, timing
+        from checker_lambda.__main__ import describe
+        from checker_lambda.metrics import publish_budget
+        from checker_lambda.settings import Settings
+
+        settings = Settings.from_env()  # the same validation the Lambda runs
+        sns = boto3.client("sns")
+        cloudwatch = boto3.client("cloudwatch")
+        topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
+        alarm_name = "hello-availability"
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm_name,
+            Namespace=contract.NAMESPACE,
+            MetricName=contract.AVAILABILITY,
+            Dimensions=[{"Name": contract.TARGET, "Value": "hello"}],
+            Statistic="Minimum",
+            Period=args.interval,
+            EvaluationPeriods=timing.evaluation_periods(args.confirm),
+            DatapointsToAlarm=args.confirm,
+            Threshold=1,
+            ComparisonOperator="LessThanThreshold",
+            TreatMissingData="ignore",  # as the stack's: a gap is not a failure (decisions §3)
+            AlarmActions=[topic],
+            OKActions=[topic],
+        )
+        since = datetime.now(UTC) - timedelta(minutes=1)
+
+        service = _start_service(args.port)
+        print(
+            f"service  http://127.0.0.1:{args.port}/hello  (pid {service.pid}; `kill {service.pid}` to cause an outage)"
+        )
+        print(f"emulator http://127.0.0.1:{moto_port}  (CloudWatch, SNS topic {topic})")
+        print(
+            f"checker  every {args.schedule} s, probing every {args.interval} s, "
+            f"{args.confirm} probes confirm a change; Ctrl-C for the summary",
+            flush=True,
+        )
+        monitor = handler.build_monitor(settings)
+        publish = monitor.publish
+
+        def log(r: ProbeResult) -> None:
+            pending.append(r)
+            print(describe(r), flush=True)
+
+        def publish_all(results: Sequence[ProbeResult]) -> object:
+            # A Ctrl-C between the call and the clear would publish these twice: hold it until
+            # both are done (a pending signal is delivered on unblocking).
+            stop_signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+            try:
+                done = publish(results)
+                pending.clear()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+            return done
+
+        monitor.log = log
+        monitor.publish = publish_all
+        handler._monitor = monitor
+        stop_at = time.time() + args.duration if args.duration else float("inf")
         while stop_at - time.time() >= args.interval:
             start = time.time()
             scheduled = datetime.fromtimestamp(start, tz=UTC).isoformat()
@@ -198,13 +307,27 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(max(0.0, min(start + args.schedule, stop_at) - time.time()))
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:  # `make local | head`: the reader is gone; stop, quietly
+        output_closed = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except ServiceExited as exc:
+        status = 1
+        print(f"error: the service exited (status {exc.args[0]}) before it listened; see above", file=sys.stderr)
     finally:
-        print(summary(cloudwatch, since, alarm_name), flush=True)
-        if service.poll() is None:
-            service.terminate()
-            service.wait(timeout=30)
+        # Cleanup runs to the end: a second Ctrl-C or SIGTERM must not leave the service behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_service(service)
+        if service is not None:
+            try:
+                if pending and publish is not None:
+                    publish(pending)
+                if not output_closed:
+                    print(summary(cloudwatch, since, alarm_name), flush=True)
+            except BrokenPipeError:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         moto.stop()
-    return 0
+    return status
 
 
 if __name__ == "__main__":

