@@ -78,7 +78,13 @@ class Target:
 
 def _default_name(url: str) -> str:
     parts = urlsplit(url)
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{parts.netloc or 'target'}{parts.path}".rstrip("/"))[:64]
+    netloc = parts.netloc or "target"
+    if parts.hostname and ":" in parts.hostname:
+        # An IPv6 literal, spelled as in ipv6-literal.net names: [::1]:8080 -> 0--1-8080.
+        netloc = parts.hostname.replace(":", "-")
+        netloc = ("0" if netloc.startswith("-") else "") + netloc + ("0" if netloc.endswith("-") else "")
+        netloc += f"-{parts.port}" if parts.port else ""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{netloc}{parts.path}".rstrip("/"))[:64]
 
 
 @dataclass(frozen=True)
