@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from checker_lambda.probe import Prober, ProbeResult
-from checker_lambda.settings import SettingsError, Target
+from checker_lambda.settings import MAX_BODY_BYTES, SettingsError, Target
 
 
 def describe(r: ProbeResult) -> str:
@@ -26,6 +26,8 @@ def describe(r: ProbeResult) -> str:
         tail += f"  cert {r.cert_days_remaining:.0f} days"
     if not r.ok:
         tail += f"  reason={r.reason.value if r.reason else '?'}: {r.detail}"
+    elif r.detail:  # e.g. the body was longer than the limit
+        tail += f"  ({r.detail})"
     return head + tail
 
 
@@ -36,6 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--expect-body", help="substring the body must contain")
     p.add_argument("--expect-regex", help="regular expression the body must match")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per probe (default 5)")
+    p.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="body bytes read (default 65536)")
     p.add_argument("--watch", action="store_true", help="keep probing until interrupted")
     p.add_argument("--count", type=int, default=1, help="probes per URL without --watch (default 1)")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between probes (default 10)")
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     "url": url,
                     "expect_status": args.expect_status,
                     "timeout": args.timeout,
+                    "max_body_bytes": args.max_body_bytes,
                     **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
                     **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
                 },
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
-    prober = Prober(ssl_context=context)  # the Lambda's default body limit
+    prober = Prober(ssl_context=context)
     publisher = None
     if args.publish:
         import boto3

@@ -24,7 +24,7 @@ def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
     # Short timeouts: the call must fit in the margin the loop keeps before the Lambda's deadline.
     client = cloudwatch or boto3.client("cloudwatch", config=CLIENT_CONFIG)
     publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution)
-    return Monitor(settings, Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context), publisher.publish)
+    return Monitor(settings, Prober(ssl_context=context), publisher.publish)
 
 
 def scheduled_time(event: Any) -> float | None:

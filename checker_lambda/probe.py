@@ -39,7 +39,8 @@ class ProbeResult:
     reason: Reason | None = None
     detail: str = ""
     status: int | None = None
-    body_bytes: int = 0
+    body_bytes: int = 0  # bytes of body read (at most the target's max_body_bytes)
+    body_truncated: bool = False  # the body was longer: reading stopped at the limit
     phases: dict[str, float] = field(default_factory=dict)  # ms: dns, connect, tls, first_byte, total
     cert_days_remaining: float | None = None
 
@@ -54,6 +55,7 @@ class ProbeResult:
             "detail": self.detail,
             "status": self.status,
             "body_bytes": self.body_bytes,
+            "body_truncated": self.body_truncated,
             **{f"{k}_ms": v for k, v in self.phases.items()},
             "cert_days_remaining": self.cert_days_remaining,
         }
@@ -136,13 +138,11 @@ class Prober:
     def __init__(
         self,
         *,
-        max_body_bytes: int = 64 * 1024,
         ssl_context: ssl.SSLContext | None = None,
         resolver: Resolver = resolve,
         clock: Clock = time.perf_counter,
         wall_clock: Clock = time.time,
     ) -> None:
-        self.max_body_bytes = max_body_bytes
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.resolver = resolver
         self.clock = clock
@@ -288,10 +288,13 @@ class Prober:
             response.begin()
             lap("first_byte")
             result.status = response.status
-            while chunk := response.read1(16 * 1024):
+            # One byte past the limit tells a longer body from one that ends right at it.
+            limit = target.max_body_bytes
+            while len(body) <= limit and (chunk := response.read1(min(16 * 1024, limit + 1 - len(body)))):
                 body.extend(chunk)
-                if len(body) > self.max_body_bytes:
-                    raise _Failed(Reason.TOO_LARGE, f"body exceeds {self.max_body_bytes} bytes")
+            if len(body) > limit:
+                del body[limit:]
+                result.body_truncated = True
         except _Failed:
             raise
         except TimeoutError:
@@ -305,7 +308,18 @@ class Prober:
         if result.status != target.expect_status:
             raise _Failed(Reason.STATUS, f"status {result.status}, expected {target.expect_status}")
         text = body.decode("utf-8", errors="replace")
+        # A longer body is not a failure: what is asked of it is judged on what was read.
+        read = (
+            f" in the first {len(body)} bytes read (the body is longer; see max_body_bytes)"
+            if result.body_truncated
+            else ""
+        )
         if target.expect_body is not None and target.expect_body not in text:
-            raise _Failed(Reason.BODY, f"body does not contain {target.expect_body!r}: {text[:60]!r}")
+            raise _Failed(Reason.BODY, f"body does not contain {target.expect_body!r}{read}: {text[:60]!r}")
         if target.expect_regex is not None and not re.search(target.expect_regex, text):
-            raise _Failed(Reason.BODY, f"body does not match /{target.expect_regex}/: {text[:60]!r}")
+            raise _Failed(Reason.BODY, f"body does not match /{target.expect_regex}/{read}: {text[:60]!r}")
+        if result.body_truncated:
+            asked = target.expect_body is not None or target.expect_regex is not None
+            result.detail = f"read the first {len(body)} bytes of a longer body" + (
+                "; expectation judged on those" if asked else ""
+            )

@@ -75,12 +75,12 @@ def echo_host(conn: socket.socket, stop: threading.Event) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
 
-def big_body(size: int, *, length: bool = True) -> Behaviour:
-    """'Hello World' then `size` more bytes, with a Content-Length or ended by closing."""
+def big_body(size: int, *, length: bool = True, tail: bytes = b"") -> Behaviour:
+    """'Hello World', `size` more bytes, then `tail`; with a Content-Length or ended by closing."""
 
     def behave(conn: socket.socket, stop: threading.Event) -> None:
         _read_request(conn)
-        body = b"Hello World" + b"!" * size
+        body = b"Hello World" + b"!" * size + tail
         head = b"Content-Length: %d\r\n" % len(body) if length else b""
         conn.sendall(b"HTTP/1.1 200 OK\r\n" + head + b"Connection: close\r\n\r\n")
         with contextlib.suppress(OSError):  # the probe may stop reading and close first
