@@ -129,10 +129,10 @@ def _host_header(host: str, port: int, https: bool) -> str:
 class Prober:
     """Probes targets. Collaborators are arguments so tests can drive every path.
 
-    One deadline covers the whole probe: before every blocking call (connect, each step of
-    the TLS handshake, each send and recv) the socket's timeout is set to the time left, and
-    CPython bounds each of those calls by its timeout as a whole. Only the DNS lookup runs in
-    a thread, as getaddrinfo takes no timeout.
+    One deadline covers the whole probe: before every blocking call (each connect attempt,
+    the TLS handshake, each send and each recv) the socket's timeout is set to the time left,
+    and CPython bounds each of those calls by its timeout as a whole. Only the DNS lookup runs
+    in a thread, as getaddrinfo takes no timeout.
     """
 
     def __init__(
