@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--expect-body", help="substring the body must contain")
     p.add_argument("--expect-regex", help="regular expression the body must match")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per probe (default 5)")
-    p.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="body bytes read (default 65536)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help=f"body bytes to read (default {MAX_BODY_BYTES})"
+    )
     p.add_argument("--watch", action="store_true", help="keep probing until interrupted")
     p.add_argument("--count", type=int, default=1, help="probes per URL without --watch (default 1)")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between probes (default 10)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import subprocess
 import sys
@@ -175,12 +176,25 @@ def test_the_command_line_keeps_its_timeout_over_https(tls_files: tuple[Path, Pa
 # --- every address, and the Host header --------------------------------------------------------
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+
+
 def test_host_header_keeps_a_non_default_port() -> None:
     with raw_peers.raw_peer(raw_peers.echo_host) as port:
         result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_body=f"127.0.0.1:{port}"))
     assert result.ok, result.detail
 
 
+@needs_ipv6
 def test_ipv6_literal_url_is_probed_with_a_bracketed_host_and_a_readable_name() -> None:
     with raw_peers.raw_peer(raw_peers.echo_host, host="::1") as port:
         url = f"http://[::1]:{port}/hello"
@@ -203,6 +217,7 @@ def test_default_host_header_has_no_port() -> None:
     assert result.body_bytes == len("default-port.test")
 
 
+@needs_ipv6
 @pytest.mark.parametrize("first", ["refused", "stalled"])
 def test_every_resolved_address_is_tried_within_the_deadline(first: str) -> None:
     """A name with an IPv4 address that refuses (or drops the SYN) and an IPv6 one that answers."""
@@ -221,6 +236,7 @@ def test_every_resolved_address_is_tried_within_the_deadline(first: str) -> None
     assert elapsed < DEADLINE + MARGIN
 
 
+@needs_ipv6
 def test_all_addresses_refused_is_refused_and_names_each() -> None:
     port = free_port()
 
