@@ -75,6 +75,27 @@ def echo_host(conn: socket.socket, stop: threading.Event) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
 
+def drip_from(upstream: int) -> Behaviour:
+    """Relay to 127.0.0.1:`upstream`, passing its bytes back one at a time: in front of a TLS
+    peer, a server whose handshake arrives a byte every DRIP_SECONDS."""
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        with socket.create_connection(("127.0.0.1", upstream), timeout=5) as up:
+            conn.settimeout(0.05)
+            up.settimeout(0.05)
+            for _ in range(int(GIVE_UP_SECONDS / DRIP_SECONDS)):
+                with contextlib.suppress(TimeoutError):
+                    if data := conn.recv(65536):
+                        up.sendall(data)
+                with contextlib.suppress(TimeoutError):
+                    if byte := up.recv(1):
+                        conn.sendall(byte)
+                if stop.wait(DRIP_SECONDS):
+                    return
+
+    return behave
+
+
 def big_body(size: int, *, length: bool = True, tail: bytes = b"") -> Behaviour:
     """'Hello World', `size` more bytes, then `tail`; with a Content-Length or ended by closing."""
 

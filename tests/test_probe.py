@@ -145,6 +145,20 @@ def test_every_phase_ends_at_the_deadline(https: bool, behaviour, phase: str, tl
     assert result.phases["total"] / 1000 >= DEADLINE - 0.05
 
 
+def test_a_tls_handshake_dripped_a_byte_at_a_time_ends_at_the_deadline(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    with (
+        raw_peers.raw_peer(raw_peers.echo_host, tls=server_tls(cert, key)) as upstream,
+        raw_peers.raw_peer(raw_peers.drip_from(upstream)) as port,
+    ):
+        prober = Prober(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        started = time.monotonic()
+        result = prober.probe(target(f"https://127.0.0.1:{port}/hello", timeout=DEADLINE))
+        elapsed = time.monotonic() - started
+    assert result.reason is Reason.TIMEOUT and "tls" in result.detail, result.detail
+    assert elapsed < DEADLINE + MARGIN, f"took {elapsed:.2f}s"
+
+
 def test_a_connect_that_never_completes_ends_at_the_deadline() -> None:
     with raw_peers.stalled_listener() as port:
         started = time.monotonic()
