@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from checker_lambda.metrics import CloudWatchPublisher
 from checker_lambda.probe import Prober, ProbeResult
-from checker_lambda.settings import SettingsError, Target
+from checker_lambda.settings import MAX_BODY_BYTES, SettingsError, Target
 
 
 def describe(r: ProbeResult) -> str:
@@ -28,6 +28,8 @@ def describe(r: ProbeResult) -> str:
         tail += f"  cert {r.cert_days_remaining:.0f} days"
     if not r.ok:
         tail += f"  reason={r.reason.value if r.reason else '?'}: {r.detail}"
+    elif r.detail:  # e.g. the body was longer than the limit
+        tail += f"  ({r.detail})"
     return head + tail
 
 
@@ -61,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--expect-body", help="substring the body must contain")
     p.add_argument("--expect-regex", help="regular expression the body must match")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per probe (default 5)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help=f"body bytes to read (default {MAX_BODY_BYTES})"
+    )
     p.add_argument("--watch", action="store_true", help="keep probing until interrupted")
     p.add_argument("--count", type=int, default=1, help="probes per URL without --watch (default 1)")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between probes (default 10)")
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     "url": url,
                     "expect_status": args.expect_status,
                     "timeout": args.timeout,
+                    "max_body_bytes": args.max_body_bytes,
                     **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
                     **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
                 },
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    prober = Prober(ssl_context=context)  # the Lambda's default body limit
+    prober = Prober(ssl_context=context)
     publisher = None
     aws_errors: tuple[type[Exception], ...] = ()
     if args.publish:

@@ -37,7 +37,6 @@ class Reason(StrEnum):
     PROTOCOL = "protocol"  # not a valid HTTP response, or the connection dropped mid-answer
     STATUS = "status"  # unexpected HTTP status
     BODY = "body"  # the body did not contain / match what was expected
-    TOO_LARGE = "too_large"  # the body exceeded the byte limit
 
 
 def dimensions(target: str, reason: Reason | None = None) -> list[dict[str, str]]:

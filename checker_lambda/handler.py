@@ -23,7 +23,7 @@ def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
     publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution)
     return Monitor(
         settings,
-        Prober(max_body_bytes=settings.max_body_bytes, ssl_context=context),
+        Prober(ssl_context=context),
         publisher.publish,
         publish_budget=publish_budget(CLIENT_CONFIG),  # the client above, at its slowest
     )

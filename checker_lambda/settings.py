@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_TARGETS = 10  # keeps one invocation's datapoints inside one PutMetricData call
+MAX_BODY_BYTES = 64 * 1024  # default per target: the probe reads at most this much of a body
+MAX_BODY_BYTES_RANGE = (1024, 10 * 1024 * 1024)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -25,6 +27,7 @@ class Target:
     expect_body: str | None = None  # substring the body must contain
     expect_regex: str | None = None  # or a regular expression it must match (re.search)
     timeout: float = 5.0
+    max_body_bytes: int = MAX_BODY_BYTES  # read at most this much; expectations are judged on it
 
     @property
     def https(self) -> bool:
@@ -32,7 +35,7 @@ class Target:
 
     @classmethod
     def parse(cls, raw: Mapping[str, object], where: str) -> Target:
-        allowed = {"name", "url", "expect_status", "expect_body", "expect_regex", "timeout"}
+        allowed = {"name", "url", "expect_status", "expect_body", "expect_regex", "timeout", "max_body_bytes"}
         unknown = set(raw) - allowed
         if unknown:
             raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
@@ -51,6 +54,7 @@ class Target:
             expect_body=expect_body,  # type: ignore[arg-type]
             expect_regex=expect_regex,  # type: ignore[arg-type]
             timeout=timeout,  # type: ignore[arg-type]
+            max_body_bytes=raw.get("max_body_bytes", MAX_BODY_BYTES),  # type: ignore[arg-type]
         )
         target.validate(where)
         return target
@@ -65,6 +69,9 @@ class Target:
             raise SettingsError(f"{where}.expect_status={self.expect_status!r} must be an integer 100..599")
         if not isinstance(self.timeout, (int, float)) or not 0.1 <= self.timeout <= 30:
             raise SettingsError(f"{where}.timeout={self.timeout!r} must be a number of seconds 0.1..30")
+        low, high = MAX_BODY_BYTES_RANGE
+        if type(self.max_body_bytes) is not int or not low <= self.max_body_bytes <= high:
+            raise SettingsError(f"{where}.max_body_bytes={self.max_body_bytes!r} must be an integer {low}..{high}")
         if self.expect_body is not None and self.expect_regex is not None:
             raise SettingsError(f"{where}: give expect_body or expect_regex, not both")
         if self.expect_body is not None and not isinstance(self.expect_body, str):
@@ -78,7 +85,13 @@ class Target:
 
 def _default_name(url: str) -> str:
     parts = urlsplit(url)
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{parts.netloc or 'target'}{parts.path}".rstrip("/"))[:64]
+    netloc = parts.netloc or "target"
+    if parts.hostname and ":" in parts.hostname:
+        # An IPv6 literal, spelled as in ipv6-literal.net names: [::1]:8080 -> 0--1-8080.
+        netloc = parts.hostname.replace(":", "-")
+        netloc = ("0" if netloc.startswith("-") else "") + netloc + ("0" if netloc.endswith("-") else "")
+        netloc += f"-{parts.port}" if parts.port else ""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{netloc}{parts.path}".rstrip("/"))[:64]
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,6 @@ class Settings:
     interval: float = 10.0  # seconds between probes of a target
     schedule: float = 60.0  # seconds between invocations (the EventBridge rate)
     confirm: int = 3  # consecutive probes that confirm a state change
-    max_body_bytes: int = 64 * 1024
     ca_bundle: str | None = None  # extra CA certificates for HTTPS targets (PEM file)
 
     @property
@@ -116,7 +128,6 @@ class Settings:
             interval=_number(env, "PROBE_INTERVAL_SECONDS", 10.0),
             schedule=_number(env, "SCHEDULE_SECONDS", 60.0),
             confirm=int(_number(env, "CONFIRM_PROBES", 3, integer=True)),
-            max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 64 * 1024, integer=True)),
             ca_bundle=env.get("CA_BUNDLE") or None,
         )
         settings.validate()
@@ -146,8 +157,6 @@ class Settings:
                 f"CONFIRM_PROBES={self.confirm} must be 2..{self.probes_per_invocation} "
                 "(at least 2, so one failed probe never changes the verdict)"
             )
-        if not 1024 <= self.max_body_bytes <= 10 * 1024 * 1024:
-            raise SettingsError(f"MAX_BODY_BYTES={self.max_body_bytes} must be 1024..10485760")
 
 
 def _number(env: Mapping[str, str], key: str, default: float, *, integer: bool = False) -> float:

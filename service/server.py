@@ -22,9 +22,10 @@ from flask import Flask
 from waitress import create_server, wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
 
 from service import settings
-from service.app import AccessLog, Lifecycle, create_app
+from service.app import AccessLog, Lifecycle, access_line, create_app
 
 LOOP_TICK_SECONDS = 0.05
 
@@ -62,8 +63,8 @@ class ServerSettings:
         )
 
 
-def build_server(app: Flask, config: ServerSettings) -> BaseWSGIServer:
-    return create_server(  # type: ignore[no-any-return]
+def build_server(app: Flask, config: ServerSettings, log: AccessLog | None = None) -> BaseWSGIServer:
+    server = create_server(
         app,
         host=config.host,
         port=config.port,
@@ -76,6 +77,33 @@ def build_server(app: Flask, config: ServerSettings) -> BaseWSGIServer:
         ident="",  # no Server: waitress header
         expose_tracebacks=False,
     )
+    if log is not None:
+        server.channel_class = _channel_logging_errors(log)
+    return server  # type: ignore[no-any-return]
+
+
+def _channel_logging_errors(log: AccessLog) -> type[HTTPChannel]:
+    """Requests waitress rejects itself (431 headers too large, 413 body too large, 400) never
+    reach the app and its access log middleware: log them as the channel answers them."""
+
+    class LoggedErrorTask(ErrorTask):  # type: ignore[misc]
+        def execute(self) -> None:
+            started = time.perf_counter()  # the request's arrival is not recorded by waitress
+            super().execute()
+            request = self.request
+            log.line(
+                access_line(
+                    getattr(request, "command", ""),  # unset when the request line was not parsed
+                    getattr(request, "path", ""),
+                    self.status[:3],
+                    started,
+                    str(self.content_length),
+                    str(self.channel.addr[0]),
+                    request.headers.get("USER_AGENT", ""),
+                )
+            )
+
+    return type("LoggedChannel", (HTTPChannel,), {"error_task_class": LoggedErrorTask})
 
 
 def _channels(server: BaseWSGIServer) -> list[HTTPChannel]:
@@ -133,7 +161,8 @@ def serve(
 
     server.task_dispatcher.shutdown(timeout=1)
     wasyncore.close_all(server._map)
-    log.write({"event": "stopped", "drain_seconds": round(time.monotonic() - (draining_since or 0), 3)})
+    stopped = {"event": "stopped", "drain_seconds": round(time.monotonic() - (draining_since or 0), 3)}
+    log.write({**stopped, "access_log_dropped": log.dropped})
     log.flush()
     return 0
 
@@ -144,7 +173,7 @@ def main() -> int:
     log = AccessLog(interval=settings.LOG_FLUSH_SECONDS)
     app = create_app(lifecycle=lifecycle, access_log=log)
     try:
-        server = build_server(app, config)
+        server = build_server(app, config, log)
     except OSError as exc:  # typically the port is taken: one line, not a traceback
         raise SystemExit(
             f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc} "

@@ -33,3 +33,5 @@ MAX_REQUEST_HEADER_BYTES = 8192
 
 # The access log is written in batches this often (service/app.py, AccessLog).
 LOG_FLUSH_SECONDS = 0.1
+# At most this many lines wait to be written (about 3 MB); beyond, lines are dropped and counted.
+LOG_QUEUE_LINES = 10_000

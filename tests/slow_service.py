@@ -17,4 +17,4 @@ def slow() -> str:
 
 
 config = ServerSettings.from_env()
-raise SystemExit(serve(build_server(app, config), lifecycle, config, log))
+raise SystemExit(serve(build_server(app, config, log), lifecycle, config, log))
