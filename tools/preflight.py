@@ -86,7 +86,9 @@ class Result:
     detail: str
 
     def line(self) -> str:
-        return f"{self.status:<5} {self.check}: {self.detail}"
+        """Always one line: AWS error messages can carry newlines (or a whole HTML page)."""
+        detail = " ".join(self.detail.split())
+        return f"{self.status:<5} {self.check}: {detail[:400]}"
 
 
 class Fail(Exception):
@@ -119,7 +121,7 @@ def explain(exc: BaseException) -> str:
         return "no region: set AWS_REGION"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "?"), error.get("Message", "")
+        code, message = error.get("Code", "?"), " ".join(str(error.get("Message", "")).split())[:200]
         action = IAM_ACTIONS.get(exc.operation_name, exc.operation_name)
         if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
             return f"the credentials have expired ({code}): refresh them (`aws sso login` or new keys)"
@@ -196,6 +198,17 @@ def _bootstrap_requirement_from_assembly(assembly: Path) -> tuple[int, str]:
     if not versions:
         raise LookupError(f"no requiresBootstrapStackVersion for {STACK_NAME}")
     return max(versions), f"{assembly.name}/manifest.json requiresBootstrapStackVersion"
+
+
+def cli_bootstrap_version(cli: Path = ROOT / "node_modules" / "aws-cdk") -> int | None:
+    """The bootstrap version the pinned CDK CLI's `cdk bootstrap` installs (its template's
+    CdkBootstrapVersion parameter), or None when the CLI is not installed or reads differently."""
+    try:
+        template = (cli / "lib" / "api" / "bootstrap" / "bootstrap-template.yaml").read_text()
+    except OSError:
+        return None
+    found = re.search(r"\n  CdkBootstrapVersion:\n(?:    .*\n)*?      Value: '(\d+)'", template)
+    return int(found.group(1)) if found else None
 
 
 def read_config(overrides: Mapping[str, Any]) -> AppConfig:
@@ -338,7 +351,9 @@ class Preflight:
             raise Fail(f"version {version} < {required} required by {source}; run: make bootstrap")
         if not required:
             raise Warn(f"version {version}; {source}")
-        return f"version {version} >= {required} required by {source}"
+        offered = cli_bootstrap_version()
+        later = f"; `make bootstrap` would update it to {offered}" if offered and offered > version else ""
+        return f"version {version} >= {required} required by {source}{later}"
 
     def check_docker(self) -> str:
         wanted = "linux/arm64" if self.config.node_arm64 else "linux/amd64"
