@@ -31,6 +31,7 @@ from tools.preflight import Preflight, Result
 
 IDENTITY = {"UserId": "AIDA", "Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/me"}
 K8S = preflight.kubernetes_version()
+FAKE_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # nothing reaches AWS
 
 
 class Stubs:
@@ -38,9 +39,7 @@ class Stubs:
 
     def __init__(self, region: str = "us-east-1") -> None:
         self.clients = {
-            name: boto3.client(
-                name, region_name=region, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
-            )  # type: ignore[call-overload]
+            name: boto3.client(name, region_name=region, **FAKE_KEYS)  # type: ignore[call-overload]
             for name in preflight.CLIENTS
         }
         self.stubbers = {name: Stubber(client) for name, client in self.clients.items()}
@@ -115,8 +114,7 @@ def test_unreachable_endpoint_is_one_fail_line_not_a_traceback() -> None:
         "sts",
         region_name="us-east-1",
         endpoint_url=closed,
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
+        **FAKE_KEYS,
         config=botocore.config.Config(connect_timeout=1, retries={"max_attempts": 1}),
     )
     result = make({"sts": sts}).run("credentials")
@@ -214,7 +212,10 @@ def test_bootstrap_requirement_falls_back_to_the_assembly(tmp_path: Path, monkey
     (tmp_path / "manifest.json").write_text(
         json.dumps({"artifacts": {STACK_NAME: {"properties": properties}, "Tree": {"properties": {}}}})
     )
-    assert preflight.bootstrap_requirement(tmp_path) == (21, f"{tmp_path.name}/manifest.json requiresBootstrapStackVersion")
+    assert preflight.bootstrap_requirement(tmp_path) == (
+        21,
+        f"{tmp_path.name}/manifest.json requiresBootstrapStackVersion",
+    )
     with pytest.raises(LookupError, match="MIN_BOOTSTRAP_STACK_VERSION"):
         preflight.bootstrap_requirement(tmp_path / "absent")
 
@@ -231,7 +232,11 @@ def test_kubernetes_version_is_read_from_versions_py_without_importing_it() -> N
 def fake_docker(tmp_path: Path, info: str, info_rc: int = 0, buildx: str | None = None, sleep: float = 0) -> str:
     """An executable that answers `docker info --format ...` and `docker buildx ls` as told."""
     path = tmp_path / "docker"
-    buildx_part = f"printf '%s\\n' {json.dumps(buildx)}; exit 0" if buildx is not None else "echo 'docker: unknown command: docker buildx' >&2; exit 1"
+    buildx_part = (
+        f"printf '%s\\n' {json.dumps(buildx)}; exit 0"
+        if buildx is not None
+        else "echo 'docker: unknown command: docker buildx' >&2; exit 1"
+    )
     path.write_text(
         textwrap.dedent(
             f"""\
@@ -263,12 +268,16 @@ default*      docker
 def test_docker_engine_of_the_node_architecture_is_ok(tmp_path: Path) -> None:
     result = docker_check(fake_docker(tmp_path, "28.2.2 linux x86_64"))
     assert result == Result(
-        "ok", "docker", "engine 28.2.2 builds linux/amd64 natively (nodeInstanceType t3.medium needs linux/amd64 images)"
+        "ok",
+        "docker",
+        "engine 28.2.2 builds linux/amd64 natively (nodeInstanceType t3.medium needs linux/amd64 images)",
     )
 
 
 def test_graviton_nodes_on_an_x86_engine_need_buildx_with_arm64(tmp_path: Path) -> None:
-    with_arm = docker_check(fake_docker(tmp_path, "28.2.2 linux x86_64", buildx=BUILDX_ARM), nodeInstanceType="t4g.medium")
+    with_arm = docker_check(
+        fake_docker(tmp_path, "28.2.2 linux x86_64", buildx=BUILDX_ARM), nodeInstanceType="t4g.medium"
+    )
     assert with_arm.status == "ok" and "buildx builds linux/arm64 by emulation" in with_arm.detail
     amd_only = BUILDX_ARM.replace(", linux/arm64", "")
     without = docker_check(fake_docker(tmp_path, "28.2.2 linux x86_64", buildx=amd_only), nodeInstanceType="t4g.medium")
@@ -282,7 +291,9 @@ def test_graviton_nodes_on_an_x86_engine_need_buildx_with_arm64(tmp_path: Path) 
 def test_docker_missing_stopped_or_hung_is_one_fail_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = docker_check(str(tmp_path / "no-such-docker"))
     assert missing.status == "FAIL" and "not found on PATH: install Docker" in missing.detail
-    stopped = docker_check(fake_docker(tmp_path, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 1))
+    stopped = docker_check(
+        fake_docker(tmp_path, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 1)
+    )
     assert stopped.status == "FAIL"
     assert stopped.detail == (
         "the Docker engine is not reachable (Cannot connect to the Docker daemon at "
@@ -313,7 +324,8 @@ def test_without_default_subnets_the_first_two_zones_of_all_are_taken(stubs: Stu
     assert result == Result(
         "ok",
         "zones",
-        "ca-central-1a (cac1-az1), ca-central-1b (cac1-az2), from the region's first two (Fn::GetAZs): EKS supports them",
+        "ca-central-1a (cac1-az1), ca-central-1b (cac1-az2), from the region's first two (Fn::GetAZs): "
+        "EKS supports them",
     )
 
 
@@ -344,7 +356,9 @@ def test_zones_against_moto_map_names_to_ids_and_refuse_use1_az3(moto_region: tu
     assert (e_zone["ZoneName"], e_zone["ZoneId"]) == ("us-east-1e", "use1-az3")
     chosen = preflight.read_config({"availabilityZones": '["us-east-1d","us-east-1e"]'})
     refused = Preflight(chosen, clients, region=region).run("zones")
-    assert refused.status == "FAIL" and refused.detail.startswith("us-east-1e is use1-az3, where EKS creates no clusters")
+    assert refused.status == "FAIL" and refused.detail.startswith(
+        "us-east-1e is use1-az3, where EKS creates no clusters"
+    )
     elsewhere = preflight.read_config({"availabilityZones": '["eu-west-1a","eu-west-1b"]'})
     wrong = Preflight(elsewhere, clients, region=region).run("zones")
     assert wrong.status == "FAIL"
@@ -474,10 +488,16 @@ def test_nat_gateway_quota_is_per_zone_the_stack_puts_one_in(stubs: Stubs) -> No
         {"Filter": [{"Name": "state", "Values": ["pending", "available", "deleting"]}]},
     )
     # Five in us-east-1a (the stack's first zone), one in us-east-1c.
-    subnets = [{"SubnetId": f"subnet-{i}", "AvailabilityZone": "us-east-1a" if i < 5 else "us-east-1c"} for i in range(6)]
-    stubs["ec2"].add_response("describe_subnets", {"Subnets": subnets}, {"SubnetIds": [f"subnet-{i}" for i in range(6)]})
+    subnets = [
+        {"SubnetId": f"subnet-{i}", "AvailabilityZone": "us-east-1a" if i < 5 else "us-east-1c"} for i in range(6)
+    ]
     stubs["ec2"].add_response(
-        "describe_availability_zones", {"AvailabilityZones": [zone("us-east-1a", "use1-az6"), zone("us-east-1b", "use1-az1")]}, {}
+        "describe_subnets", {"Subnets": subnets}, {"SubnetIds": [f"subnet-{i}" for i in range(6)]}
+    )
+    stubs["ec2"].add_response(
+        "describe_availability_zones",
+        {"AvailabilityZones": [zone("us-east-1a", "use1-az6"), zone("us-east-1b", "use1-az1")]},
+        {},
     )
     stubs["ec2"].add_response("describe_subnets", {"Subnets": []}, None)
     stubs["service-quotas"].add_response("get_service_quota", quota("L-FE5A380F", 5), None)
@@ -505,7 +525,10 @@ def test_bootstrap_and_stack_against_moto(moto_region: tuple[str, dict[str, Any]
     required, _ = preflight.bootstrap_requirement()
     check = Preflight(preflight.read_config({}), clients, region=region)
     assert check.run("bootstrap").detail.startswith(f"not bootstrapped in {region}")
-    assert check.run("stack").detail == f"no stack {STACK_NAME} and no cluster hello-cluster in {region}: deploy creates both"
+    assert (
+        check.run("stack").detail
+        == f"no stack {STACK_NAME} and no cluster hello-cluster in {region}: deploy creates both"
+    )
     clients["ssm"].put_parameter(Name=PARAMETER["Name"], Value=str(required), Type="String")
     assert Preflight(preflight.read_config({}), clients, region=region).run("bootstrap").status == "ok"
 
@@ -525,7 +548,9 @@ def test_stack_absent_and_no_cluster_is_a_fresh_deploy(stubs: Stubs) -> None:
     stubs.identity()
     no_stack(stubs)
     stubs["eks"].add_client_error(
-        "describe_cluster", **client_error("ResourceNotFoundException", status=404), expected_params={"name": "hello-cluster"}
+        "describe_cluster",
+        **client_error("ResourceNotFoundException", status=404),
+        expected_params={"name": "hello-cluster"},
     )
     assert make(stubs).run("stack").status == "ok"
 
@@ -618,4 +643,8 @@ def test_without_credentials_or_region_every_check_prints_one_line_and_exits_1()
         assert line.split(None, 1)[1].startswith(f"{name}: "), line
     assert lines[0].startswith("FAIL  credentials: no AWS credentials found: run `aws configure`")
     assert lines[1].startswith("FAIL  region: none set: export AWS_REGION=")
-    assert all(line.startswith("skip  ") for line in lines if not line.split(None, 1)[1].startswith(("credentials", "region", "docker")))
+    assert all(
+        line.startswith("skip  ")
+        for line in lines
+        if not line.split(None, 1)[1].startswith(("credentials", "region", "docker"))
+    )

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404: runs `docker info` and `docker buildx ls` only
 import sys
 import tarfile
 import threading
@@ -329,7 +329,9 @@ class Preflight:
                 "(without one the CDK CLI silently deploys to us-east-1)"
             )
         if self.known_regions and self.region not in self.known_regions:
-            raise Warn(f"{self.region} (from {self.region_source}) is not a region this botocore knows: check the spelling")
+            raise Warn(
+                f"{self.region} (from {self.region_source}) is not a region this botocore knows: check the spelling"
+            )
         return f"{self.region} (from {self.region_source})"
 
     def check_bootstrap(self) -> str:
@@ -343,7 +345,8 @@ class Preflight:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
                 raise Fail(
-                    f"not bootstrapped in {self.region} (no SSM parameter {self.bootstrap_parameter}); run: make bootstrap"
+                    f"not bootstrapped in {self.region} (no SSM parameter {self.bootstrap_parameter}); "
+                    "run: make bootstrap"
                 ) from exc
             raise
         version = int(value)
@@ -372,7 +375,9 @@ class Preflight:
         platforms = set(re.findall(r"linux/[a-z0-9]+(?:/v\d)?", buildx.stdout)) if buildx.returncode == 0 else set()
         if wanted in platforms:
             return f"engine {server} is {native}; buildx builds {wanted} by emulation (slower builds) ({why})"
-        emulation = "no buildx" if buildx.returncode != 0 else f"buildx lists only {', '.join(sorted(platforms)) or 'nothing'}"
+        emulation = (
+            "no buildx" if buildx.returncode != 0 else f"buildx lists only {', '.join(sorted(platforms)) or 'nothing'}"
+        )
         raise Fail(
             f"engine {server} is {native} and {emulation}, but {why}: install QEMU emulation "
             f"(`docker run --privileged --rm tonistiigi/binfmt --install {wanted.split('/')[1]}`) "
@@ -425,7 +430,7 @@ class Preflight:
             names = ", ".join(f"{n} is {i}" for n, i in bad)
             raise Fail(
                 f"{names}, where EKS creates no clusters; choose others, e.g. "
-                f"-c 'availabilityZones=[\"...\",\"...\"]' with names from "
+                f'-c \'availabilityZones=["...","..."]\' with names from '
                 "`aws ec2 describe-availability-zones --query 'AvailabilityZones[].[ZoneName,ZoneId]'`"
             )
         if len(chosen) < 2:
@@ -506,7 +511,9 @@ class Preflight:
     def quota(self, quota: Quota) -> float:
         sq = self.clients["service-quotas"]
         try:
-            return float(sq.get_service_quota(ServiceCode=quota.service_code, QuotaCode=quota.quota_code)["Quota"]["Value"])
+            return float(
+                sq.get_service_quota(ServiceCode=quota.service_code, QuotaCode=quota.quota_code)["Quota"]["Value"]
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
                 raise
