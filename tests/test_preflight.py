@@ -330,12 +330,15 @@ def test_without_default_subnets_the_first_two_zones_of_all_are_taken(stubs: Stu
 
 
 def test_a_default_zone_eks_refuses_fails_by_zone_id(stubs: Stubs) -> None:
-    zones = [zone("ca-central-1a", "cac1-az3"), zone("ca-central-1b", "cac1-az1")]
+    zones = [zone("ca-central-1a", "cac1-az3"), zone("ca-central-1b", "cac1-az1"), zone("ca-central-1c", "cac1-az2")]
     stubs.identity()["ec2"].add_response("describe_availability_zones", {"AvailabilityZones": zones}, {})
     stubs["ec2"].add_response("describe_subnets", {"Subnets": []}, None)
     result = make(stubs, region="ca-central-1").run("zones")
     assert result.status == "FAIL"
-    assert result.detail.startswith("ca-central-1a is cac1-az3, where EKS creates no clusters; choose others")
+    assert result.detail == (
+        "ca-central-1a is cac1-az3, where EKS creates no clusters; choose zones it supports, e.g. "
+        '-c \'availabilityZones=["ca-central-1b","ca-central-1c"]\''
+    )
 
 
 @pytest.fixture
@@ -357,7 +360,8 @@ def test_zones_against_moto_map_names_to_ids_and_refuse_use1_az3(moto_region: tu
     chosen = preflight.read_config({"availabilityZones": '["us-east-1d","us-east-1e"]'})
     refused = Preflight(chosen, clients, region=region).run("zones")
     assert refused.status == "FAIL" and refused.detail.startswith(
-        "us-east-1e is use1-az3, where EKS creates no clusters"
+        "us-east-1e is use1-az3, where EKS creates no clusters; choose zones it supports, e.g. "
+        '-c \'availabilityZones=["us-east-1a","us-east-1b"]\''
     )
     elsewhere = preflight.read_config({"availabilityZones": '["eu-west-1a","eu-west-1b"]'})
     wrong = Preflight(elsewhere, clients, region=region).run("zones")

@@ -394,47 +394,48 @@ class Preflight:
 
     def zones(self) -> list[tuple[str, str]]:
         """(name, zone ID) of the zones the stack will use, in the order the VPC takes them."""
+        return list(self._once("zones", self._zones)[0])
 
-        def compute() -> list[tuple[str, str]]:
-            ec2 = self.clients["ec2"]
-            offered = [
-                z
-                for z in ec2.describe_availability_zones()["AvailabilityZones"]
-                if z.get("ZoneType", "availability-zone") == "availability-zone"
-            ]
-            ids = {z["ZoneName"]: z["ZoneId"] for z in offered}
-            if self.config.availability_zones:
-                missing = [n for n in self.config.availability_zones if n not in ids]
-                if missing:
-                    raise Fail(
-                        f"availabilityZones {', '.join(missing)} not offered to this account in {self.region} "
-                        f"(its zones: {', '.join(sorted(ids))})"
-                    )
-                names = list(self.config.availability_zones)
-            else:
-                # Fn::GetAZs: the zones with a default subnet, or all when none has one; alphabetical.
-                subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
-                with_default = {s["AvailabilityZone"] for s in subnets} & set(ids)
-                names = sorted(with_default or ids)[:2]
-            return [(n, ids[n]) for n in names]
-
-        return list(self._once("zones", compute))
+    def _zones(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """The chosen zones, and every zone this account is offered in the region (name -> ID)."""
+        ec2 = self.clients["ec2"]
+        offered = [
+            z
+            for z in ec2.describe_availability_zones()["AvailabilityZones"]
+            if z.get("ZoneType", "availability-zone") == "availability-zone"
+        ]
+        ids = {z["ZoneName"]: z["ZoneId"] for z in offered}
+        if self.config.availability_zones:
+            missing = [n for n in self.config.availability_zones if n not in ids]
+            if missing:
+                raise Fail(
+                    f"availabilityZones {', '.join(missing)} not offered to this account in {self.region} "
+                    f"(its zones: {', '.join(sorted(ids))})"
+                )
+            names = list(self.config.availability_zones)
+        else:
+            # Fn::GetAZs: the zones with a default subnet, or all when none has one; alphabetical
+            # (CloudFormation "Fn::GetAZs"; it adds that the order is not guaranteed).
+            subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+            with_default = {s["AvailabilityZone"] for s in subnets} & set(ids)
+            names = sorted(with_default or ids)[:2]
+        return [(n, ids[n]) for n in names], ids
 
     def check_zones(self) -> str:
         self.aws("ec2")
-        chosen = self.zones()
+        chosen, offered = self._once("zones", self._zones)
         how = "availabilityZones" if self.config.availability_zones else "the region's first two (Fn::GetAZs)"
-        listed = ", ".join(f"{n} ({i})" for n, i in chosen)
         bad = [(n, i) for n, i in chosen if i in EKS_UNSUPPORTED_ZONE_IDS]
         if bad:
             names = ", ".join(f"{n} is {i}" for n, i in bad)
+            good = [n for n in sorted(offered) if offered[n] not in EKS_UNSUPPORTED_ZONE_IDS][:2]
             raise Fail(
-                f"{names}, where EKS creates no clusters; choose others, e.g. "
-                f'-c \'availabilityZones=["...","..."]\' with names from '
-                "`aws ec2 describe-availability-zones --query 'AvailabilityZones[].[ZoneName,ZoneId]'`"
+                f"{names}, where EKS creates no clusters; choose zones it supports, e.g. "
+                f"-c 'availabilityZones={json.dumps(good, separators=(',', ':'))}'"
             )
         if len(chosen) < 2:
             raise Fail(f"{how} gives {len(chosen)} zone(s) in {self.region}; EKS needs two")
+        listed = ", ".join(f"{n} ({i})" for n, i in chosen)
         return f"{listed}, from {how}: EKS supports them"
 
     def check_addons(self) -> str:
