@@ -64,5 +64,10 @@ bench: $(STAMP)
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
 
+# Read-only AWS calls and `docker info`: can this account, region and machine take a deploy?
+.PHONY: preflight
+preflight: $(STAMP)
+	$(PY) -m tools.preflight $(CONTEXT)
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json
