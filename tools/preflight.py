@@ -18,7 +18,7 @@ import json
 import os
 import re
 import shutil
-import subprocess  # nosec B404: runs `docker info` and `docker buildx ls` only
+import subprocess  # nosec B404  # only `docker info` and `docker buildx ls`, fixed argument lists
 import sys
 import tarfile
 import threading
@@ -386,7 +386,7 @@ class Preflight:
 
     def _docker(self, *args: str) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(  # nosec B603: a fixed argument list, no shell
+            return subprocess.run(  # nosec B603
                 [self.docker, *args], capture_output=True, text=True, timeout=DOCKER_TIMEOUT_SECONDS, check=False
             )
         except subprocess.TimeoutExpired:
