@@ -614,6 +614,32 @@ def test_one_line_per_check_in_order_and_a_hung_check_fails_at_the_deadline(
     assert results[0] == Result("ok", "credentials", "arn:aws:iam::123456789012:user/me (account 123456789012)")
 
 
+def test_a_missing_profile_is_the_credentials_line_and_the_region_still_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    check = preflight.build({}, {"AWS_REGION": "eu-west-1"})
+    credentials = check.run("credentials")
+    assert credentials.status == "FAIL"
+    assert "(no-such-profile) could not be found: fix AWS_PROFILE" in credentials.detail
+    assert check.run("region") == Result("ok", "region", "eu-west-1 (from AWS_REGION)")
+    assert check.run("stack") == Result("skip", "stack", "needs working credentials (see the credentials line)")
+
+
+def test_a_bug_in_a_check_is_still_one_fail_line(stubs: Stubs, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = make(stubs)
+
+    def broken() -> str:
+        return str(int("fourteen"))
+
+    monkeypatch.setattr(check, "check_bootstrap", broken)
+    result = check.run("bootstrap")
+    assert result.status == "FAIL"
+    assert result.detail.startswith("preflight itself failed (ValueError: invalid literal for int()")
+
+
 def test_bad_context_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert preflight.main(["-c", "nodeCount=0"]) == 2
     assert "error: context key 'nodeCount'='0' is invalid" in capsys.readouterr().err

@@ -286,6 +286,8 @@ class Preflight:
             return Result("skip", name, str(exc))
         except (BotoCoreError, ClientError) as exc:
             return Result("FAIL", name, explain(exc))
+        except Exception as exc:  # noqa: BLE001  # every check must print its line, even on a bug here
+            return Result("FAIL", name, f"preflight itself failed ({type(exc).__name__}: {exc}); please report it")
 
     # Shared answers, asked once whichever check needs them first.
     def _once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -625,7 +627,10 @@ def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
     try:
         session = boto3.Session()
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
-        return Preflight(config, {}, region=None, session_error=exc, bootstrap_qualifier=qualifier)
+        region, source = resolve_region(env, None, None)
+        return Preflight(
+            config, {}, region=region, region_source=source, session_error=exc, bootstrap_qualifier=qualifier
+        )
     region, source = resolve_region(env, session.region_name, session.profile_name)
     clients = {
         # STS answers without a region (global endpoint), so credentials are checked either way.
