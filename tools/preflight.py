@@ -259,6 +259,7 @@ class Preflight:
         self.assembly = assembly
         self.bootstrap_parameter = f"/cdk-bootstrap/{bootstrap_qualifier}/version"
         self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self._memo: dict[str, tuple[Any, BaseException | None]] = {}
 
     CHECKS: tuple[tuple[str, str], ...] = (
@@ -289,9 +290,12 @@ class Preflight:
         except Exception as exc:  # noqa: BLE001  # every check must print its line, even on a bug here
             return Result("FAIL", name, f"preflight itself failed ({type(exc).__name__}: {exc}); please report it")
 
-    # Shared answers, asked once whichever check needs them first.
+    # Shared answers (identity, zones, stack), asked once whichever check needs them first; one
+    # lock per answer, so different answers are fetched in parallel.
     def _once(self, key: str, compute: Callable[[], Any]) -> Any:
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._memo:
                 try:
                     self._memo[key] = (compute(), None)
