@@ -450,7 +450,8 @@ def test_vpc_quota_full_fails_and_an_update_adds_none(stubs: Stubs) -> None:
             assert result == Result(
                 "FAIL",
                 "quota VPCs",
-                "5 of 5 in use, the stack adds 1 (vpc L-F678F1CE): free some, or request an increase in Service Quotas",
+                "5 of 5 in use, the stack adds 1 (vpc L-F678F1CE): free some, or request an increase of "
+                "'VPCs per Region' in Service Quotas",
             )
         else:
             assert result == Result("ok", "quota VPCs", "5 of 5 in use, an update adds none (vpc L-F678F1CE)")

@@ -2,7 +2,7 @@
 
 One line per check (`ok`, `warn`, `FAIL`, `skip`), then exit 0 when nothing failed, 1 when
 something did, 2 for a bad argument or configuration. Every AWS call is a read (Get*,
-Describe*, List*): free, nothing is created. The calls run concurrently under one deadline,
+Describe*): free, nothing is created. The calls run concurrently under one deadline,
 each with short botocore timeouts and one retry, so the whole run takes seconds. Nothing here
 calls AWS at import time.
 
@@ -55,8 +55,10 @@ class Quota:
     quota_code: str
 
 
-# Service Quotas codes (`aws service-quotas list-service-quotas --service-code vpc|ec2`; the same
-# codes are in moto's default quota table, moto/servicequotas/resources/default_quotas/vpc.py).
+# Service Quotas codes with their official names (`aws service-quotas list-service-quotas
+# --service-code vpc|ec2` lists them). The two vpc ones are in moto's copy of the AWS table
+# (moto/servicequotas/resources/default_quotas/vpc.py); L-0263D0A3 is the code public quota
+# checkers (e.g. cortexlabs/cortex) and Terraform modules use for EC2-VPC Elastic IPs.
 VPCS = Quota("VPCs per Region", "vpc", "L-F678F1CE")
 ELASTIC_IPS = Quota("EC2-VPC Elastic IPs", "ec2", "L-0263D0A3")
 NAT_GATEWAYS = Quota("NAT gateways per Availability Zone", "vpc", "L-FE5A380F")
@@ -547,7 +549,7 @@ class Preflight:
         added, how = self.adds(count)
         text = f"{used} of {limit:g} in use{where}, {how} ({quota.service_code} {quota.quota_code})"
         if used + added > limit:
-            raise Fail(f"{text}: free some, or request an increase in Service Quotas")
+            raise Fail(f"{text}: free some, or request an increase of '{quota.label}' in Service Quotas")
         return text
 
     def check_vpc_quota(self) -> str:
