@@ -23,7 +23,7 @@ CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: help install test lint local bootstrap synth deploy diff destroy status bench clean
+.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight bench clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -88,6 +88,9 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
+
+preflight: $(STAMP) ## Can this account, region and machine take a deploy? Read-only calls, seconds (CONTEXT="-c key=value")
+	$(PY) -m tools.preflight $(CONTEXT)
 
 clean: ## Remove .venv, node_modules, cdk.out, cdk-outputs.json
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json
