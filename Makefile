@@ -66,17 +66,17 @@ synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 diff: install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
 	$(CDK) diff $(CDK_CONTEXT)
 
-deploy: install ## Deploy: ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
+deploy: install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
 	@$(PY) -m tools.deploy_check $(CDK_CONTEXT)
-	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
+	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
-destroy: install ## Delete the stack; asks first (FORCE=1 to skip the question, e.g. in CI)
+destroy: install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
 	@if [ -z "$(FORCE)" ]; then \
-	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stack without asking: make destroy FORCE=1" >&2; exit 2; fi; \
-	  read -r -p "Delete the deployed stack (EKS cluster, VPC, load balancer, alarms, logs)? Type yes to delete: " answer; \
+	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stacks without asking: make destroy FORCE=1" >&2; exit 2; fi; \
+	  read -r -p "Delete the deployed stacks (EKS cluster, VPC, load balancer, checkers, alarms, logs)? Type yes to delete: " answer; \
 	  if [ "$$answer" != yes ]; then echo "Not deleted." >&2; exit 1; fi; \
 	fi
-	$(CDK) destroy --force $(CDK_CONTEXT)
+	$(CDK) destroy --all --force $(CDK_CONTEXT)
 
 status: $(LOCAL_DEPS) ## The deployed stack: subscriptions, alarms and their last 24 h, one probe (ARGS="--region ...")
 	$(PY) -m tools.status $(ARGS)

@@ -51,7 +51,19 @@ def lambda_code() -> lambda_.Code:
 
 
 class HealthChecker(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, default_target: dict[str, Any]) -> None:
+    """`location`: the Location dimension (with several checkerRegions); `metrics_region`: the home
+    region it publishes to, when that is not its own."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: AppConfig,
+        default_target: dict[str, Any] | None,
+        location: str | None = None,
+        metrics_region: str | None = None,
+    ) -> None:
         super().__init__(scope, id)
         self.log_group = retained_logs(self, "Logs", config.log_retention_days)
         # Its own role: write its own logs, put metrics into its own namespace, nothing else.
@@ -77,13 +89,14 @@ class HealthChecker(Construct):
             memory_size=128,
             # An invocation covers one schedule period; its last slot's probe and publish may
             # run a few seconds into the next period (checker_lambda/timing.py).
-            timeout=Duration.seconds(config.checker_timeout_seconds),
-            environment=config.checker_environment(default_target),
+            timeout=Duration.seconds(config.checker_timeout_seconds(remote=metrics_region is not None)),
+            environment=config.checker_environment(default_target, location=location, metrics_region=metrics_region),
             log_group=self.log_group,
             role=self.role,
             description="Probes the Hello World service and publishes CloudWatch metrics",
         )
-        # Only its own namespace: a compromised checker cannot forge other metrics.
+        # Only its own namespace: a compromised checker cannot forge other metrics. IAM is global:
+        # the same statement lets a checker in another region write the home region's CloudWatch.
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker_lambda import metrics, timing
-from checker_lambda.settings import Settings, SettingsError, Target
+from checker_lambda.settings import REGION_PATTERN, Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
-STACK_NAME = "HelloWorldEks"  # tools/status.py and the deploy workflow read outputs under it
+# The stacks, and the outputs each one carries (tools/status.py and the deploy workflow read them).
+STACK_NAME = "HelloWorldEks"  # the cluster and the service: HelloUrl, KubeconfigCommand
+MONITORING_STACK_NAME = "HelloWorldHealth"  # checker, alarms, topic, dashboard: DashboardUrl, AlertTopicArn, ...
+CHECKER_STACK_PREFIX = "HelloWorldChecker"  # one more checker per extra checkerRegions entry: -<region>
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
@@ -26,6 +29,8 @@ _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
+_REGION = re.compile(REGION_PATTERN)
+MAX_CHECKER_REGIONS = 8
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
 ENDPOINT_ACCESS = ("public", "private", "public-and-private")
@@ -48,6 +53,9 @@ class AppConfig:
     alert_email: str | None
     alert_webhooks: tuple[str, ...]
     name_prefix: str
+    deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
+    checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
+    checker_quorum: int  # 0: a majority of checker_regions
     # cluster and nodes
     node_instance_type: str
     node_count: int
@@ -78,6 +86,21 @@ class AppConfig:
     log_retention_days: int
 
     @property
+    def home_region(self) -> str | None:
+        """The region of the cluster, the alarms, the topic and the dashboard, when pinned."""
+        return self.checker_regions[0] if self.checker_regions else None
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The checker's locations when there are several; empty for one (no Location dimension)."""
+        return self.checker_regions if len(self.checker_regions) > 1 else ()
+
+    @property
+    def quorum(self) -> int:
+        """Locations that must see a target down to page: checkerQuorum, or a majority."""
+        return self.checker_quorum or len(self.locations) // 2 + 1
+
+    @property
     def namespace(self) -> str:
         return self.name_prefix
 
@@ -104,25 +127,35 @@ class AppConfig:
         reader.no_unknown_keys(keys)
         return config
 
-    @property
-    def checker_timeout_seconds(self) -> int:
-        """The checker Lambda's timeout: its last slot, probed and published at their slowest."""
+    def checker_timeout_seconds(self, *, remote: bool = False) -> int:
+        """The checker Lambda's timeout: its last slot, probed and published at their slowest
+        (to another region's CloudWatch when `remote`)."""
         return timing.invocation_timeout(
             schedule=self.schedule_minutes * 60,
             interval=self.probe_interval_seconds,
             slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
-            publish_budget=metrics.publish_budget(),
+            publish_budget=metrics.publish_budget(metrics.client_config(remote=remote)),
         )
 
-    def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
+    def checker_environment(
+        self, default_target: dict[str, Any] | None, *, location: str | None = None, metrics_region: str | None = None
+    ) -> dict[str, str]:
         """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
-        targets = [default_target] + [{k: v for k, v in vars(t).items() if v is not None} for t in self.extra_targets]
-        return {
+        targets = ([default_target] if default_target else []) + [
+            {k: v for k, v in vars(t).items() if v is not None} for t in self.extra_targets
+        ]
+        env = {
             "CHECK_TARGETS": json.dumps(targets, separators=(",", ":")),
             "PROBE_INTERVAL_SECONDS": str(self.probe_interval_seconds),
             "SCHEDULE_SECONDS": str(self.schedule_minutes * 60),
             "CONFIRM_PROBES": str(self.confirm_probes),
         }
+        # TODO(issue 11 item 5): move to Settings.to_env() when it lands on main.
+        if location:
+            env["LOCATION"] = location
+        if metrics_region:
+            env["METRICS_REGION"] = metrics_region
+        return env
 
 
 class _Reader:
@@ -225,6 +258,15 @@ class _Reader:
                 raise self.fail(key, v, "a list of https:// URLs")
         return tuple(values)
 
+    def regions(self, key: str) -> tuple[str, ...]:
+        values = self.json_list(key)
+        for v in values:
+            if not isinstance(v, str) or not _REGION.match(v):
+                raise self.fail(key, v, "a list of AWS region names like eu-west-1, the home region first")
+        if len(set(values)) != len(values) or len(values) > MAX_CHECKER_REGIONS:
+            raise self.fail(key, values, f"[] or 1..{MAX_CHECKER_REGIONS} distinct regions")
+        return tuple(values)
+
     def targets(self, key: str) -> tuple[Target, ...]:
         values = self.json_list(key)
         if not all(isinstance(t, dict) for t in values):
@@ -239,6 +281,9 @@ class _Reader:
             alert_email=self.text("alertEmail", _EMAIL, "an email address", optional=True),
             alert_webhooks=self.webhooks("alertWebhooks"),
             name_prefix=str(self.text("namePrefix", _DNS_LABEL, "1-20 of a-z 0-9 -, starting with a letter")),
+            deploy_cluster=self.boolean("cluster"),
+            checker_regions=self.regions("checkerRegions"),
+            checker_quorum=self.integer("checkerQuorum", 0, MAX_CHECKER_REGIONS),
             node_instance_type=str(self.text("nodeInstanceType", _INSTANCE, "an EC2 instance type like t3.medium")),
             node_count=self.integer("nodeCount", 1, 20),
             node_max_count=self.integer("nodeMaxCount", 1, 50),
@@ -279,6 +324,12 @@ class _Reader:
             raise ConfigError(f"context key '{key}' is unknown: {hint}")
 
     def cross_checks(self, c: AppConfig) -> None:
+        if not c.deploy_cluster and not c.extra_targets:
+            raise self.fail("extraTargets", [], "at least one target when cluster is false (nothing else to watch)")
+        if c.checker_quorum > max(1, len(c.locations)):
+            raise self.fail(
+                "checkerQuorum", c.checker_quorum, f"0 (a majority) or 1..{max(1, len(c.locations))} (checkerRegions)"
+            )
         if c.node_max_count < c.node_count:
             raise self.fail("nodeMaxCount", c.node_max_count, f"at least nodeCount ({c.node_count})")
         if c.pod_max_replicas < c.pod_min_replicas:
@@ -311,7 +362,7 @@ class _Reader:
             raise self.fail("confirmProbes", c.confirm_probes, f"2..{per_invocation} (probes per checker run)")
         placeholder = {"name": "hello", "url": "http://placeholder/hello", "timeout": c.probe_timeout_seconds}
         try:  # the checker's own validation, on what the Lambda will receive
-            Settings.from_env(c.checker_environment(placeholder))
+            Settings.from_env(c.checker_environment(placeholder if c.deploy_cluster else None))
         except SettingsError as exc:
             raise ConfigError(f"checker settings from context are invalid: {exc}") from None
         self.checker_limits(c)
@@ -329,7 +380,7 @@ class _Reader:
                 f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
                 f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
             )
-        run_for = c.checker_timeout_seconds
+        run_for = c.checker_timeout_seconds(remote=len(c.locations) > 1)
         if run_for > timing.LAMBDA_MAX_TIMEOUT:
             raise ConfigError(
                 "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'probeTimeoutSeconds' are invalid "

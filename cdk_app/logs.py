@@ -10,7 +10,7 @@ with the stack, and an existing one is taken over rather than an error.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -81,8 +81,10 @@ class AdoptedLogGroup(Construct):
         )
         self.retention.node.add_dependency(self.group)
         nag.acknowledge_aws_custom_resource_provider(stack)
+        # cdk-nag spells the region as written: a token, or the name when the stack is pinned.
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
         nag.acknowledge(
             self,
-            f"IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{name}:*]",
+            f"IAM5[Resource::arn:<AWS::Partition>:logs:{region}:<AWS::AccountId>:log-group:{name}:*]",
             "CloudWatch Logs' documented ARN for a log group ends in ':*'; this names one group only.",
         )

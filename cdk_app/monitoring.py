@@ -10,6 +10,8 @@ expire, a slow SLO burn) notify on their own.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -36,11 +38,22 @@ FAST_BURN = (Duration.hours(1), Duration.minutes(5), 14.4)  # 2% of a 30-day bud
 SLOW_BURN = (Duration.hours(6), Duration.minutes(30), 6.0)  # 5% of a 30-day budget in six hours
 
 
-def checker_metric(name: str, target: str, *, statistic: str, period: Duration = MINUTE) -> cw.Metric:
+def at_least(k: int, alarms: Sequence[cw.IAlarm]) -> cw.IAlarmRule:
+    """ALARM when at least k of the alarms are in ALARM: a composite rule has no counting, so any
+    k of them, all in ALARM (C(8, 4) = 70 terms at most: well inside a rule's 10,240 characters)."""
+    if k <= 1:
+        return cw.AlarmRule.any_of(*alarms)
+    return cw.AlarmRule.any_of(*(cw.AlarmRule.all_of(*combo) for combo in itertools.combinations(alarms, k)))
+
+
+def checker_metric(
+    name: str, target: str, *, statistic: str, period: Duration = MINUTE, location: str | None = None
+) -> cw.Metric:
+    dims = {contract.TARGET: target} | ({contract.LOCATION: location} if location else {})
     return cw.Metric(
         namespace=contract.NAMESPACE,
         metric_name=name,
-        dimensions_map={contract.TARGET: target},
+        dimensions_map=dims,
         statistic=statistic,
         period=period,
     )
@@ -50,15 +63,24 @@ def checker_metric(name: str, target: str, *, statistic: str, period: Duration =
 class Watched:
     """What the monitoring watches, as the other constructs created it."""
 
-    targets: Sequence[str]  # checker target names; the first is the service's /hello
+    targets: Sequence[str]  # checker target names; the first is the service's /hello when there is a cluster
     https_targets: Sequence[str]
-    checker: lambda_.IFunction
+    checker: lambda_.IFunction  # the home region's checker (machinery alarms, dashboard)
     checker_logs: logs.ILogGroup
     checker_rule: events.Rule
-    load_balancer: elbv2.ApplicationLoadBalancer
-    target_group: elbv2.ApplicationTargetGroup
-    cluster_name: str
-    namespace: str
+    load_balancer: elbv2.IApplicationLoadBalancer | None  # None: checker-only (cluster=false)
+    target_group: elbv2.IApplicationTargetGroup | None
+    cluster_name: str | None
+    namespace: str | None
+    # The checker's locations (regions) when it runs in several, the home one first; empty: one
+    # checker and no Location dimension, exactly the single-region alarms.
+    locations: Sequence[str] = ()
+    quorum: int = 1
+
+    @property
+    def home(self) -> str | None:
+        """The Location of the home checker: what latency, burn-rate and certificate alarms read."""
+        return self.locations[0] if self.locations else None
 
 
 class Monitoring(Construct):
@@ -70,14 +92,23 @@ class Monitoring(Construct):
         self.action = cw_actions.SnsAction(self.topic)
         self.user_facing: list[cw.IAlarm] = []  # feed ServiceDown, no actions of their own
         self.own_actions: list[cw.IAlarm] = []  # notify by themselves
+        self.per_location: list[cw.IAlarm] = []  # read by the quorum alarms; no actions at all
+        self.drill_alarms: dict[str, cw.IAlarm] = {}  # per target: the alarm whose ALARM pages for it
 
         for target in watched.targets:
-            self._availability(target)
+            if watched.locations:
+                self._quorum(target)
+            else:
+                self._availability(target)
             self._latency(target)
-        self._heartbeat()
+        if watched.locations:
+            self._heartbeats()
+        else:
+            self._heartbeat()
         for target in watched.https_targets:
             self._certificate(target)
-        self._load_balancer()
+        if watched.load_balancer is not None and watched.target_group is not None:
+            self._load_balancer(watched.load_balancer, watched.target_group)
         self._checker_health()
         self.fast_burn = self._burn_rate("FastBurn", *FAST_BURN, page=True)
         self.slow_burn = self._burn_rate("SlowBurn", *SLOW_BURN, page=False)
@@ -87,9 +118,9 @@ class Monitoring(Construct):
             "ServiceDown",
             composite_alarm_name=f"{config.name_prefix}-service-down",
             alarm_description=(
-                "Users cannot use /hello (see the triggering alarm in this message). First: open the "
-                "dashboard; if 'Failed probes by reason' shows refused/timeout, check the pods "
-                f"(kubectl -n {watched.namespace} get pods,events)."
+                "Users cannot use the service (see the triggering alarm in this message). First: open the "
+                "dashboard; if 'Failed probes by reason' shows refused/timeout, check "
+                + (f"the pods (kubectl -n {watched.namespace} get pods,events)." if watched.namespace else "the target.")
             ),
             alarm_rule=cw.AlarmRule.any_of(*self.user_facing),
         )
@@ -111,7 +142,26 @@ class Monitoring(Construct):
                 limit=200,
             ),
         )
-        self.dashboard = Dashboard(self, "Dashboard", monitoring=self).dashboard
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            view=DashboardView(
+                name=f"{config.name_prefix}-health",
+                targets=tuple(watched.targets),
+                https_targets=tuple(watched.https_targets),
+                locations=tuple(watched.locations),
+                slo_target_percent=config.slo_target_percent,
+                latency_percentile=config.latency_percentile,
+                latency_threshold_ms=config.latency_threshold_ms,
+                cert_expiry_days=config.cert_expiry_days,
+                alarms=(self.service_down, *self.user_facing, *self.own_actions),
+                checker=watched.checker,
+                load_balancer=watched.load_balancer,
+                target_group=watched.target_group,
+                cluster_name=watched.cluster_name,
+                namespace=watched.namespace,
+            ),
+        ).dashboard
         region = Stack.of(self).region
         self.dashboard_url = (
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
@@ -182,7 +232,7 @@ class Monitoring(Construct):
 
     def _availability(self, target: str) -> None:
         confirm = self.config.confirm_probes
-        self._alarm(
+        self.drill_alarms[target] = self._alarm(
             f"Availability-{target}",
             user_facing=True,
             alarm_description=(
@@ -222,6 +272,132 @@ class Monitoring(Construct):
             treat_missing_data=cw.TreatMissingData.BREACHING,  # silence is the failure
         )
 
+    def _location_availability(self, target: str, location: str) -> cw.Alarm:
+        """One location's view of a target: the single-region availability alarm, without actions."""
+        confirm = self.config.confirm_probes
+        alarm = cw.Alarm(
+            self,
+            f"Availability-{target}-{location}",
+            alarm_description=(
+                f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks "
+                f"from {location} (no actions: the quorum alarm pages)."
+            ),
+            metric=self._availability_metric(target, location),
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            threshold=1,
+            datapoints_to_alarm=confirm,
+            evaluation_periods=timing.evaluation_periods(confirm),
+            treat_missing_data=cw.TreatMissingData.IGNORE,
+        )
+        self.per_location.append(alarm)
+        return alarm
+
+    def _availability_metric(self, target: str, location: str) -> cw.Metric:
+        interval = Duration.seconds(self.config.probe_interval_seconds)
+        return checker_metric(contract.AVAILABILITY, target, statistic="Minimum", period=interval, location=location)
+
+    def _quorum(self, target: str) -> None:
+        """Page when at least `quorum` locations fail in `confirm` of the last `2·confirm − 1` periods.
+
+        Per period, the number of locations whose probe failed: each location's Availability
+        (Minimum: 0 when its probe failed), a period it has not published counted as healthy
+        (FILL with 1). Every location publishes each failure at once (checker_lambda/run.py), so
+        what is not published yet is a success or a probe still running (docs/decisions.md §8).
+        """
+        c, w = self.config, self.watched
+        confirm, n = c.confirm_probes, len(w.locations)
+        ids = {f"a{i}": loc for i, loc in enumerate(w.locations)}
+        quorum = self._alarm(
+            f"Quorum-{target}",
+            user_facing=True,
+            alarm_description=(
+                f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks from at "
+                f"least {w.quorum} of {n} locations ({', '.join(w.locations)}). First: dashboard 'Failed probes by "
+                "reason', then the saved query failed-probes-by-reason."
+            ),
+            metric=cw.MathExpression(
+                expression=" + ".join(f"(1 - FILL({i}, 1))" for i in ids),
+                using_metrics={i: self._availability_metric(target, loc) for i, loc in ids.items()},
+                label=f"{target}: locations failing",
+                period=Duration.seconds(c.probe_interval_seconds),
+            ),
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=w.quorum,
+            datapoints_to_alarm=confirm,
+            evaluation_periods=timing.evaluation_periods(confirm),
+            treat_missing_data=cw.TreatMissingData.IGNORE,
+        )
+        self.drill_alarms[target] = quorum
+        # One location alone: a notification about the machinery (its network, its region), not a
+        # page. Suppressed while the quorum alarm catches up with it or clears after it.
+        bound = timing.worst_case_quorum_detection(
+            interval=c.probe_interval_seconds, confirm=confirm, timeout=c.probe_timeout_seconds
+        )
+        settle = Duration.seconds(60 * math.ceil(bound / 60))
+        for loc in w.locations:
+            alone = cw.CompositeAlarm(
+                self,
+                f"Alone-{target}-{loc}",
+                alarm_description=(
+                    f"Location {loc} sees {target} failing and the others do not (fewer than {w.quorum} of {n}). "
+                    f"Not a page. First: the dashboard's per-location lines; a problem on the path from {loc}, "
+                    "or the start of an outage the others will see."
+                ),
+                alarm_rule=cw.AlarmRule.all_of(
+                    cw.AlarmRule.from_alarm(self._location_availability(target, loc), cw.AlarmState.ALARM),
+                    cw.AlarmRule.not_(cw.AlarmRule.from_alarm(quorum, cw.AlarmState.ALARM)),
+                ),
+                actions_suppressor=quorum,
+                actions_suppressor_wait_period=settle,
+                actions_suppressor_extension_period=settle,
+            )
+            self.own_actions.append(alone)
+
+    def _heartbeats(self) -> None:
+        """Per location, the single-region heartbeat without actions; a page when so many are silent
+        that a quorum can no longer be reached; one silent location alone notifies."""
+        w = self.watched
+        periods = timing.heartbeat_periods(self.config.schedule_minutes * 60)
+        silent = []
+        for loc in w.locations:
+            alarm = cw.Alarm(
+                self,
+                f"CheckerHeartbeat-{loc}",
+                alarm_description=f"The checker in {loc} published no probe for {periods} minutes (no actions).",
+                metric=checker_metric(contract.AVAILABILITY, w.targets[0], statistic="SampleCount", location=loc),
+                comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                threshold=1,
+                datapoints_to_alarm=periods,
+                evaluation_periods=periods,
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+            )
+            self.per_location.append(alarm)
+            silent.append(alarm)
+        n, k = len(w.locations), w.quorum
+        too_many = n - k + 1  # silent locations that leave fewer than a quorum watching
+        self._rule_alarm(
+            "CheckersSilent",
+            user_facing=True,
+            description=(
+                f"At least {too_many} of {n} checker locations published no probe for {periods} minutes: fewer than "
+                f"{k} are watching, so the quorum alarm cannot page. First: each checker Lambda's newest log lines."
+            ),
+            rule=at_least(too_many, silent),
+        )
+        self._rule_alarm(
+            "CheckerSilent",
+            user_facing=False,
+            description=(
+                f"A checker location published no probe for {periods} minutes (see the per-location heartbeat "
+                "alarms). Not a page while a quorum still watches. First: that region's checker Lambda logs."
+            ),
+            rule=cw.AlarmRule.any_of(*silent),
+        )
+
+    def _rule_alarm(self, id: str, *, user_facing: bool, description: str, rule: cw.IAlarmRule) -> None:
+        alarm = cw.CompositeAlarm(self, id, alarm_description=description, alarm_rule=rule)
+        (self.user_facing if user_facing else self.own_actions).append(alarm)
+
     def _latency(self, target: str) -> None:
         c = self.config
         self._alarm(
@@ -231,7 +407,7 @@ class Monitoring(Construct):
                 f"{target}: {c.latency_percentile} latency above {c.latency_threshold_ms} ms for 3 of 5 minutes. "
                 "First: dashboard 'Timing phases' shows which phase grew (DNS, connect, TLS or the app)."
             ),
-            metric=checker_metric(contract.LATENCY, target, statistic=c.latency_percentile),
+            metric=checker_metric(contract.LATENCY, target, statistic=c.latency_percentile, location=self.watched.home),
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             threshold=c.latency_threshold_ms,
             datapoints_to_alarm=3,
@@ -248,15 +424,20 @@ class Monitoring(Construct):
                 f"The TLS certificate of {target} expires in less than {days} days. First: check why renewal "
                 "failed (ACM renews a DNS-validated certificate itself while its validation CNAME exists)."
             ),
-            metric=checker_metric(contract.CERT_DAYS_REMAINING, target, statistic="Minimum", period=Duration.hours(1)),
+            metric=checker_metric(
+                contract.CERT_DAYS_REMAINING,
+                target,
+                statistic="Minimum",
+                period=Duration.hours(1),
+                location=self.watched.home,
+            ),
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             threshold=days,
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # no answer: availability pages
         )
 
-    def _load_balancer(self) -> None:
-        lb, tg = self.watched.load_balancer, self.watched.target_group
+    def _load_balancer(self, lb: elbv2.IApplicationLoadBalancer, tg: elbv2.IApplicationTargetGroup) -> None:
         self.lb_unhealthy = self._alarm(
             "UnhealthyTargets",
             user_facing=False,
@@ -349,7 +530,7 @@ class Monitoring(Construct):
                     expression=f"(1 - availability) / {budget:.6g}",
                     using_metrics={
                         "availability": checker_metric(
-                            contract.AVAILABILITY, target, statistic="Average", period=window
+                            contract.AVAILABILITY, target, statistic="Average", period=window, location=self.watched.home
                         )
                     },
                     label=f"burn rate, {int(window.to_minutes())} min",
@@ -384,58 +565,171 @@ class Monitoring(Construct):
         return composite
 
 
-class Dashboard(Construct):
-    """Is it up, how fast, how loaded, what failed."""
+@dataclass(frozen=True)
+class DashboardView:
+    """What the dashboard shows, and nothing else."""
 
-    def __init__(self, scope: Construct, id: str, *, monitoring: Monitoring) -> None:
+    name: str
+    targets: Sequence[str]
+    https_targets: Sequence[str]
+    locations: Sequence[str]  # empty: one checker, no Location dimension
+    slo_target_percent: float
+    latency_percentile: str
+    latency_threshold_ms: int
+    cert_expiry_days: int
+    alarms: Sequence[cw.IAlarm]
+    checker: lambda_.IFunction
+    load_balancer: elbv2.IApplicationLoadBalancer | None = None
+    target_group: elbv2.IApplicationTargetGroup | None = None
+    cluster_name: str | None = None
+    namespace: str | None = None
+
+    def series(self) -> list[tuple[str, str | None]]:
+        """(target, location) pairs, one line each; location None without locations."""
+        locations: Sequence[str | None] = self.locations or [None]
+        return [(t, loc) for t in self.targets for loc in locations]
+
+
+def _label(target: str, location: str | None) -> str:
+    return f"{target} @ {location}" if location else target
+
+
+class Dashboard(Construct):
+    """Is it up, how fast, how loaded, what failed; per location when the checker runs in several."""
+
+    def __init__(self, scope: Construct, id: str, *, view: DashboardView) -> None:
         super().__init__(scope, id)
-        m, w = monitoring, monitoring.watched
-        lb, tg = w.load_balancer, w.target_group
-        hello = w.targets[0]
+        v = view
+        first = v.targets[0]
+        home = v.locations[0] if v.locations else None
         sli = [
             cw.MathExpression(
                 expression=f"100 * sli{i}",
-                using_metrics={f"sli{i}": checker_metric(contract.AVAILABILITY, hello, statistic="Average", period=p)},
+                using_metrics={
+                    f"sli{i}": checker_metric(contract.AVAILABILITY, first, statistic="Average", period=p, location=home)
+                },
                 label=f"availability, last {label}",
                 period=p,
             )
             for i, (label, p) in enumerate((("1 h", Duration.hours(1)), ("24 h", Duration.days(1))))
         ]
         availability = cw.GraphWidget(
-            title="Availability (% of probes healthy)",
+            title="Availability (% of probes healthy)" + (", per location" if v.locations else ""),
             left=[
                 cw.MathExpression(
                     expression=f"100 * a{i}",
-                    using_metrics={f"a{i}": checker_metric(contract.AVAILABILITY, t, statistic="Average")},
-                    label=t,
+                    using_metrics={
+                        f"a{i}": checker_metric(contract.AVAILABILITY, t, statistic="Average", location=loc)
+                    },
+                    label=_label(t, loc),
                     period=MINUTE,
                 )
-                for i, t in enumerate(w.targets)
+                for i, (t, loc) in enumerate(v.series())
             ],
             left_y_axis=cw.YAxisProps(min=0, max=100),
             width=8,
         )
+        stats = ("p50", "p90", "p99") if not v.locations else ("p90",)
         latency = cw.GraphWidget(
-            title="Latency: checker (ms)",
+            title="Latency: checker (ms)" + (", p90 per location" if v.locations else ""),
             left=[
-                checker_metric(contract.LATENCY, t, statistic=stat).with_(label=f"{t} {stat}")
-                for t in w.targets
-                for stat in ("p50", "p90", "p99")
+                checker_metric(contract.LATENCY, t, statistic=stat, location=loc).with_(
+                    label=f"{_label(t, loc)} {stat}"
+                )
+                for t, loc in v.series()
+                for stat in stats
             ],
-            left_annotations=[cw.HorizontalAnnotation(value=m.config.latency_threshold_ms, label="alarm")],
+            left_annotations=[cw.HorizontalAnnotation(value=v.latency_threshold_ms, label="alarm")],
             width=8,
         )
         phases = cw.GraphWidget(
-            title="Timing phases, p90 (ms)",
+            title="Timing phases, p90 (ms)" + (f", from {home}" if home else ""),
             left=[
-                checker_metric(name, t, statistic="p90").with_(label=f"{t} {name}")
-                for t in w.targets
+                checker_metric(name, t, statistic="p90", location=home).with_(label=f"{t} {name}")
+                for t in v.targets
                 for name in contract.PHASE_METRICS
-                if name != contract.TLS_TIME or t in w.https_targets  # plain HTTP has no TLS phase
+                if name != contract.TLS_TIME or t in v.https_targets  # plain HTTP has no TLS phase
             ],
             stacked=True,
             width=8,
         )
+        dims = [contract.NAMESPACE, contract.TARGET] + ([contract.LOCATION] if v.locations else []) + [contract.REASON]
+        failures = cw.GraphWidget(
+            title="Errors: failed probes by reason" + (" and location" if v.locations else ""),
+            left=[
+                cw.MathExpression(
+                    expression=f"SEARCH('{{{','.join(dims)}}} MetricName=\"{contract.FAILURES}\"', 'Sum', 60)",
+                    label="",
+                    period=MINUTE,
+                )
+            ],
+            width=8,
+        )
+        checker = cw.GraphWidget(
+            title="Checker Lambda" + (f" ({home})" if home else ""),
+            left=[v.checker.metric_invocations(period=MINUTE), v.checker.metric_errors(period=MINUTE)],
+            right=[v.checker.metric_duration(statistic="Maximum", period=MINUTE)],
+            width=8,
+        )
+        alarms = cw.AlarmStatusWidget(title="Alarms", alarms=list(v.alarms), width=8, height=8)
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=v.name, default_interval=Duration.hours(3))
+        self.dashboard.add_widgets(
+            cw.SingleValueWidget(title=f"Availability SLI ({first})", metrics=sli, width=8, height=4),
+            cw.TextWidget(
+                markdown=(
+                    f"**SLO** {v.slo_target_percent}% of probes healthy over 30 days. "
+                    f"Latency alarm: {v.latency_percentile} > {v.latency_threshold_ms} ms."
+                    + (f" Locations: {', '.join(v.locations)} (home {home})." if v.locations else "")
+                ),
+                width=16,
+                height=4,
+            ),
+        )
+        self.dashboard.add_widgets(availability, latency, phases)
+        if v.load_balancer is not None and v.target_group is not None:
+            self.dashboard.add_widgets(*self._load_balancer(v.load_balancer, v.target_group))
+            self.dashboard.add_widgets(failures, self._targets(v.target_group), checker)
+        else:
+            self.dashboard.add_widgets(failures, checker, alarms)
+        if v.cluster_name is not None and v.namespace is not None:
+            self.dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="Saturation: pods (% of limit)",
+                    left=[
+                        self._insights(name, v.cluster_name, v.namespace)
+                        for name in ("pod_cpu_utilization_over_pod_limit", "pod_memory_utilization_over_pod_limit")
+                    ],
+                    width=8,
+                ),
+                cw.GraphWidget(
+                    title="Saturation: nodes (%)",
+                    left=[
+                        self._insights(name, v.cluster_name, None)
+                        for name in ("node_cpu_utilization", "node_memory_utilization")
+                    ],
+                    width=8,
+                ),
+                alarms,
+            )
+        if v.https_targets:
+            self.dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="TLS certificate days remaining",
+                    left=[
+                        checker_metric(
+                            contract.CERT_DAYS_REMAINING, t, statistic="Minimum", period=Duration.hours(1), location=home
+                        )
+                        for t in v.https_targets
+                    ],
+                    left_annotations=[cw.HorizontalAnnotation(value=v.cert_expiry_days, label="alarm")],
+                    width=8,
+                )
+            )
+
+    @staticmethod
+    def _load_balancer(
+        lb: elbv2.IApplicationLoadBalancer, tg: elbv2.IApplicationTargetGroup
+    ) -> tuple[cw.GraphWidget, ...]:
         lb_latency = cw.GraphWidget(
             title="Latency: load balancer to pods (s)",
             left=[
@@ -474,21 +768,11 @@ class Dashboard(Construct):
             ],
             width=8,
         )
-        failures = cw.GraphWidget(
-            title="Errors: failed probes by reason",
-            left=[
-                cw.MathExpression(
-                    expression=(
-                        f"SEARCH('{{{contract.NAMESPACE},{contract.TARGET},{contract.REASON}}} "
-                        f"MetricName=\"{contract.FAILURES}\"', 'Sum', 60)"
-                    ),
-                    label="",
-                    period=MINUTE,
-                )
-            ],
-            width=8,
-        )
-        healthy = cw.GraphWidget(
+        return lb_latency, traffic, status_codes
+
+    @staticmethod
+    def _targets(tg: elbv2.IApplicationTargetGroup) -> cw.GraphWidget:
+        return cw.GraphWidget(
             title="Load balancer targets",
             left=[
                 tg.metrics.healthy_host_count(statistic="Minimum", period=MINUTE).with_(label="healthy"),
@@ -496,67 +780,12 @@ class Dashboard(Construct):
             ],
             width=8,
         )
-        saturation_pods = cw.GraphWidget(
-            title="Saturation: pods (% of limit)",
-            left=[
-                self._insights(name, w, pod=True)
-                for name in ("pod_cpu_utilization_over_pod_limit", "pod_memory_utilization_over_pod_limit")
-            ],
-            width=8,
-        )
-        saturation_nodes = cw.GraphWidget(
-            title="Saturation: nodes (%)",
-            left=[self._insights(name, w, pod=False) for name in ("node_cpu_utilization", "node_memory_utilization")],
-            width=8,
-        )
-        checker = cw.GraphWidget(
-            title="Checker Lambda",
-            left=[w.checker.metric_invocations(period=MINUTE), w.checker.metric_errors(period=MINUTE)],
-            right=[w.checker.metric_duration(statistic="Maximum", period=MINUTE)],
-            width=8,
-        )
-        alarms = cw.AlarmStatusWidget(
-            title="Alarms",
-            alarms=[m.service_down, *m.user_facing, *m.own_actions],
-            width=8,
-            height=8,
-        )
-        self.dashboard = cw.Dashboard(
-            self, "Dashboard", dashboard_name=f"{m.config.name_prefix}-health", default_interval=Duration.hours(3)
-        )
-        self.dashboard.add_widgets(
-            cw.SingleValueWidget(title="Availability SLI (/hello)", metrics=sli, width=8, height=4),
-            cw.TextWidget(
-                markdown=(
-                    f"**SLO** {m.config.slo_target_percent}% of probes healthy over 30 days. "
-                    f"Latency alarm: {m.config.latency_percentile} > {m.config.latency_threshold_ms} ms."
-                ),
-                width=16,
-                height=4,
-            ),
-        )
-        self.dashboard.add_widgets(availability, latency, phases)
-        self.dashboard.add_widgets(lb_latency, traffic, status_codes)
-        self.dashboard.add_widgets(failures, healthy, checker)
-        self.dashboard.add_widgets(saturation_pods, saturation_nodes, alarms)
-        if w.https_targets:
-            self.dashboard.add_widgets(
-                cw.GraphWidget(
-                    title="TLS certificate days remaining",
-                    left=[
-                        checker_metric(contract.CERT_DAYS_REMAINING, t, statistic="Minimum", period=Duration.hours(1))
-                        for t in w.https_targets
-                    ],
-                    left_annotations=[cw.HorizontalAnnotation(value=m.config.cert_expiry_days, label="alarm")],
-                    width=8,
-                )
-            )
 
     @staticmethod
-    def _insights(name: str, w: Watched, *, pod: bool) -> cw.Metric:
-        dims = {"ClusterName": w.cluster_name}
-        if pod:
-            dims |= {"Namespace": w.namespace, "PodName": "hello"}
+    def _insights(name: str, cluster_name: str, namespace: str | None) -> cw.Metric:
+        dims = {"ClusterName": cluster_name}
+        if namespace is not None:
+            dims |= {"Namespace": namespace, "PodName": "hello"}
         return cw.Metric(
             namespace="ContainerInsights", metric_name=name, dimensions_map=dims, statistic="Average", period=MINUTE
         )

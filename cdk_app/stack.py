@@ -1,16 +1,22 @@
-"""The one stack: wires the cluster, the workload, the checker and the monitoring together."""
+"""The stacks: the cluster and its service; the checker with its alarms, topic and dashboard;
+and one more checker per extra checker region. Each mostly wires constructs together.
+
+Updating an alarm deploys only the monitoring stack: the cluster stack only exports what the
+monitoring reads (the URL, the load balancer and target group names for their metrics).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Stack
+from aws_cdk import App, CfnOutput, Environment, Stack
 from constructs import Construct
 
 from cdk_app import nag
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
-from cdk_app.config import STACK_NAME, AppConfig
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig
 from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
@@ -18,51 +24,154 @@ from service import settings as svc
 DEFAULT_TARGET = "hello"
 
 
-class HelloStack(Stack):
+def _outputs(stack: Stack, *outputs: tuple[str, str, str]) -> None:
+    for name, value, description in outputs:
+        CfnOutput(stack, name, value=value, description=description).override_logical_id(name)
+
+
+class ClusterStack(Stack):
+    """The EKS cluster and the Hello World service behind its load balancer."""
+
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self.cluster = HelloCluster(self, "Cluster", config=config)
         self.workload = HelloWorkload(
             self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
         )
-        default_target = {
-            "name": DEFAULT_TARGET,
-            "url": self.workload.url,
-            "expect_status": 200,
-            "expect_body": svc.HELLO_BODY,
-            "timeout": config.probe_timeout_seconds,
-        }
-        self.checker = HealthChecker(self, "Checker", config=config, default_target=default_target)
+        self.url = self.workload.url
+        _outputs(self, ("HelloUrl", self.url, "Public URL of the service"))
+
+
+def default_target(config: AppConfig, url: str) -> dict[str, Any]:
+    return {
+        "name": DEFAULT_TARGET,
+        "url": url,
+        "expect_status": 200,
+        "expect_body": svc.HELLO_BODY,
+        "timeout": config.probe_timeout_seconds,
+    }
+
+
+class HealthStack(Stack):
+    """The home region's checker, the alarms, the alert topic and the dashboard."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, config: AppConfig, cluster: ClusterStack | None, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        home = config.locations[0] if config.locations else None
+        self.checker = HealthChecker(
+            self,
+            "Checker",
+            config=config,
+            default_target=default_target(config, cluster.url) if cluster else None,
+            location=home,
+        )
+        targets = [*([DEFAULT_TARGET] if cluster else []), *(t.name for t in config.extra_targets)]
+        https = [*([DEFAULT_TARGET] if cluster and config.https else []), *(t.name for t in config.extra_targets if t.https)]
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             config=config,
             watched=Watched(
-                targets=[DEFAULT_TARGET, *(t.name for t in config.extra_targets)],
-                https_targets=[
-                    *([DEFAULT_TARGET] if config.https else []),
-                    *(t.name for t in config.extra_targets if t.https),
-                ],
+                targets=targets,
+                https_targets=https,
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
                 checker_rule=self.checker.rule,
-                load_balancer=self.workload.load_balancer,
-                target_group=self.workload.target_group,
-                cluster_name=config.cluster_name,
-                namespace=config.namespace,
+                load_balancer=cluster.workload.load_balancer if cluster else None,
+                target_group=cluster.workload.target_group if cluster else None,
+                cluster_name=config.cluster_name if cluster else None,
+                namespace=config.namespace if cluster else None,
+                locations=config.locations,
+                quorum=config.quorum,
             ),
         )
-        for name, value, description in (
-            ("HelloUrl", self.workload.url, "Public URL of the service"),
-            ("DashboardUrl", self.monitoring.dashboard_url, "CloudWatch dashboard"),
-            ("AlertTopicArn", self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
-        ):
-            CfnOutput(self, name, value=value, description=description).override_logical_id(name)
+        m = self.monitoring
+        _outputs(
+            self,
+            ("DashboardUrl", m.dashboard_url, "CloudWatch dashboard"),
+            ("AlertTopicArn", m.topic.topic_arn, "SNS topic the alarms notify"),
+            ("ServiceDownAlarmName", m.service_down.alarm_name, "The composite alarm that pages"),
+            (
+                "DrillAlarmName",
+                m.drill_alarms[targets[0]].alarm_name,
+                f"The alarm a drill forces to page for {targets[0]} (it feeds ServiceDownAlarmName)",
+            ),
+        )
 
 
-def build(app: App) -> HelloStack:
-    """The whole app: configuration from context, the stack, and cdk-nag on every synth."""
+class CheckerStack(Stack):
+    """The same checker in another region, publishing to the home region's CloudWatch."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: AppConfig,
+        location: str,
+        url: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.checker = HealthChecker(
+            self,
+            "Checker",
+            config=config,
+            default_target=default_target(config, url) if url else None,
+            location=location,
+            metrics_region=config.home_region,
+        )
+
+
+@dataclass
+class Stacks:
+    cluster: ClusterStack | None
+    health: HealthStack
+    checkers: dict[str, CheckerStack] = field(default_factory=dict)  # by region, the home one excluded
+
+    def all(self) -> list[Stack]:
+        return [s for s in (self.cluster, self.health, *self.checkers.values()) if s is not None]
+
+
+def build(app: App) -> Stacks:
+    """The whole app: configuration from context, the stacks, and cdk-nag on every synth."""
     config = AppConfig.from_context(app.node.try_get_context, keys=app.node.get_all_context())
-    stack = HelloStack(app, STACK_NAME, config=config, description="Hello World service on EKS with health checks")
+
+    def env(region: str | None) -> Environment | None:
+        # Pinned to a region (no account: synth stays offline) only when checkerRegions names them.
+        return Environment(region=region) if region else None
+
+    home = config.home_region
+    cluster = (
+        ClusterStack(
+            app, STACK_NAME, config=config, env=env(home), description="Hello World service on EKS"
+        )
+        if config.deploy_cluster
+        else None
+    )
+    health = HealthStack(
+        app,
+        MONITORING_STACK_NAME,
+        config=config,
+        cluster=cluster,
+        env=env(home),
+        description="Hello World health checker, alarms, alert topic and dashboard",
+    )
+    stacks = Stacks(cluster=cluster, health=health)
+    for region in config.locations[1:]:
+        stacks.checkers[region] = CheckerStack(
+            app,
+            f"{CHECKER_STACK_PREFIX}-{region}",
+            config=config,
+            location=region,
+            url=cluster.url if cluster else None,
+            env=env(region),
+            # The cluster's URL reaches this region through SSM parameters written at deploy time
+            # by the cluster stack (aws-cdk-lib's cross-region references; docs/decisions.md §8).
+            cross_region_references=True,
+            description=f"Hello World health checker in {region}, publishing to {home}",
+        )
     nag.enable(app)
-    return stack
+    return stacks

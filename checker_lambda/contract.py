@@ -12,6 +12,10 @@ NAMESPACE = "HelloWorld/HealthCheck"
 # Dimensions
 TARGET = "Target"
 REASON = "Reason"
+# Where the probe ran (the checker's region), on every metric when the checker runs in several
+# regions (the checkerRegions context key); absent when it runs in one: then the metrics are
+# exactly those of a single-region deploy.
+LOCATION = "Location"
 
 # Metrics, all with the TARGET dimension (FAILURES with TARGET and REASON as well).
 AVAILABILITY = "Availability"  # 1 healthy probe, 0 failed probe; unit None
@@ -39,8 +43,10 @@ class Reason(StrEnum):
     BODY = "body"  # the body did not contain / match what was expected
 
 
-def dimensions(target: str, reason: Reason | None = None) -> list[dict[str, str]]:
+def dimensions(target: str, reason: Reason | None = None, location: str | None = None) -> list[dict[str, str]]:
     dims = [{"Name": TARGET, "Value": target}]
+    if location is not None:
+        dims.append({"Name": LOCATION, "Value": location})
     if reason is not None:
         dims.append({"Name": REASON, "Value": reason.value})
     return dims

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from checker_lambda.metrics import CLIENT_CONFIG, CloudWatchPublisher, publish_budget
+from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget
 from checker_lambda.probe import Prober
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import Settings
@@ -19,13 +19,15 @@ _monitor: Monitor | None = None
 
 def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
     context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else None
-    client = cloudwatch or boto3.client("cloudwatch", config=CLIENT_CONFIG)
-    publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution)
+    # METRICS_REGION: the home region, whose CloudWatch the alarms read; unset, the Lambda's own.
+    config = client_config(remote=settings.metrics_region is not None)
+    client = cloudwatch or boto3.client("cloudwatch", region_name=settings.metrics_region, config=config)
+    publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution, location=settings.location)
     return Monitor(
         settings,
         Prober(ssl_context=context),
         publisher.publish,
-        publish_budget=publish_budget(CLIENT_CONFIG),  # the client above, at its slowest
+        publish_budget=publish_budget(config),  # the client above, at its slowest
     )
 
 

@@ -22,6 +22,17 @@ MAX_DATUMS_PER_CALL = 1000  # PutMetricData limit
 # Short timeouts and one retry: a publish must fit in the time the loop keeps before the
 # Lambda's deadline, and that time is derived from this configuration (publish_budget).
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
+# A checker in another region publishes to the home region's CloudWatch: a new connection costs
+# TCP and TLS round trips across the world (about 1 s at a 300 ms round trip), so it gets twice
+# the margin. Its publish budget, and with it that Lambda's timeout, follow (publish_budget).
+REMOTE_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2}
+)
+
+
+def client_config(*, remote: bool) -> Config:
+    """The CloudWatch client's configuration: for the checker's own region, or another one."""
+    return REMOTE_CLIENT_CONFIG if remote else CLIENT_CONFIG
 # botocore's standard retry mode (botocore/retries/standard.py, ExponentialBackoff): the delay
 # before retry i (0-based) is at most min(1 s * 2**i, 20 s) for a throttling error, raised by at
 # most 5 s more when the response carries x-amz-retry-after.
@@ -43,12 +54,12 @@ def publish_budget(config: Config = CLIENT_CONFIG) -> float:
     return attempts * per_attempt + backoff
 
 
-def _values(r: ProbeResult) -> list[tuple[str, float, str, list[dict[str, str]]]]:
+def _values(r: ProbeResult, location: str | None = None) -> list[tuple[str, float, str, list[dict[str, str]]]]:
     """(metric name, value, unit, dimensions) for one probe."""
-    dims = contract.dimensions(r.target)
+    dims = contract.dimensions(r.target, location=location)
     values = [(contract.AVAILABILITY, 1.0 if r.ok else 0.0, "None", dims)]
     if not r.ok and r.reason is not None:
-        values.append((contract.FAILURES, 1.0, "Count", contract.dimensions(r.target, r.reason)))
+        values.append((contract.FAILURES, 1.0, "Count", contract.dimensions(r.target, r.reason, location)))
     if r.status is not None:  # an answer came back: its timings mean something
         values.append((contract.LATENCY, r.phases["total"], "Milliseconds", dims))
         values += [(name, r.phases[phase], "Milliseconds", dims) for phase, name in PHASES.items() if phase in r.phases]
@@ -65,7 +76,9 @@ def most_datums_per_probe(*, https: bool) -> int:
     return len(_values(r))
 
 
-def metric_data(results: Sequence[ProbeResult], *, high_resolution: bool) -> list[dict[str, Any]]:
+def metric_data(
+    results: Sequence[ProbeResult], *, high_resolution: bool, location: str | None = None
+) -> list[dict[str, Any]]:
     resolution = 1 if high_resolution else 60
     return [
         {
@@ -77,7 +90,7 @@ def metric_data(results: Sequence[ProbeResult], *, high_resolution: bool) -> lis
             "StorageResolution": resolution,
         }
         for r in results
-        for name, value, unit, dimensions in _values(r)
+        for name, value, unit, dimensions in _values(r, location)
     ]
 
 
@@ -88,12 +101,13 @@ class CloudWatchPublisher:
     metric and the missing-data-as-breaching availability alarm both see it).
     """
 
-    def __init__(self, client: Any, *, high_resolution: bool) -> None:
+    def __init__(self, client: Any, *, high_resolution: bool, location: str | None = None) -> None:
         self.client = client
         self.high_resolution = high_resolution
+        self.location = location  # the Location dimension, when the checker runs in several regions
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
-        data = metric_data(results, high_resolution=self.high_resolution)
+        data = metric_data(results, high_resolution=self.high_resolution, location=self.location)
         if not data:
             return 0
         if len(data) > MAX_DATUMS_PER_CALL:

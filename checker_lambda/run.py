@@ -95,10 +95,16 @@ class Monitor:
             results = self.probe_round(slot)
             probed += results
             self._pending += results
-            if any(self.verdicts.get(r.target) != r.ok for r in self._pending):
+            if any(self._is_news(r) for r in self._pending):
                 self._flush(final=False)
         self._flush(final=True)
         return probed
+
+    def _is_news(self, r: ProbeResult) -> bool:
+        """It disagrees with the verdict; or, for a checker that is one of several locations, it
+        failed: the quorum alarm sums the locations' published failures per period, so a failure
+        not yet published would count as a success there (docs/decisions.md §8)."""
+        return self.verdicts.get(r.target) != r.ok or (not r.ok and self.settings.every_failure_is_news)
 
     def _flush(self, *, final: bool) -> None:
         if not self._pending:

@@ -13,6 +13,8 @@ MAX_TARGETS = 10  # keeps one invocation's datapoints inside one PutMetricData c
 MAX_BODY_BYTES = 64 * 1024  # default per target: the probe reads at most this much of a body
 MAX_BODY_BYTES_RANGE = (1024, 10 * 1024 * 1024)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_REGION = re.compile(REGION_PATTERN)
 
 
 class SettingsError(ValueError):
@@ -101,6 +103,10 @@ class Settings:
     schedule: float = 60.0  # seconds between invocations (the EventBridge rate)
     confirm: int = 3  # consecutive probes that confirm a state change
     ca_bundle: str | None = None  # extra CA certificates for HTTPS targets (PEM file)
+    # With checkerRegions: the Location dimension this checker publishes under (its region), and
+    # the home region whose CloudWatch it publishes to when that is not its own.
+    location: str | None = None
+    metrics_region: str | None = None
 
     @property
     def probes_per_invocation(self) -> int:
@@ -109,6 +115,11 @@ class Settings:
     @property
     def high_resolution(self) -> bool:
         return self.interval < 60
+
+    @property
+    def every_failure_is_news(self) -> bool:
+        """With a Location, the quorum alarm counts only failures CloudWatch holds: publish each at once."""
+        return self.location is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,11 +140,16 @@ class Settings:
             schedule=_number(env, "SCHEDULE_SECONDS", 60.0),
             confirm=int(_number(env, "CONFIRM_PROBES", 3, integer=True)),
             ca_bundle=env.get("CA_BUNDLE") or None,
+            location=env.get("LOCATION") or None,
+            metrics_region=env.get("METRICS_REGION") or None,
         )
         settings.validate()
         return settings
 
     def validate(self) -> None:
+        for key, value in (("LOCATION", self.location), ("METRICS_REGION", self.metrics_region)):
+            if value is not None and not _REGION.match(value):
+                raise SettingsError(f"{key}={value!r} must be an AWS region name like eu-west-1")
         if not self.targets or len(self.targets) > MAX_TARGETS:
             raise SettingsError(f"CHECK_TARGETS must list 1..{MAX_TARGETS} targets, got {len(self.targets)}")
         names = [t.name for t in self.targets]

@@ -31,6 +31,13 @@ def worst_case_detection(*, interval: float, confirm: int, timeout: float) -> fl
     return confirm * interval + timeout
 
 
+def worst_case_quorum_detection(*, interval: float, confirm: int, timeout: float) -> float:
+    """With several locations, the quorum alarm counts locations failing in the *same* period, and
+    each location probes at its own phase within the period: the period the outage starts in may
+    not count for all of them, so one more period (tests/test_alarm_replay.py simulates it)."""
+    return (confirm + 1) * interval + timeout
+
+
 def worst_case_recovery(*, interval: float, confirm: int, timeout: float) -> float:
     return worst_case_detection(interval=interval, confirm=confirm, timeout=timeout)
 

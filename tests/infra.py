@@ -10,17 +10,55 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from cdk_app.stack import HelloStack, build
+from cdk_app.stack import Stacks, build
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
-def synth(outdir: str | None = None, **context: Any) -> tuple[HelloStack, Template]:
-    """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's."""
+def synth(outdir: str | None = None, **context: Any) -> tuple[Stacks, Template]:
+    """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's.
+
+    The template is the home region's stacks (cluster and monitoring) as one: their resources
+    and outputs together, each Fn::ImportValue replaced by what the other stack exports, so a
+    path test follows a reference across the stack boundary as within a stack. The boundary
+    itself is tested on the stacks' own templates (tests/test_stacks.py)."""
     app = cdk.App(context={**DEFAULTS, **context}, outdir=outdir)
-    stack = build(app)
-    return stack, Template.from_stack(stack)
+    stacks = build(app)
+    home = [s for s in (stacks.cluster, stacks.health) if s is not None]
+    return stacks, merged(*(Template.from_stack(s).to_json() for s in home))
+
+
+def merged(*templates: dict[str, Any]) -> Template:
+    exports: dict[str, Any] = {}
+    for t in templates:
+        for output in t.get("Outputs", {}).values():
+            if "Export" in output:
+                exports[json.dumps(output["Export"]["Name"], sort_keys=True)] = output["Value"]
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Fn::ImportValue"}:
+                return exports[json.dumps(value["Fn::ImportValue"], sort_keys=True)]
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    out: dict[str, Any] = {}
+    for t in templates:
+        for section, body in t.items():
+            if isinstance(body, dict):
+                for key, value in body.items():
+                    assert key not in out.get(section, {}) or section not in ("Resources", "Outputs"), key
+                    out.setdefault(section, {})[key] = resolve(value)
+    return Template.from_json(out)
+
+
+def stack_templates(**context: Any) -> tuple[Stacks, dict[str, Template]]:
+    """Each stack's own template, by stack name."""
+    stacks = synth(**context)[0]
+    return stacks, {s.stack_name: Template.from_stack(s) for s in stacks.all()}
 
 
 @cache

@@ -361,9 +361,10 @@ def test_pod_autoscaling_limits_come_from_configuration() -> None:
     stack, _ = synth(podMinReplicas=3, podMaxReplicas=9)
     from cdk_app import manifests
 
-    hpa = manifests.autoscaler(stack.workload.workload)
+    assert stack.cluster is not None
+    hpa = manifests.autoscaler(stack.cluster.workload.workload)
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 9
-    assert manifests.deployment(stack.workload.workload)["spec"]["replicas"] == 3
+    assert manifests.deployment(stack.cluster.workload.workload)["spec"]["replicas"] == 3
 
 
 def test_checker_is_bundled_without_docker_and_holds_only_its_package(tmp_path: Path) -> None:

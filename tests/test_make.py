@@ -85,14 +85,14 @@ def test_deploy_without_an_email_or_a_webhook_says_so_in_one_line() -> None:
 def test_deploy_with_webhooks_only_is_a_valid_setup() -> None:
     done = fake("deploy", """CONTEXT=-c alertWebhooks='["https://hooks.example.com/oncall"]'""")
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^cdk deploy -c alertWebhooks=\[.https://hooks.example.com/oncall.\] ", done.stdout, re.M)
+    assert re.search(r"^cdk deploy --all -c alertWebhooks=\[.https://hooks.example.com/oncall.\] ", done.stdout, re.M)
 
 
 def test_deploy_with_an_email_runs_the_cdk_with_outputs_and_approval() -> None:
     done = fake("deploy", "ALERT_EMAIL=a@example.com")
     assert done.returncode == 0, done.stderr
     assert re.search(
-        r"^cdk deploy -c alertEmail=a@example.com +--require-approval broadening --outputs-file cdk-outputs.json",
+        r"^cdk deploy --all -c alertEmail=a@example.com +--require-approval broadening --outputs-file cdk-outputs.json",
         done.stdout,
         re.M,
     ), done.stdout
@@ -132,7 +132,7 @@ def test_destroy_asks_and_does_nothing_unless_told_yes() -> None:
 def test_destroy_deletes_after_yes() -> None:
     done = answer("yes")
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^cdk destroy --force", done.stdout, re.M), done.stdout
+    assert re.search(r"^cdk destroy --all --force", done.stdout, re.M), done.stdout
 
 
 def test_destroy_without_a_terminal_refuses_in_one_line_and_FORCE_skips_the_question() -> None:
@@ -142,7 +142,7 @@ def test_destroy_without_a_terminal_refuses_in_one_line_and_FORCE_skips_the_ques
     assert "FORCE=1" in line and "cdk destroy" not in done.stdout
     forced = fake("destroy", "FORCE=1")
     assert forced.returncode == 0, forced.stderr
-    assert re.search(r"^cdk destroy --force", forced.stdout, re.M)
+    assert re.search(r"^cdk destroy --all --force", forced.stdout, re.M)
 
 
 def test_the_first_make_local_installs_only_what_make_local_needs(tmp_path: Path) -> None:

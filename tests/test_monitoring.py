@@ -230,7 +230,7 @@ def test_dashboard_answers_the_four_golden_signals(template) -> None:
         "Errors: responses by class",
         "Saturation: pods (% of limit)",
         "Saturation: nodes (%)",
-        "Availability SLI (/hello)",
+        "Availability SLI (hello)",
         "Checker Lambda",
     ):
         assert needed in titles, needed

@@ -15,11 +15,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cdk_app.config import STACK_NAME
+from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
 from tests.conftest import ROOT, RunningService
 from tools import status
 
-ALARM = f"{STACK_NAME}-MonitoringAvailabilityhello-ABC"
+ALARM = f"{MONITORING_STACK_NAME}-MonitoringAvailabilityhello-ABC"
+
+
+def written(topic: str, url: str) -> str:
+    """cdk-outputs.json as `make deploy` writes it: each stack's outputs under its name."""
+    return json.dumps({STACK_NAME: {"HelloUrl": url}, MONITORING_STACK_NAME: {"AlertTopicArn": topic}})
 
 
 def put_alarms(cloudwatch) -> None:
@@ -64,7 +69,7 @@ def test_status_shows_subscription_state_alarms_and_probes(
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
     put_alarms(cloudwatch)
     outputs = tmp_path / "cdk-outputs.json"
-    outputs.write_text(json.dumps({STACK_NAME: {"AlertTopicArn": topic, "HelloUrl": f"{live_service.url}/hello"}}))
+    outputs.write_text(written(topic, f"{live_service.url}/hello"))
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
@@ -85,20 +90,25 @@ def test_without_cdk_outputs_json_status_reads_the_outputs_from_cloudformation(
     """A stack deployed from CI or another laptop: nothing on this disk but the region."""
     region = "ap-southeast-2"
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-    template = {
+    cluster = {
+        "Resources": {"Other": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"HelloUrl": {"Value": f"{live_service.url}/hello"}},
+    }
+    monitoring = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "AlertTopicArn": {"Value": {"Ref": "Topic"}},
-            "HelloUrl": {"Value": f"{live_service.url}/hello"},
             "DashboardUrl": {"Value": f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"},
         },
     }
-    boto3.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template))
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(cluster))
+    cloudformation.create_stack(StackName=MONITORING_STACK_NAME, TemplateBody=json.dumps(monitoring))
     put_alarms(boto3.client("cloudwatch"))
 
     assert status.main(["--outputs", str(tmp_path / "absent.json")]) == 0
     out = capsys.readouterr().out
-    assert f"outputs of stack {STACK_NAME} in {region}, from CloudFormation" in out
+    assert f"outputs of stacks {STACK_NAME} and {MONITORING_STACK_NAME} in {region}, from CloudFormation" in out
     assert f"alert topic arn:aws:sns:{region}:" in out and "no subscriptions" in out
     assert f"alarm {ALARM}:" in out
     assert "UP" in out and "hello" in out
@@ -118,7 +128,7 @@ def test_the_region_comes_from_the_outputs_when_the_shell_has_none(
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     outputs = tmp_path / "cdk-outputs.json"
-    outputs.write_text(json.dumps({STACK_NAME: {"AlertTopicArn": topic, "HelloUrl": f"{live_service.url}/hello"}}))
+    outputs.write_text(written(topic, f"{live_service.url}/hello"))
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
@@ -132,7 +142,7 @@ def test_a_stack_that_is_not_there_is_one_line_and_exit_2(
     assert status.main(["--outputs", str(tmp_path / "absent.json")]) == 2
     captured = capsys.readouterr()
     [line] = captured.err.splitlines()
-    assert line.startswith("error:") and STACK_NAME in line and "sa-east-1" in line and "--region" in line
+    assert line.startswith("error:") and MONITORING_STACK_NAME in line and "sa-east-1" in line and "--region" in line
 
 
 def stubbed_cloudwatch():
@@ -157,7 +167,7 @@ def history_item(when: datetime, old: str, new: str, reason: str) -> dict:
 def test_each_alarm_shows_its_changes_over_the_last_24_hours_so_a_false_alarm_is_visible() -> None:
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     cloudwatch = stubbed_cloudwatch()
-    quiet = f"{STACK_NAME}-MonitoringLatencyhello-DEF"
+    quiet = f"{MONITORING_STACK_NAME}-MonitoringLatencyhello-DEF"
     with Stubber(cloudwatch) as stub:
         stub.add_response(
             "describe_alarms",
@@ -245,7 +255,7 @@ def test_without_credentials_status_stops_with_one_line(tmp_path: Path) -> None:
 def test_without_credentials_and_with_outputs_still_one_line(tmp_path: Path) -> None:
     outputs = tmp_path / "cdk-outputs.json"
     topic = "arn:aws:sns:eu-west-1:123456789012:hello-alerts"
-    outputs.write_text(json.dumps({STACK_NAME: {"AlertTopicArn": topic, "HelloUrl": "http://127.0.0.1:9/hello"}}))
+    outputs.write_text(written(topic, "http://127.0.0.1:9/hello"))
     done = run_status(no_aws(), "--outputs", str(outputs))
     assert done.returncode == 2
     [line] = done.stderr.splitlines()

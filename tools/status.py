@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cdk_app.config import STACK_NAME
+from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY_HOURS = 24
@@ -52,35 +52,44 @@ def region_of(outputs: dict[str, str]) -> str | None:
 
 
 def local_outputs(path: Path) -> dict[str, str] | None:
-    """The outputs `make deploy` wrote here; None when there are none for our stack."""
+    """The outputs `make deploy` wrote here: the monitoring stack's (AlertTopicArn, DashboardUrl, ...)
+    and the cluster stack's (HelloUrl; absent in a checker-only deploy). None without the former."""
     if not path.exists():
         return None
     try:
         written = json.loads(path.read_text())
     except ValueError as exc:
         raise StatusError(f"{path} is not valid JSON ({exc}): delete it to read the outputs from AWS") from None
-    outputs = written.get(STACK_NAME) if isinstance(written, dict) else None
-    return {str(k): str(v) for k, v in outputs.items()} if isinstance(outputs, dict) else None
+    if not isinstance(written, dict) or not isinstance(written.get(MONITORING_STACK_NAME), dict):
+        return None
+    cluster = written.get(STACK_NAME) if isinstance(written.get(STACK_NAME), dict) else {}
+    return {str(k): str(v) for k, v in {**cluster, **written[MONITORING_STACK_NAME]}.items()}
 
 
 def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
+    """Both stacks' outputs; the cluster stack may be absent (a checker-only deploy)."""
     from botocore.exceptions import ClientError
 
-    try:
-        [stack] = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" not in str(exc):
-            raise
-        raise StatusError(
-            f"no stack {STACK_NAME} in {region}: deploy it (make deploy), or name its region: "
-            "make status ARGS='--region <region>'"
-        ) from None
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs: dict[str, str] = {}
+    for name in (STACK_NAME, MONITORING_STACK_NAME):
+        try:
+            [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" not in str(exc):
+                raise
+            if name == STACK_NAME:
+                continue
+            raise StatusError(
+                f"no stack {name} in {region}: deploy it (make deploy), or name its region: "
+                "make status ARGS='--region <region>'"
+            ) from None
+        outputs |= {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return outputs
 
 
 def ours(name: str) -> bool:
     # CloudFormation names alarms "<stack>-<id>-<suffix>"; the composites carry the name prefix.
-    return name.startswith(f"{STACK_NAME}-") or name.endswith("-service-down")
+    return name.startswith(f"{MONITORING_STACK_NAME}-") or name.endswith("-service-down")
 
 
 def _change(item: dict[str, Any]) -> str:
@@ -150,7 +159,7 @@ def report(args: argparse.Namespace) -> int:
     region = args.region or (region_of(outputs) if outputs else None) or session.region_name
     if not region:
         raise StatusError(
-            f"no AWS region to find stack {STACK_NAME} in: set AWS_DEFAULT_REGION, "
+            f"no AWS region to find stack {MONITORING_STACK_NAME} in: set AWS_DEFAULT_REGION, "
             "or make status ARGS='--region <region>'"
         )
     if session.get_credentials() is None:
@@ -164,7 +173,10 @@ def report(args: argparse.Namespace) -> int:
 
     if outputs is None:
         outputs = stack_outputs(client("cloudformation"), region)
-        print(f"outputs of stack {STACK_NAME} in {region}, from CloudFormation (no {args.outputs.name} here)")
+        print(
+            f"outputs of stacks {STACK_NAME} and {MONITORING_STACK_NAME} in {region}, from CloudFormation "
+            f"(no {args.outputs.name} here)"
+        )
     sns, cloudwatch = client("sns"), client("cloudwatch")
     topic = outputs["AlertTopicArn"]
     print(f"alert topic {topic}")
@@ -184,6 +196,9 @@ def report(args: argparse.Namespace) -> int:
 
     from checker_lambda.__main__ import main as check
 
+    if "HelloUrl" not in outputs:  # a checker-only deploy: its targets are the user's own
+        print(f"no stack {STACK_NAME} (checker only): nothing to probe here")
+        return 0
     print(f"probing {outputs['HelloUrl']}", flush=True)
     return check([outputs["HelloUrl"], "--expect-body", "Hello World"])
 

@@ -1,0 +1,193 @@
+"""The stacks: the cluster apart from the checker and its alarms; checkers in several regions
+publishing to the home region; a quorum alarm that pages; a checker-only deploy.
+
+Each cross-stack hop is asserted at both ends on the stacks' own templates."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME
+from checker_lambda import contract
+from tests.infra import resources, stack_templates
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+
+
+@cache
+def three_regions() -> dict[str, Template]:
+    return stack_templates(checkerRegions=json.dumps(REGIONS), alertEmail="oncall@example.com")[1]
+
+
+@cache
+def one_region() -> dict[str, Template]:
+    return stack_templates(alertEmail="oncall@example.com")[1]
+
+
+def props(t: Template, kind: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in resources(t, kind).values()]
+
+
+def checker_function(t: Template) -> dict[str, Any]:
+    [fn] = [p for p in props(t, "AWS::Lambda::Function") if p.get("Handler") == "checker_lambda.handler.handler"]
+    return fn
+
+
+def test_the_cluster_stack_holds_no_alarm_no_topic_no_checker() -> None:
+    cluster = one_region()[STACK_NAME]
+    for kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::SNS::Topic", "AWS::Events::Rule"):
+        assert not resources(cluster, kind), kind
+    assert not [p for p in props(cluster, "AWS::Lambda::Function") if p.get("Handler") == "checker_lambda.handler.handler"]
+
+
+def test_the_checker_probes_the_url_the_cluster_stack_exports() -> None:
+    """Both ends: the cluster stack exports its load balancer's DNS name, the checker imports it."""
+    t = one_region()
+    exported = {
+        o["Export"]["Name"]["Fn::Join"][1][-1] if isinstance(o["Export"]["Name"], dict) else o["Export"]["Name"]: o
+        for o in t[STACK_NAME].to_json()["Outputs"].values()
+        if "Export" in o
+    }
+    env = json.dumps(checker_function(t[MONITORING_STACK_NAME])["Environment"]["Variables"]["CHECK_TARGETS"])
+    dns = [o for o in t[STACK_NAME].to_json()["Outputs"].values() if "Export" in o and "DNSName" in json.dumps(o)]
+    assert dns and exported
+    [name] = [o["Export"]["Name"] for o in dns]
+    assert json.dumps({"Fn::ImportValue": name}) in env
+
+
+def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
+    health = one_region()[MONITORING_STACK_NAME]
+    alarms = props(health, "AWS::CloudWatch::Alarm")
+    assert not [a for a in alarms if "Metrics" in a and "FILL" in json.dumps(a["Metrics"])]  # no quorum
+    assert contract.LOCATION not in json.dumps(alarms)
+    assert "LOCATION" not in checker_function(health)["Environment"]["Variables"]
+    outputs = health.to_json()["Outputs"]
+    drill = outputs["DrillAlarmName"]["Value"]
+    [availability] = [
+        k for k, a in resources(health, "AWS::CloudWatch::Alarm").items()
+        if a["Properties"].get("MetricName") == contract.AVAILABILITY and a["Properties"]["Statistic"] == "Minimum"
+    ]
+    assert drill == {"Ref": availability}
+    [down] = [k for k, c in resources(health, "AWS::CloudWatch::CompositeAlarm").items() if "service-down" in json.dumps(c)]
+    assert outputs["ServiceDownAlarmName"]["Value"] == {"Ref": down}
+
+
+def test_three_regions_give_three_scheduled_checkers_publishing_to_the_home_region() -> None:
+    t = three_regions()
+    assert set(t) == {STACK_NAME, MONITORING_STACK_NAME, *(f"{CHECKER_STACK_PREFIX}-{r}" for r in REGIONS[1:])}
+    for region in REGIONS:
+        stack = t[MONITORING_STACK_NAME] if region == REGIONS[0] else t[f"{CHECKER_STACK_PREFIX}-{region}"]
+        fn = checker_function(stack)
+        env = fn["Environment"]["Variables"]
+        assert env["LOCATION"] == region
+        # The remote ones publish to the home region's CloudWatch; the home one to its own.
+        assert env.get("METRICS_REGION") == (None if region == REGIONS[0] else REGIONS[0])
+        [rule] = props(stack, "AWS::Events::Rule")
+        assert rule["ScheduleExpression"] == "rate(1 minute)" and rule["State"] == "ENABLED"
+        [role_policy] = [
+            s
+            for p in props(stack, "AWS::IAM::Policy")
+            for s in p["PolicyDocument"]["Statement"]
+            if s["Action"] == "cloudwatch:PutMetricData"
+        ]
+        assert role_policy["Condition"] == {"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}}
+        assert role_policy["Resource"] == "*"
+
+
+def test_the_remote_checker_gets_the_url_through_a_deploy_time_cross_region_export() -> None:
+    """The cluster stack writes the URL's DNS name into the remote region (an SSM parameter, at
+    deploy time); the remote stack reads that parameter: no AWS call at synth."""
+    t = three_regions()
+    region = REGIONS[1]
+    remote = t[f"{CHECKER_STACK_PREFIX}-{region}"]
+    writers = props(t[STACK_NAME], "Custom::CrossRegionExportWriter")
+    assert sorted(w["WriterProps"]["region"] for w in writers) == sorted(REGIONS[1:])  # one per remote region
+    [writer] = [w for w in writers if w["WriterProps"]["region"] == region]
+    [(parameter, value)] = writer["WriterProps"]["exports"].items()
+    assert "DNSName" in json.dumps(value)
+    targets = json.dumps(checker_function(remote)["Environment"]["Variables"]["CHECK_TARGETS"])
+    assert parameter in targets
+    assert resources(remote, "Custom::CrossRegionExportReader")
+
+
+def test_the_quorum_alarm_covers_every_location_and_feeds_service_down() -> None:
+    health = three_regions()[MONITORING_STACK_NAME]
+    alarms = resources(health, "AWS::CloudWatch::Alarm")
+    [(quorum_id, quorum)] = [(k, a["Properties"]) for k, a in alarms.items() if "Quorum" in k]
+    stats = [m["MetricStat"] for m in quorum["Metrics"] if "MetricStat" in m]
+    locations = {}
+    for s in stats:
+        dims = {d["Name"]: d["Value"] for d in s["Metric"]["Dimensions"]}
+        assert s["Metric"]["MetricName"] == contract.AVAILABILITY and s["Stat"] == "Minimum" and s["Period"] == 10
+        assert s["Metric"]["Namespace"] == contract.NAMESPACE and dims[contract.TARGET] == "hello"
+        locations[dims[contract.LOCATION]] = s
+    assert sorted(locations) == sorted(REGIONS)
+    [expression] = [m["Expression"] for m in quorum["Metrics"] if "Expression" in m]
+    for m in quorum["Metrics"]:
+        if "MetricStat" in m:
+            assert f"FILL({m['Id']}, 1)" in expression  # every location counts
+    assert quorum["Threshold"] == 2 and quorum["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (quorum["DatapointsToAlarm"], quorum["EvaluationPeriods"]) == (3, 5)
+    assert "AlarmActions" not in quorum
+    [down] = [
+        c["Properties"]
+        for c in resources(health, "AWS::CloudWatch::CompositeAlarm").values()
+        if c["Properties"].get("AlarmName") == "hello-service-down"
+    ]
+    assert quorum_id in json.dumps(down["AlarmRule"])
+    assert health.to_json()["Outputs"]["DrillAlarmName"]["Value"] == {"Ref": quorum_id}
+
+
+def test_per_location_alarms_have_no_actions_and_do_not_page() -> None:
+    health = three_regions()[MONITORING_STACK_NAME]
+    per_location = {
+        k: a["Properties"]
+        for k, a in resources(health, "AWS::CloudWatch::Alarm").items()
+        if contract.LOCATION in json.dumps(a["Properties"].get("Dimensions", []))
+        and a["Properties"]["MetricName"] == contract.AVAILABILITY
+    }
+    assert len(per_location) == 2 * len(REGIONS)  # availability and heartbeat per location
+    [down] = [
+        c["Properties"]
+        for c in resources(health, "AWS::CloudWatch::CompositeAlarm").values()
+        if c["Properties"].get("AlarmName") == "hello-service-down"
+    ]
+    for logical_id, a in per_location.items():
+        assert not a.get("AlarmActions") and not a.get("OKActions"), logical_id
+        assert logical_id not in json.dumps(down["AlarmRule"])
+
+
+def test_one_location_alone_notifies_as_machinery_not_as_a_page() -> None:
+    health = three_regions()[MONITORING_STACK_NAME]
+    composites = resources(health, "AWS::CloudWatch::CompositeAlarm")
+    [down] = [c["Properties"] for c in composites.values() if c["Properties"].get("AlarmName") == "hello-service-down"]
+    [quorum_id] = [k for k in resources(health, "AWS::CloudWatch::Alarm") if "Quorum" in k]
+    alone = {k: c["Properties"] for k, c in composites.items() if "Alone" in k}
+    assert len(alone) == len(REGIONS)
+    for k, c in alone.items():
+        rule = json.dumps(c["AlarmRule"])
+        assert "NOT" in rule and quorum_id in rule
+        assert c["AlarmActions"] and c["OKActions"]  # notifies on its own
+        assert c["ActionsSuppressor"] == {"Fn::GetAtt": [quorum_id, "Arn"]}
+        assert k not in json.dumps(down["AlarmRule"])
+        assert any(r in c["AlarmDescription"] for r in REGIONS) and "others do not" in c["AlarmDescription"]
+
+
+@pytest.mark.parametrize("key", ["cluster"])
+def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> None:
+    _, t = stack_templates(
+        **{key: "false"},
+        extraTargets=json.dumps([{"name": "site", "url": "https://www.example.com/"}]),
+        alertEmail="oncall@example.com",
+    )
+    assert set(t) == {MONITORING_STACK_NAME}
+    health = t[MONITORING_STACK_NAME]
+    assert not resources(health, "AWS::EKS::Cluster") and not resources(health, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    targets = json.loads(checker_function(health)["Environment"]["Variables"]["CHECK_TARGETS"])
+    assert [x["name"] for x in targets] == ["site"]
+    assert health.to_json()["Outputs"]["DrillAlarmName"]
