@@ -71,7 +71,7 @@ deploy: install ## Deploy: ALERT_EMAIL=you@example.com and/or alertWebhooks; CON
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: install ## Delete the stack; asks first (FORCE=1 to skip the question, e.g. in CI)
-	@if [ -z "$(FORCE)" ]; then \
+	@if [ "$(FORCE)" != 1 ]; then \
 	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stack without asking: make destroy FORCE=1" >&2; exit 2; fi; \
 	  read -r -p "Delete the deployed stack (EKS cluster, VPC, load balancer, alarms, logs)? Type yes to delete: " answer; \
 	  if [ "$$answer" != yes ]; then echo "Not deleted." >&2; exit 1; fi; \
