@@ -71,7 +71,7 @@ deploy: install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.c
 	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
-	@if [ -z "$(FORCE)" ]; then \
+	@if [ "$(FORCE)" != 1 ]; then \
 	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stacks without asking: make destroy FORCE=1" >&2; exit 2; fi; \
 	  read -r -p "Delete the deployed stacks (EKS cluster, VPC, load balancer, checkers, alarms, logs)? Type yes to delete: " answer; \
 	  if [ "$$answer" != yes ]; then echo "Not deleted." >&2; exit 1; fi; \

@@ -295,6 +295,10 @@ class Prober:
             if len(body) > limit:
                 del body[limit:]
                 result.body_truncated = True
+            elif response.length:  # http.client's bytes still owed by Content-Length: closed early
+                raise _Failed(
+                    Reason.PROTOCOL, f"connection closed after {len(body)} of {len(body) + response.length} bytes"
+                )
         except _Failed:
             raise
         except TimeoutError:

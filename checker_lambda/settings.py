@@ -62,6 +62,10 @@ class Target:
         return target
 
     def validate(self, where: str) -> None:
+        if not self.url.isascii():
+            # Sent as-is on the wire: an international name must be given in its IDNA (xn--) form,
+            # a path percent-encoded.
+            raise SettingsError(f"{where}.url={self.url!r} must be ASCII: punycode the host, percent-encode the path")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"{where}.url={self.url!r} is not an http:// or https:// URL")

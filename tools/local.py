@@ -277,15 +277,20 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(r), flush=True)
 
         def publish_all(results: Sequence[ProbeResult]) -> object:
-            # A Ctrl-C between the call and the clear would publish these twice: hold it until
-            # both are done (a pending signal is delivered on unblocking).
-            stop_signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-            signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+            # A Ctrl-C between the call and the bookkeeping would publish these twice. Python runs
+            # signal handlers in the main thread, which is this one: hold a stop until both are
+            # done, then act on it.
+            held: list[int] = []
+            stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stops}
             try:
                 done = publish(results)
                 pending.clear()
             finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            if held:
+                raise KeyboardInterrupt
             return done
 
         monitor.log = log

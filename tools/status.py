@@ -53,17 +53,19 @@ def region_of(outputs: dict[str, str]) -> str | None:
 
 def local_outputs(path: Path) -> dict[str, str] | None:
     """The outputs `make deploy` wrote here: the monitoring stack's (AlertTopicArn, DashboardUrl, ...)
-    and the cluster stack's (HelloUrl; absent in a checker-only deploy). None without the former."""
+    and the cluster stack's (HelloUrl; absent in a checker-only deploy). None when neither is there."""
     if not path.exists():
         return None
     try:
         written = json.loads(path.read_text())
     except ValueError as exc:
         raise StatusError(f"{path} is not valid JSON ({exc}): delete it to read the outputs from AWS") from None
-    if not isinstance(written, dict) or not isinstance(written.get(MONITORING_STACK_NAME), dict):
+    if not isinstance(written, dict):
         return None
-    cluster = written.get(STACK_NAME) if isinstance(written.get(STACK_NAME), dict) else {}
-    return {str(k): str(v) for k, v in {**cluster, **written[MONITORING_STACK_NAME]}.items()}
+    stacks = [written[n] for n in (STACK_NAME, MONITORING_STACK_NAME) if isinstance(written.get(n), dict)]
+    if not stacks:
+        return None
+    return {str(k): str(v) for outputs in stacks for k, v in outputs.items()}
 
 
 def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
@@ -71,19 +73,25 @@ def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
     from botocore.exceptions import ClientError
 
     outputs: dict[str, str] = {}
-    for name in (STACK_NAME, MONITORING_STACK_NAME):
+    for name, needed in ((STACK_NAME, ("HelloUrl",)), (MONITORING_STACK_NAME, ("AlertTopicArn",))):
         try:
             [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
         except ClientError as exc:
             if "does not exist" not in str(exc):
                 raise
-            if name == STACK_NAME:
+            if name == STACK_NAME:  # a checker-only deploy
                 continue
             raise StatusError(
                 f"no stack {name} in {region}: deploy it (make deploy), or name its region: "
                 "make status ARGS='--region <region>'"
             ) from None
-        outputs |= {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        found = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if not set(needed) <= set(found):  # a deploy under way, or a first one that failed
+            raise StatusError(
+                f"stack {name} in {region} is {stack.get('StackStatus', 'in an unknown state')} and has no "
+                f"{', '.join(k for k in needed if k not in found)} output yet: wait for the deploy, or read its events"
+            )
+        outputs |= found
     return outputs
 
 
@@ -155,6 +163,9 @@ def report(args: argparse.Namespace) -> int:
     import boto3
 
     outputs = local_outputs(args.outputs)
+    missing = [k for k in ("AlertTopicArn",) if outputs is not None and k not in outputs]
+    if missing:
+        raise StatusError(f"{args.outputs} has no {', '.join(missing)}: delete it to read the outputs from AWS")
     session = boto3.Session()
     region = args.region or (region_of(outputs) if outputs else None) or session.region_name
     if not region:
