@@ -57,8 +57,8 @@ lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
 	$(PY) -m tools.local $(ARGS)
 
-bootstrap: install ## Prepare the AWS account and region for the CDK, once
-	$(CDK) bootstrap
+bootstrap: install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
+	$(CDK) bootstrap $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)

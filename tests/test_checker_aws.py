@@ -82,6 +82,40 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
     assert sum(d["SampleCount"] for d in stats) == 3 and max(d["Maximum"] for d in stats) == 0.0
 
 
+def test_a_checker_in_another_region_publishes_to_the_home_region_under_its_location(
+    aws_env: str, live_service: RunningService, monkeypatch: pytest.MonkeyPatch, fresh_handler
+) -> None:
+    """Both ends of the cross-region hop: what the Lambda in ap-southeast-2 sends is stored in
+    us-east-1's CloudWatch (where the alarms read), with its Location; nothing in its own region."""
+    home, own = "us-east-1", "ap-southeast-2"
+    target = {"name": "far-svc", "url": f"{live_service.url}/hello", "expect_body": "Hello World", "timeout": 0.5}
+    for key, value in {
+        "CHECK_TARGETS": json.dumps([target]),
+        "PROBE_INTERVAL_SECONDS": "1",
+        "SCHEDULE_SECONDS": "2",
+        "CONFIRM_PROBES": "2",
+        "AWS_DEFAULT_REGION": own,  # the Lambda's region
+        "LOCATION": own,
+        "METRICS_REGION": home,
+    }.items():
+        monkeypatch.setenv(key, value)
+    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(25))
+    assert summary["verdicts"] == {"far-svc": "up"}
+
+    def stored(region: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        listed = boto3.client("cloudwatch", region_name=region).list_metrics(Namespace=contract.NAMESPACE)["Metrics"]
+        return {
+            (m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])))
+            for m in listed
+            if {"Name": "Target", "Value": "far-svc"} in m["Dimensions"]
+        }
+
+    assert (contract.AVAILABILITY, (("Location", own), ("Target", "far-svc"))) in stored(home)
+    assert (contract.LATENCY, (("Location", own), ("Target", "far-svc"))) in stored(home)
+    assert all(("Location", own) in dims for _, dims in stored(home))
+    assert stored(own) == set()
+
+
 def test_bad_settings_make_the_invocation_fail(aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler) -> None:
     monkeypatch.setenv("CHECK_TARGETS", "[]")
     with pytest.raises(ValueError, match="CHECK_TARGETS must be a non-empty JSON list"):
@@ -122,8 +156,9 @@ def test_datapoints_carry_the_slot_timestamp_and_resolution() -> None:
     assert all(d["StorageResolution"] == 1 for d in data)
 
 
+@pytest.mark.parametrize("remote", [False, True], ids=["own region", "home region from another"])
 def test_a_publish_to_a_cloudwatch_that_never_answers_ends_within_the_publish_budget(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, remote: bool
 ) -> None:
     """The real client, configured as in the Lambda, against a server that accepts and hangs."""
     import socket
@@ -131,7 +166,9 @@ def test_a_publish_to_a_cloudwatch_that_never_answers_ends_within_the_publish_bu
 
     from botocore.exceptions import ReadTimeoutError
 
-    from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
+    from checker_lambda.metrics import client_config, publish_budget
+
+    CLIENT_CONFIG = client_config(remote=remote)  # noqa: N806  # as the Lambda builds it
 
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []

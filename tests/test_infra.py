@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from cdk_app.checker import RUNTIME
-from cdk_app.config import AppConfig, ConfigError
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
 from cdk_app.stack import build
 from checker_lambda import contract, timing
 from tests.infra import DEFAULTS, ROOT, default_template, resources, synth
@@ -255,9 +255,11 @@ NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "
 
 
 def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None:
-    """The real `cdk synth`, as `make synth` runs it: no account, no credentials."""
+    """The real `cdk synth`, as `make synth` runs it: no account, no credentials; with three
+    checker regions, so every stack is pinned to a region and the URL crosses regions."""
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
     done = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        [str(CDK), "synth", "--quiet", "-c", f"checkerRegions={json.dumps(regions)}", "--output", str(tmp_path / "out")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -267,6 +269,15 @@ def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     template = json.loads((tmp_path / "out" / "HelloWorldEks.template.json").read_text())
     assert any(r["Type"] == "AWS::EKS::Cluster" for r in template["Resources"].values())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    environments = {
+        name: a["environment"] for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"
+    }
+    assert environments == {
+        STACK_NAME: f"aws://unknown-account/{regions[0]}",
+        MONITORING_STACK_NAME: f"aws://unknown-account/{regions[0]}",
+        **{f"{CHECKER_STACK_PREFIX}-{r}": f"aws://unknown-account/{r}" for r in regions[1:]},
+    }
 
 
 def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> None:

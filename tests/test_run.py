@@ -189,3 +189,26 @@ def test_the_lambda_timeout_fits_every_slot_even_when_probes_and_publishes_are_a
     monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
     assert len(prober.calls) == 6 and len(ended) == 2  # each failure is news; nothing left for the end
     assert ended[-1] <= deadline
+
+
+def test_with_a_location_every_failure_is_published_at_once_even_when_it_is_no_news() -> None:
+    """The quorum alarm counts the failures CloudWatch holds per period, a location that has not
+    published counted as healthy: a failure held back until the end of the run would be missed."""
+    located = Settings(targets=SETTINGS.targets, interval=10, confirm=3, location="eu-west-1")
+    for settings, expected in (
+        (SETTINGS, [[False], [False], [False], [False, False, True]]),  # batched once the verdict is down
+        (located, [[False], [False], [False], [False], [False], [True]]),  # every failure at once
+    ):
+        clock = FakeClock(1_000_020.0)
+        published: list[Sequence[ProbeResult]] = []
+        monitor = Monitor(
+            settings,
+            ScriptedProber(clock, [False] * 5 + [True]),
+            published.append,
+            clock=clock.time,
+            sleep=clock.sleep,
+            log=lambda r: None,
+        )
+        monitor.verdicts["hello"] = True
+        monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
+        assert [[r.ok for r in batch] for batch in published] == expected, settings.location

@@ -6,15 +6,16 @@ Each cross-stack hop is asserted at both ends on the stacks' own templates."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
 from checker_lambda import contract
-from tests.infra import resources, stack_templates
+from tests.infra import DEFAULTS, resources, stack_templates
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
@@ -191,3 +192,32 @@ def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> No
     targets = json.loads(checker_function(health)["Environment"]["Variables"]["CHECK_TARGETS"])
     assert [x["name"] for x in targets] == ["site"]
     assert health.to_json()["Outputs"]["DrillAlarmName"]
+
+
+def config(**context: Any) -> AppConfig:
+    merged = {**DEFAULTS, **context}
+    return AppConfig.from_context(merged.get, keys=merged)
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"checkerRegions": '["us-east-1","Europe"]'}, "context key 'checkerRegions'='Europe' is invalid"),
+        ({"checkerRegions": '["us-east-1","us-east-1"]'}, "context key 'checkerRegions'="),
+        ({"checkerRegions": '["us-east-1","eu-west-1"]', "checkerQuorum": 3}, "context key 'checkerQuorum'=3"),
+        ({"checkerQuorum": 2}, "context key 'checkerQuorum'=2"),  # one location: nothing to count
+        ({"cluster": "false"}, "context key 'extraTargets'=[] is invalid: allowed is at least one target"),
+    ],
+)
+def test_bad_location_settings_stop_synth_naming_the_key(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config(**context)
+
+
+def test_the_quorum_defaults_to_a_majority_of_the_locations() -> None:
+    assert config(checkerRegions='["us-east-1","eu-west-1","ap-southeast-2"]').quorum == 2
+    assert config(checkerRegions='["us-east-1","eu-west-1"]').quorum == 2
+    assert config(checkerRegions='["eu-west-1"]').locations == ()  # one region: no Location dimension
+    five = '["us-east-1","eu-west-1","ap-southeast-2","sa-east-1","ap-northeast-1"]'
+    assert config(checkerRegions=five).quorum == 3
+    assert config(checkerRegions=five, checkerQuorum=2).quorum == 2

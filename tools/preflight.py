@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdk_app.config import STACK_NAME, AppConfig, ConfigError
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_SECONDS = 20.0
@@ -195,10 +195,11 @@ def _bootstrap_requirement_from_assembly(assembly: Path) -> tuple[int, str]:
     versions = [
         int(artifact["properties"]["requiresBootstrapStackVersion"])
         for name, artifact in manifest.get("artifacts", {}).items()
-        if name.startswith(STACK_NAME) and "requiresBootstrapStackVersion" in artifact.get("properties", {})
+        if name.startswith((STACK_NAME, MONITORING_STACK_NAME, CHECKER_STACK_PREFIX))
+        and "requiresBootstrapStackVersion" in artifact.get("properties", {})
     ]
     if not versions:
-        raise LookupError(f"no requiresBootstrapStackVersion for {STACK_NAME}")
+        raise LookupError(f"no requiresBootstrapStackVersion for {STACK_NAME} or {MONITORING_STACK_NAME}")
     return max(versions), f"{assembly.name}/manifest.json requiresBootstrapStackVersion"
 
 
