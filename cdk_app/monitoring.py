@@ -331,7 +331,11 @@ class Monitoring(Construct):
         # One location alone: a notification about the machinery (its network, its region), not a
         # page. Suppressed while the quorum alarm catches up with it or clears after it.
         bound = timing.worst_case_quorum_detection(
-            interval=c.probe_interval_seconds, confirm=confirm, timeout=c.probe_timeout_seconds
+            interval=c.probe_interval_seconds,
+            confirm=confirm,
+            timeout=c.probe_timeout_seconds,
+            locations=n,
+            quorum=w.quorum,
         )
         settle = Duration.seconds(60 * math.ceil(bound / 60))
         for loc in w.locations:

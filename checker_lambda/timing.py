@@ -31,11 +31,18 @@ def worst_case_detection(*, interval: float, confirm: int, timeout: float) -> fl
     return confirm * interval + timeout
 
 
-def worst_case_quorum_detection(*, interval: float, confirm: int, timeout: float) -> float:
-    """With several locations, the quorum alarm counts locations failing in the *same* period, and
-    each location probes at its own phase within the period: the period the outage starts in may
-    not count for all of them, so one more period (tests/test_alarm_replay.py simulates it)."""
-    return (confirm + 1) * interval + timeout
+def worst_case_quorum_detection(
+    *, interval: float, confirm: int, timeout: float, locations: int, quorum: int
+) -> float:
+    """With several locations the quorum alarm counts the locations failing in the *same* period,
+    each probing at its own phase of the period. Phases sorted, p(1) <= ... <= p(n): the period the
+    outage starts in counts when the quorum-th latest phase is after the start, and the last of
+    `confirm` periods is readable once the quorum-th earliest probe of it ends. So the single
+    bound holds while p(quorum) <= p(n - quorum + 1), for any phases when quorum <= (n + 1) / 2
+    (a majority of an odd number of locations); otherwise up to one interval more.
+    tests/test_alarm_replay.py simulates every phase."""
+    extra = 0 if quorum <= (locations + 1) / 2 else interval
+    return worst_case_detection(interval=interval, confirm=confirm, timeout=timeout) + extra
 
 
 def worst_case_recovery(*, interval: float, confirm: int, timeout: float) -> float:

@@ -22,6 +22,8 @@ with the current, still open period or with the last complete one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -106,9 +108,11 @@ class Timeline:
     calls: list[float] = field(default_factory=list)  # when each successful call returned
 
 
-def timeline(scenario: Scenario) -> Timeline:
+def timeline(scenario: Scenario, *, location: str | None = None, phase: float = 0.0) -> Timeline:
+    """`location`: the checker is one of several (every failure published at once); `phase`: its
+    invocations are scheduled this many seconds after the minute (each region's rule has its own)."""
     c = scenario.checker
-    settings = c.settings()
+    settings = dataclasses.replace(c.settings(), location=location)
     clock = _Clock()
     out = Timeline(scenario)
     attempts = [0]
@@ -137,7 +141,7 @@ def timeline(scenario: Scenario) -> Timeline:
         if cold:
             monitor = Monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
         assert monitor is not None
-        scheduled = k * c.schedule
+        scheduled = k * c.schedule + phase
         begin = scheduled + (scenario.cold_start_delay if cold else scenario.start_delay)
         clock.now = max(clock.now, begin)
         with contextlib.suppress(_Throttled):  # the Lambda fails; its batch is lost
@@ -329,6 +333,133 @@ def burn_alert(
     return None
 
 
+# --- several locations, and the quorum alarm's metric math ------------------------------------
+#
+# The quorum alarm (cdk_app/monitoring.py) evaluates, per period, the number of locations whose
+# probe failed: sum over locations of (1 - FILL(availability, 1)). What AWS documents for FILL is
+# that it fills missing values; where the filled series starts and ends, and what a sum does with
+# an operand that has no value, it does not say. Each reading is replayed:
+#   "fill"  - every period of the range has a value; a location that has not published is healthy;
+#   "union" - a period has a value once any location has published for it;
+#   "all"   - a period has a value only once every location has published for it.
+FILL_READINGS = ("fill", "union", "all")
+
+
+@dataclass(frozen=True)
+class Quorum:
+    period: int
+    n: int
+    m: int
+    k: int  # locations that must fail in a period
+
+
+def quorum_alarm(c: Checker, k: int) -> Quorum:
+    return Quorum(c.interval, timing.evaluation_periods(c.confirm), c.confirm, k)
+
+
+def located(
+    c: Checker,
+    phases: Sequence[float],
+    outage: tuple[float, float] | None,
+    *,
+    seen_by: Iterable[int] | None = None,
+    invocations: int = 12,
+) -> list[Timeline]:
+    """One timeline per location, each with its own invocation phase; `seen_by`: the locations
+    that see the outage (all by default), the others find the target healthy."""
+    seeing = set(range(len(phases))) if seen_by is None else set(seen_by)
+    return [
+        timeline(
+            Scenario(c, outage=outage if i in seeing else None, invocations=invocations),
+            location=f"loc{i}",
+            phase=phase,
+        )
+        for i, phase in enumerate(phases)
+    ]
+
+
+def quorum_replay(
+    timelines: Sequence[Timeline],
+    alarm: Quorum,
+    *,
+    range_periods: int,
+    reading: str,
+    fill: str,
+    until: float,
+) -> list[tuple[float, str]]:
+    """The quorum alarm's state after each evaluation, evaluated as `replay` does."""
+    p = alarm.period
+    arrivals = sorted(
+        ((d, i) for i, tl in enumerate(timelines) for d in tl.data), key=lambda x: x[0].readable_at
+    )
+    boundaries = {float(b * p) for b in range(0, int(until // p) + 1)}
+    if reading == "complete periods":
+        times = sorted(boundaries)
+    else:
+        times = sorted(boundaries | {d.readable_at for d, _ in arrivals if d.readable_at <= until})
+    published: dict[int, set[int]] = {}  # bucket -> locations that published for it
+    failing: dict[int, set[int]] = {}  # bucket -> locations whose probe failed
+    state, states, j = OK, [], 0
+    for t in times:
+        while j < len(arrivals) and arrivals[j][0].readable_at <= t:
+            d, i = arrivals[j]
+            b = math.floor(d.slot / p)
+            published.setdefault(b, set()).add(i)
+            if not d.ok:
+                failing.setdefault(b, set()).add(i)
+            j += 1
+        last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
+        values: list[bool | None] = []
+        for b in range(last - range_periods + 1, last + 1):
+            have = published.get(b, set())
+            defined = {"fill": True, "union": bool(have), "all": len(have) == len(timelines)}[fill]
+            values.append(len(failing.get(b, ())) >= alarm.k if defined else None)
+        state = evaluate(values, n=alarm.n, m=alarm.m, treat="ignore", state=state)
+        states.append((t, state))
+    return states
+
+
+def location_phases(n: int) -> list[tuple[float, ...]]:
+    """Invocation phases of the other locations relative to the home one, at points across a slot."""
+    grid = (0.0, 3.5, 7.0, 9.9)
+    return [(0.0, *rest) for rest in itertools.product(grid, repeat=n - 1)]
+
+
+def quorum_worst_cases(
+    c: Checker, fills: Sequence[str] = ("fill", "union"), n: int = 3, k: int = 2
+) -> dict[str, float]:
+    """Worst detection and recovery of the quorum alarm, all locations seeing an outage that
+    starts (and ends) anywhere in a slot, for every phase set, range and FILL reading."""
+    alarm = quorum_alarm(c, k)
+    worst = {"detection": 0.0, "recovery": 0.0}
+    duration = 2 * c.schedule + 5 * c.interval
+    for phases in location_phases(n):
+        for start in [3 * c.schedule + x * c.interval / 8 + 0.01 for x in range(8 * c.schedule // c.interval)]:
+            tls = located(c, phases, (start, start + duration), invocations=math.ceil((start + duration) / c.schedule) + 4)
+            until = start + duration + 2 * c.schedule
+            for range_periods in range(alarm.n, 2 * alarm.n + 1):
+                for fill in fills:
+                    states = quorum_replay(
+                        tls, alarm, range_periods=range_periods, reading="open period", fill=fill, until=until
+                    )
+                    d, r = _detected(states, start, start + duration)
+                    worst["detection"] = max(worst["detection"], d)
+                    worst["recovery"] = max(worst["recovery"], r)
+    return worst
+
+
+def _detected(states: list[tuple[float, str]], start: float, end: float) -> tuple[float, float]:
+    assert all(s != ALARM for t, s in states if t < start), "ALARM before the outage"
+    alarm_at = first(states, ALARM, start)
+    assert alarm_at is not None and alarm_at < end, "no ALARM during the outage"
+    assert all(s == ALARM for t, s in states if alarm_at <= t < end), "the alarm cleared during the outage"
+    ok_at = first(states, OK, end)
+    assert ok_at is not None, "no OK after the outage"
+    return alarm_at - start, ok_at - end
+
+
+QUORUMS_REPORTED = ((3, 2), (2, 2), (3, 3))
+
 SETTINGS_REPORTED = (
     Checker(),  # the defaults
     Checker(interval=30, confirm=2, timeout=10),
@@ -337,6 +468,19 @@ SETTINGS_REPORTED = (
 
 
 def main() -> None:
+    c = Checker()
+    for n, k in QUORUMS_REPORTED:
+        w = quorum_worst_cases(c, n=n, k=k)
+        bound = timing.worst_case_quorum_detection(
+            interval=c.interval, confirm=c.confirm, timeout=c.timeout, locations=n, quorum=k
+        )
+        w_all = quorum_worst_cases(c, fills=("all",), n=n, k=k)
+        print(
+            f"quorum {k} of {n} locations, defaults: stated bound {bound:g}s; simulated worst detection "
+            f"{w['detection']:.2f}s, recovery {w['recovery']:.2f}s (FILL read as 'fill' or 'union'); "
+            f"{w_all['detection']:.2f}s / {w_all['recovery']:.2f}s if a period counts only once every "
+            "location published it ('all')"
+        )
     for c in SETTINGS_REPORTED:
         w = worst_cases(c)
         w_complete = worst_cases(c, "complete periods")

@@ -7,11 +7,12 @@ may end (the open period, or the last complete one): AWS documents neither.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from checker_lambda import contract
+from checker_lambda import contract, timing
 from tests import simulate
 from tests.infra import resources, synth
 from tests.simulate import ALARM, INSUFFICIENT, OK, Alarm, Checker, Scenario, evaluate, replay, timeline
@@ -257,3 +258,83 @@ def test_a_full_outage_trips_the_burn_alert_when_the_workbook_says_wherever_the_
             late.append(float("inf") if wall is None else wall - start)
     if late:  # clock-aligned periods wait for the hour to end (and by then the 5 min one may be quiet)
         assert max(late) > 30 * 60
+
+
+# --- several locations: the quorum alarm ----------------------------------------------------------
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+
+
+@pytest.fixture(scope="module")
+def quorum() -> simulate.Quorum:
+    """The quorum alarm as synthesized for three regions, in the simulator's terms."""
+    _, t = synth(checkerRegions=json.dumps(REGIONS))
+    [props] = [a["Properties"] for k, a in resources(t, "AWS::CloudWatch::Alarm").items() if "Quorum" in k]
+    stats = {m["Id"]: m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m}
+    [expression] = [m["Expression"] for m in props["Metrics"] if "Expression" in m]
+    # What quorum_replay evaluates: per period, the locations whose Minimum is 0, a location that
+    # has not published counted as healthy.
+    assert expression == " + ".join(f"(1 - FILL({i}, 1))" for i in stats)
+    assert {s["Stat"] for s in stats.values()} == {"Minimum"} and len(stats) == len(REGIONS)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "ignore"
+    [period] = {s["Period"] for s in stats.values()}
+    return simulate.Quorum(period, props["EvaluationPeriods"], props["DatapointsToAlarm"], int(props["Threshold"]))
+
+
+def test_the_quorum_alarm_pages_within_the_single_region_bound(quorum: simulate.Quorum) -> None:
+    """2 of 3 locations, each with its own invocation phase, an outage starting and ending
+    anywhere in a slot, every evaluation range, FILL read as filling every period or only where
+    some location published."""
+    assert quorum == simulate.quorum_alarm(DEFAULTS, 2)
+    worst = simulate.quorum_worst_cases(DEFAULTS, n=3, k=2)
+    bound = timing.worst_case_quorum_detection(
+        interval=DEFAULTS.interval, confirm=DEFAULTS.confirm, timeout=DEFAULTS.timeout, locations=3, quorum=2
+    )
+    assert bound == DEFAULTS.bound  # a majority of three locations detects as fast as one region
+    assert worst["detection"] <= bound and worst["recovery"] <= bound, worst
+    assert worst["detection"] > bound - 0.1
+
+
+def test_a_quorum_of_all_locations_may_take_one_interval_more() -> None:
+    worst = simulate.quorum_worst_cases(DEFAULTS, n=2, k=2)
+    bound = timing.worst_case_quorum_detection(
+        interval=DEFAULTS.interval, confirm=DEFAULTS.confirm, timeout=DEFAULTS.timeout, locations=2, quorum=2
+    )
+    assert DEFAULTS.bound < worst["detection"] <= bound, worst
+
+
+@pytest.mark.parametrize("fill", simulate.FILL_READINGS)
+@pytest.mark.parametrize("seen_by", [(), (0,), (1,), (2,)], ids=["healthy", "home alone", "eu alone", "ap alone"])
+def test_fewer_locations_than_the_quorum_never_page(quorum: simulate.Quorum, seen_by: tuple, fill: str) -> None:
+    for phases in simulate.location_phases(3):
+        tls = simulate.located(DEFAULTS, phases, (200.5, 500.5), seen_by=seen_by)
+        for range_periods in range(quorum.n, 2 * quorum.n + 1):
+            states = simulate.quorum_replay(
+                tls, quorum, range_periods=range_periods, reading="open period", fill=fill, until=720
+            )
+            assert ALARM not in {s for _, s in states}, (phases, range_periods)
+
+
+@pytest.mark.parametrize("seen_by", [(0, 1), (1, 2)])
+def test_a_quorum_of_locations_pages_and_the_others_do_not_hold_it_back(
+    quorum: simulate.Quorum, seen_by: tuple
+) -> None:
+    for phases in simulate.location_phases(3):
+        tls = simulate.located(DEFAULTS, phases, (200.5, 500.5), seen_by=seen_by)
+        for fill in ("fill", "union"):
+            states = simulate.quorum_replay(tls, quorum, range_periods=quorum.n, reading="open period", fill=fill, until=720)
+            detection, _ = simulate._detected(states, 200.5, 500.5)
+            assert detection <= DEFAULTS.bound, (phases, fill)
+
+
+def test_without_every_failure_published_at_once_the_quorum_would_clear_in_an_outage(quorum: simulate.Quorum) -> None:
+    """The old rule (only news at once) leaves an outage's later failures unpublished until the end
+    of the run; read as healthy by the FILL, the quorum alarm goes OK in the middle of the outage."""
+    tls = [
+        simulate.timeline(simulate.Scenario(DEFAULTS, outage=(200.5, 500.5), invocations=12), location=None, phase=p)
+        for p in (0.0, 3.5, 7.0)
+    ]
+    states = simulate.quorum_replay(tls, quorum, range_periods=quorum.n, reading="open period", fill="fill", until=720)
+    with pytest.raises(AssertionError, match="cleared during the outage"):
+        simulate._detected(states, 200.5, 500.5)
