@@ -7,8 +7,11 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk import Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match, Template
 
+from cdk_app.monitoring import Dashboard, DashboardView
 from checker_lambda import contract
 from checker_lambda.metrics import metric_data
 from checker_lambda.probe import ProbeResult
@@ -248,3 +251,52 @@ def test_every_log_group_has_a_retention_and_is_removed_with_the_stack(template)
     for logical_id, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == 30, logical_id
         assert group["DeletionPolicy"] == "Delete", logical_id
+
+
+def _view(**over: Any) -> DashboardView:
+    stack_free = dict(
+        name="hello-health",
+        targets=("hello", "api"),
+        https_targets=("api",),
+        locations=(),
+        slo_target_percent=99.9,
+        latency_percentile="p90",
+        latency_threshold_ms=1000,
+        cert_expiry_days=14,
+        alarms=(),
+    )
+    return DashboardView(**(stack_free | over))  # type: ignore[arg-type]
+
+
+def _widget(body: dict[str, Any], title_start: str) -> dict[str, Any]:
+    [w] = [w for w in body["widgets"] if w["properties"].get("title", "").startswith(title_start)]
+    return w["properties"]
+
+
+def test_the_dashboard_shows_availability_latency_and_failures_per_location() -> None:
+    regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
+    stack = Stack()
+    view = _view(checker=lambda_.Function.from_function_name(stack, "Fn", "checker"), locations=regions)
+    Dashboard(stack, "D", view=view)
+    [d] = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(_flatten(d["Properties"]["DashboardBody"]))
+    text = json.dumps(_widget(body, "Availability (% of probes healthy)"))
+    for target in ("hello", "api"):
+        for region in regions:
+            assert f'"{target} @ {region}"' in text  # one line per target and location
+    latency = _widget(body, "Latency: checker (ms)")["metrics"]
+    located = {tuple(m[: m.index("Location") + 2])[-1] for m in latency if "Location" in m}
+    assert located == set(regions)
+    failures = json.dumps(_widget(body, "Errors: failed probes by reason"))
+    assert "Target,Location,Reason" in failures
+    # Without a cluster there is nothing about load balancers or pods.
+    titles = {w["properties"].get("title", "") for w in body["widgets"]}
+    assert not [t for t in titles if "load balancer" in t.lower() or "Saturation" in t]
+
+
+def test_the_single_region_dashboard_has_no_location() -> None:
+    stack = Stack()
+    Dashboard(stack, "D", view=_view(checker=lambda_.Function.from_function_name(stack, "Fn", "checker")))
+    [d] = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
+    body = _flatten(d["Properties"]["DashboardBody"])
+    assert "Location" not in body and '"hello"' in body
