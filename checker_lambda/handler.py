@@ -22,7 +22,12 @@ def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
     # METRICS_REGION: the home region, whose CloudWatch the alarms read; unset, the Lambda's own.
     config = client_config(remote=settings.metrics_region is not None)
     client = cloudwatch or boto3.client("cloudwatch", region_name=settings.metrics_region, config=config)
-    publisher = CloudWatchPublisher(client, high_resolution=settings.high_resolution, location=settings.location)
+    publisher = CloudWatchPublisher(
+        client,
+        high_resolution=settings.high_resolution,
+        location=settings.location,
+        details=settings.metrics_region is None,  # a checker in another region: the alarms' metrics only
+    )
     return Monitor(
         settings,
         Prober(ssl_context=context),

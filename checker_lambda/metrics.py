@@ -54,16 +54,22 @@ def publish_budget(config: Config = CLIENT_CONFIG) -> float:
     return attempts * per_attempt + backoff
 
 
-def _values(r: ProbeResult, location: str | None = None) -> list[tuple[str, float, str, list[dict[str, str]]]]:
-    """(metric name, value, unit, dimensions) for one probe."""
+def _values(
+    r: ProbeResult, location: str | None = None, *, details: bool = True
+) -> list[tuple[str, float, str, list[dict[str, str]]]]:
+    """(metric name, value, unit, dimensions) for one probe. Without `details`, only what the
+    alarms and the per-location dashboard read: availability, latency and failures."""
     dims = contract.dimensions(r.target, location=location)
     values = [(contract.AVAILABILITY, 1.0 if r.ok else 0.0, "None", dims)]
     if not r.ok and r.reason is not None:
         values.append((contract.FAILURES, 1.0, "Count", contract.dimensions(r.target, r.reason, location)))
     if r.status is not None:  # an answer came back: its timings mean something
         values.append((contract.LATENCY, r.phases["total"], "Milliseconds", dims))
-        values += [(name, r.phases[phase], "Milliseconds", dims) for phase, name in PHASES.items() if phase in r.phases]
-    if r.cert_days_remaining is not None:
+        if details:
+            values += [
+                (name, r.phases[phase], "Milliseconds", dims) for phase, name in PHASES.items() if phase in r.phases
+            ]
+    if r.cert_days_remaining is not None and details:
         values.append((contract.CERT_DAYS_REMAINING, r.cert_days_remaining, "None", dims))
     return values
 
@@ -77,7 +83,7 @@ def most_datums_per_probe(*, https: bool) -> int:
 
 
 def metric_data(
-    results: Sequence[ProbeResult], *, high_resolution: bool, location: str | None = None
+    results: Sequence[ProbeResult], *, high_resolution: bool, location: str | None = None, details: bool = True
 ) -> list[dict[str, Any]]:
     resolution = 1 if high_resolution else 60
     return [
@@ -90,7 +96,7 @@ def metric_data(
             "StorageResolution": resolution,
         }
         for r in results
-        for name, value, unit, dimensions in _values(r, location)
+        for name, value, unit, dimensions in _values(r, location, details=details)
     ]
 
 
@@ -101,13 +107,20 @@ class CloudWatchPublisher:
     metric and the missing-data-as-breaching availability alarm both see it).
     """
 
-    def __init__(self, client: Any, *, high_resolution: bool, location: str | None = None) -> None:
+    def __init__(
+        self, client: Any, *, high_resolution: bool, location: str | None = None, details: bool = True
+    ) -> None:
         self.client = client
         self.high_resolution = high_resolution
         self.location = location  # the Location dimension, when the checker runs in several regions
+        # Timing phases and certificate days: each is a billed metric per location, and the
+        # dashboard and the certificate alarm read them from the home checker only.
+        self.details = details
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
-        data = metric_data(results, high_resolution=self.high_resolution, location=self.location)
+        data = metric_data(
+            results, high_resolution=self.high_resolution, location=self.location, details=self.details
+        )
         if not data:
             return 0
         if len(data) > MAX_DATUMS_PER_CALL:

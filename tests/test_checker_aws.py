@@ -114,6 +114,8 @@ def test_a_checker_in_another_region_publishes_to_the_home_region_under_its_loca
     assert (contract.LATENCY, (("Location", own), ("Target", "far-svc"))) in stored(home)
     assert all(("Location", own) in dims for _, dims in stored(home))
     assert stored(own) == set()
+    # Only what the alarms and the per-location dashboard read: each metric is billed per location.
+    assert {name for name, _ in stored(home)} == {contract.AVAILABILITY, contract.LATENCY}
 
 
 def test_bad_settings_make_the_invocation_fail(aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler) -> None:
