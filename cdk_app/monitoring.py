@@ -278,6 +278,7 @@ class Monitoring(Construct):
         alarm = cw.Alarm(
             self,
             f"Availability-{target}-{location}",
+            alarm_name=f"{self.config.name_prefix}-{target}-availability-{location}",  # read in notifications
             alarm_description=(
                 f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks "
                 f"from {location} (no actions: the quorum alarm pages)."
@@ -338,24 +339,27 @@ class Monitoring(Construct):
             quorum=w.quorum,
         )
         settle = Duration.seconds(60 * math.ceil(bound / 60))
-        for loc in w.locations:
-            alone = cw.CompositeAlarm(
-                self,
-                f"Alone-{target}-{loc}",
-                alarm_description=(
-                    f"Location {loc} sees {target} failing and the others do not (fewer than {w.quorum} of {n}). "
-                    f"Not a page. First: the dashboard's per-location lines; a problem on the path from {loc}, "
-                    "or the start of an outage the others will see."
-                ),
-                alarm_rule=cw.AlarmRule.all_of(
-                    cw.AlarmRule.from_alarm(self._location_availability(target, loc), cw.AlarmState.ALARM),
-                    cw.AlarmRule.not_(cw.AlarmRule.from_alarm(quorum, cw.AlarmState.ALARM)),
-                ),
-                actions_suppressor=quorum,
-                actions_suppressor_wait_period=settle,
-                actions_suppressor_extension_period=settle,
-            )
-            self.own_actions.append(alone)
+        # One composite per target, not per location ($0.50 each): its notification names the
+        # location's alarm that triggered it, as service-down's names the alarm that paged.
+        alone = cw.CompositeAlarm(
+            self,
+            f"Alone-{target}",
+            composite_alarm_name=f"{c.name_prefix}-{target}-location-alone",
+            alarm_description=(
+                f"A location sees {target} failing and the others do not (fewer than {w.quorum} of {n}): the "
+                "triggering alarm in this message names the location. Not a page. First: the dashboard's "
+                "per-location lines; a problem on the path from that region, or the start of an outage the "
+                "others will see."
+            ),
+            alarm_rule=cw.AlarmRule.all_of(
+                cw.AlarmRule.any_of(*(self._location_availability(target, loc) for loc in w.locations)),
+                cw.AlarmRule.not_(cw.AlarmRule.from_alarm(quorum, cw.AlarmState.ALARM)),
+            ),
+            actions_suppressor=quorum,
+            actions_suppressor_wait_period=settle,
+            actions_suppressor_extension_period=settle,
+        )
+        self.own_actions.append(alone)
 
     def _heartbeats(self) -> None:
         """Per location, the single-region heartbeat without actions; a page when so many are silent

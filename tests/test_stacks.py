@@ -167,16 +167,25 @@ def test_one_location_alone_notifies_as_machinery_not_as_a_page() -> None:
     health = three_regions()[MONITORING_STACK_NAME]
     composites = resources(health, "AWS::CloudWatch::CompositeAlarm")
     [down] = [c["Properties"] for c in composites.values() if c["Properties"].get("AlarmName") == "hello-service-down"]
-    [quorum_id] = [k for k in resources(health, "AWS::CloudWatch::Alarm") if "Quorum" in k]
-    alone = {k: c["Properties"] for k, c in composites.items() if "Alone" in k}
-    assert len(alone) == len(REGIONS)
-    for k, c in alone.items():
-        rule = json.dumps(c["AlarmRule"])
-        assert "NOT" in rule and quorum_id in rule
-        assert c["AlarmActions"] and c["OKActions"]  # notifies on its own
-        assert c["ActionsSuppressor"] == {"Fn::GetAtt": [quorum_id, "Arn"]}
-        assert k not in json.dumps(down["AlarmRule"])
-        assert any(r in c["AlarmDescription"] for r in REGIONS) and "others do not" in c["AlarmDescription"]
+    alarms = resources(health, "AWS::CloudWatch::Alarm")
+    [quorum_id] = [k for k in alarms if "Quorum" in k]
+    per_location = {
+        a["Properties"]["AlarmName"]: k
+        for k, a in alarms.items()
+        if a["Properties"].get("MetricName") == contract.AVAILABILITY and "Dimensions" in a["Properties"]
+        and a["Properties"]["Statistic"] == "Minimum"
+    }
+    assert sorted(per_location) == sorted(f"hello-hello-availability-{r}" for r in REGIONS)  # names say where
+    [(alone_id, alone)] = [(k, c["Properties"]) for k, c in composites.items() if "Alone" in k]
+    rule = json.dumps(alone["AlarmRule"])
+    assert "NOT" in rule and quorum_id in rule
+    for logical_id in per_location.values():
+        assert logical_id in rule
+    assert alone["AlarmActions"] and alone["OKActions"]  # notifies on its own
+    assert alone["ActionsSuppressor"] == {"Fn::GetAtt": [quorum_id, "Arn"]}
+    assert alone["ActionsSuppressorWaitPeriod"] == 60 and alone["ActionsSuppressorExtensionPeriod"] == 60
+    assert alone_id not in json.dumps(down["AlarmRule"])
+    assert "others do not" in alone["AlarmDescription"]
 
 
 @pytest.mark.parametrize("key", ["cluster"])
