@@ -120,7 +120,11 @@ class Monitoring(Construct):
             alarm_description=(
                 "Users cannot use the service (see the triggering alarm in this message). First: open the "
                 "dashboard; if 'Failed probes by reason' shows refused/timeout, check "
-                + (f"the pods (kubectl -n {watched.namespace} get pods,events)." if watched.namespace else "the target.")
+                + (
+                    f"the pods (kubectl -n {watched.namespace} get pods,events)."
+                    if watched.namespace
+                    else "the target."
+                )
             ),
             alarm_rule=cw.AlarmRule.any_of(*self.user_facing),
         )
@@ -538,7 +542,11 @@ class Monitoring(Construct):
                     expression=f"(1 - availability) / {budget:.6g}",
                     using_metrics={
                         "availability": checker_metric(
-                            contract.AVAILABILITY, target, statistic="Average", period=window, location=self.watched.home
+                            contract.AVAILABILITY,
+                            target,
+                            statistic="Average",
+                            period=window,
+                            location=self.watched.home,
                         )
                     },
                     label=f"burn rate, {int(window.to_minutes())} min",
@@ -614,7 +622,9 @@ class Dashboard(Construct):
             cw.MathExpression(
                 expression=f"100 * sli{i}",
                 using_metrics={
-                    f"sli{i}": checker_metric(contract.AVAILABILITY, first, statistic="Average", period=p, location=home)
+                    f"sli{i}": checker_metric(
+                        contract.AVAILABILITY, first, statistic="Average", period=p, location=home
+                    )
                 },
                 label=f"availability, last {label}",
                 period=p,
@@ -725,7 +735,11 @@ class Dashboard(Construct):
                     title="TLS certificate days remaining",
                     left=[
                         checker_metric(
-                            contract.CERT_DAYS_REMAINING, t, statistic="Minimum", period=Duration.hours(1), location=home
+                            contract.CERT_DAYS_REMAINING,
+                            t,
+                            statistic="Minimum",
+                            period=Duration.hours(1),
+                            location=home,
                         )
                         for t in v.https_targets
                     ],

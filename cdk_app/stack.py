@@ -68,7 +68,10 @@ class HealthStack(Stack):
             location=home,
         )
         targets = [*([DEFAULT_TARGET] if cluster else []), *(t.name for t in config.extra_targets)]
-        https = [*([DEFAULT_TARGET] if cluster and config.https else []), *(t.name for t in config.extra_targets if t.https)]
+        https = [
+            *([DEFAULT_TARGET] if cluster and config.https else []),
+            *(t.name for t in config.extra_targets if t.https),
+        ]
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -145,9 +148,7 @@ def build(app: App) -> Stacks:
 
     home = config.home_region
     cluster = (
-        ClusterStack(
-            app, STACK_NAME, config=config, env=env(home), description="Hello World service on EKS"
-        )
+        ClusterStack(app, STACK_NAME, config=config, env=env(home), description="Hello World service on EKS")
         if config.deploy_cluster
         else None
     )

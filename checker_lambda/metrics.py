@@ -25,14 +25,14 @@ CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "stan
 # A checker in another region publishes to the home region's CloudWatch: a new connection costs
 # TCP and TLS round trips across the world (about 1 s at a 300 ms round trip), so it gets twice
 # the margin. Its publish budget, and with it that Lambda's timeout, follow (publish_budget).
-REMOTE_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2}
-)
+REMOTE_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
 
 
 def client_config(*, remote: bool) -> Config:
     """The CloudWatch client's configuration: for the checker's own region, or another one."""
     return REMOTE_CLIENT_CONFIG if remote else CLIENT_CONFIG
+
+
 # botocore's standard retry mode (botocore/retries/standard.py, ExponentialBackoff): the delay
 # before retry i (0-based) is at most min(1 s * 2**i, 20 s) for a throttling error, raised by at
 # most 5 s more when the response carries x-amz-retry-after.
@@ -118,9 +118,7 @@ class CloudWatchPublisher:
         self.details = details
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
-        data = metric_data(
-            results, high_resolution=self.high_resolution, location=self.location, details=self.details
-        )
+        data = metric_data(results, high_resolution=self.high_resolution, location=self.location, details=self.details)
         if not data:
             return 0
         if len(data) > MAX_DATUMS_PER_CALL:

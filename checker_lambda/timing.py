@@ -31,9 +31,7 @@ def worst_case_detection(*, interval: float, confirm: int, timeout: float) -> fl
     return confirm * interval + timeout
 
 
-def worst_case_quorum_detection(
-    *, interval: float, confirm: int, timeout: float, locations: int, quorum: int
-) -> float:
+def worst_case_quorum_detection(*, interval: float, confirm: int, timeout: float, locations: int, quorum: int) -> float:
     """With several locations the quorum alarm counts the locations failing in the *same* period,
     each probing at its own phase of the period. Phases sorted, p(1) <= ... <= p(n): the period the
     outage starts in counts when the quorum-th latest phase is after the start, and the last of

@@ -389,9 +389,7 @@ def quorum_replay(
 ) -> list[tuple[float, str]]:
     """The quorum alarm's state after each evaluation, evaluated as `replay` does."""
     p = alarm.period
-    arrivals = sorted(
-        ((d, i) for i, tl in enumerate(timelines) for d in tl.data), key=lambda x: x[0].readable_at
-    )
+    arrivals = sorted(((d, i) for i, tl in enumerate(timelines) for d in tl.data), key=lambda x: x[0].readable_at)
     boundaries = {float(b * p) for b in range(0, int(until // p) + 1)}
     if reading == "complete periods":
         times = sorted(boundaries)
@@ -435,7 +433,9 @@ def quorum_worst_cases(
     duration = 2 * c.schedule + 5 * c.interval
     for phases in location_phases(n):
         for start in [3 * c.schedule + x * c.interval / 8 + 0.01 for x in range(8 * c.schedule // c.interval)]:
-            tls = located(c, phases, (start, start + duration), invocations=math.ceil((start + duration) / c.schedule) + 4)
+            tls = located(
+                c, phases, (start, start + duration), invocations=math.ceil((start + duration) / c.schedule) + 4
+            )
             until = start + duration + 2 * c.schedule
             for range_periods in range(alarm.n, 2 * alarm.n + 1):
                 for fill in fills:

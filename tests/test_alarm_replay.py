@@ -323,7 +323,9 @@ def test_a_quorum_of_locations_pages_and_the_others_do_not_hold_it_back(
     for phases in simulate.location_phases(3):
         tls = simulate.located(DEFAULTS, phases, (200.5, 500.5), seen_by=seen_by)
         for fill in ("fill", "union"):
-            states = simulate.quorum_replay(tls, quorum, range_periods=quorum.n, reading="open period", fill=fill, until=720)
+            states = simulate.quorum_replay(
+                tls, quorum, range_periods=quorum.n, reading="open period", fill=fill, until=720
+            )
             detection, _ = simulate._detected(states, 200.5, 500.5)
             assert detection <= DEFAULTS.bound, (phases, fill)
 

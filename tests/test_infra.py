@@ -259,7 +259,15 @@ def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None
     checker regions, so every stack is pinned to a region and the URL crosses regions."""
     regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
     done = subprocess.run(
-        [str(CDK), "synth", "--quiet", "-c", f"checkerRegions={json.dumps(regions)}", "--output", str(tmp_path / "out")],
+        [
+            str(CDK),
+            "synth",
+            "--quiet",
+            "-c",
+            f"checkerRegions={json.dumps(regions)}",
+            "--output",
+            str(tmp_path / "out"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -43,7 +43,9 @@ def test_the_cluster_stack_holds_no_alarm_no_topic_no_checker() -> None:
     cluster = one_region()[STACK_NAME]
     for kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::SNS::Topic", "AWS::Events::Rule"):
         assert not resources(cluster, kind), kind
-    assert not [p for p in props(cluster, "AWS::Lambda::Function") if p.get("Handler") == "checker_lambda.handler.handler"]
+    assert not [
+        p for p in props(cluster, "AWS::Lambda::Function") if p.get("Handler") == "checker_lambda.handler.handler"
+    ]
 
 
 def test_the_checker_probes_the_url_the_cluster_stack_exports() -> None:
@@ -70,11 +72,14 @@ def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
     outputs = health.to_json()["Outputs"]
     drill = outputs["DrillAlarmName"]["Value"]
     [availability] = [
-        k for k, a in resources(health, "AWS::CloudWatch::Alarm").items()
+        k
+        for k, a in resources(health, "AWS::CloudWatch::Alarm").items()
         if a["Properties"].get("MetricName") == contract.AVAILABILITY and a["Properties"]["Statistic"] == "Minimum"
     ]
     assert drill == {"Ref": availability}
-    [down] = [k for k, c in resources(health, "AWS::CloudWatch::CompositeAlarm").items() if "service-down" in json.dumps(c)]
+    [down] = [
+        k for k, c in resources(health, "AWS::CloudWatch::CompositeAlarm").items() if "service-down" in json.dumps(c)
+    ]
     assert outputs["ServiceDownAlarmName"]["Value"] == {"Ref": down}
 
 
@@ -172,7 +177,8 @@ def test_one_location_alone_notifies_as_machinery_not_as_a_page() -> None:
     per_location = {
         a["Properties"]["AlarmName"]: k
         for k, a in alarms.items()
-        if a["Properties"].get("MetricName") == contract.AVAILABILITY and "Dimensions" in a["Properties"]
+        if a["Properties"].get("MetricName") == contract.AVAILABILITY
+        and "Dimensions" in a["Properties"]
         and a["Properties"]["Statistic"] == "Minimum"
     }
     assert sorted(per_location) == sorted(f"hello-hello-availability-{r}" for r in REGIONS)  # names say where
@@ -197,7 +203,9 @@ def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> No
     )
     assert set(t) == {MONITORING_STACK_NAME}
     health = t[MONITORING_STACK_NAME]
-    assert not resources(health, "AWS::EKS::Cluster") and not resources(health, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert not resources(health, "AWS::EKS::Cluster") and not resources(
+        health, "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    )
     targets = json.loads(checker_function(health)["Environment"]["Variables"]["CHECK_TARGETS"])
     assert [x["name"] for x in targets] == ["site"]
     assert health.to_json()["Outputs"]["DrillAlarmName"]

@@ -286,7 +286,9 @@ def test_a_stack_without_its_outputs_yet_is_one_line_naming_its_status(
 
     assert status.main(["--outputs", str(tmp_path / "absent.json")]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: stack {MONITORING_STACK_NAME} in {region} is CREATE_COMPLETE and has no AlertTopicArn")
+    assert line.startswith(
+        f"error: stack {MONITORING_STACK_NAME} in {region} is CREATE_COMPLETE and has no AlertTopicArn"
+    )
     # The cluster stack, when there is one, must have its URL too.
     cloudformation.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template))
     assert status.main(["--outputs", str(tmp_path / "absent.json")]) == 2
