@@ -69,6 +69,11 @@ class Monitor:
         self._pending: list[ProbeResult] = []
         self._pool = ThreadPoolExecutor(max_workers=len(settings.targets), thread_name_prefix="probe")
 
+    @property
+    def pending(self) -> list[ProbeResult]:
+        """Probes not yet published (an interrupted run leaves them here)."""
+        return list(self._pending)
+
     def probe_round(self, slot: float | None) -> list[ProbeResult]:
         results = list(self._pool.map(self.prober.probe, self.settings.targets))
         for r in results:

@@ -12,6 +12,7 @@ shown here stays as moto left it. See README "What make local cannot show".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import signal
 # subprocess starts this repository's own service, with a fixed argv.
 import subprocess  # nosec B404
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ from tools.net import free_port, port_in_use, wait_for_port
 
 if TYPE_CHECKING:
     from checker_lambda.probe import ProbeResult
+    from checker_lambda.run import Monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
@@ -53,7 +56,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--schedule", type=int, default=30, help="seconds between invocations (default 30)")
     p.add_argument("--confirm", type=int, default=3, help="probes that confirm a change (default 3)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument(
+        "--locations",
+        type=int,
+        default=1,
+        help="checkers probing side by side as if from this many regions, each with its Location (default 1)",
+    )
+    p.add_argument("--quorum", type=int, default=0, help="locations that must fail to page (default: a majority)")
     args = p.parse_args(argv)
+    if not 1 <= args.locations <= 8:
+        p.error(f"--locations {args.locations}: allowed is 1..8")
+    if args.quorum and not 1 <= args.quorum <= args.locations:
+        p.error(f"--quorum {args.quorum}: allowed is 0 (a majority) or 1..{args.locations} (--locations)")
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: allowed is 1..65535")
     if not 1 <= args.interval <= 60:
@@ -95,7 +109,43 @@ def invalid_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
+def location_names(count: int) -> list[str]:
+    return [f"local-{i + 1}" for i in range(count)] if count > 1 else []
+
+
+def quorum_lines(failed: dict[str, dict[int, bool]], *, quorum: int, confirm: int, interval: int) -> list[str]:
+    """The quorum alarm's arithmetic on what the locations published (failed[location][period]):
+    per period the number of locations whose probe failed, a location that has not published
+    counted as healthy (FILL(availability, 1) in the stack's alarm); ALARM when `confirm` of the
+    newest `2·confirm − 1` periods have at least `quorum`."""
+    periods = sorted({p for by_period in failed.values() for p in by_period})
+    if not periods:
+        return ["  quorum: nothing published yet"]
+    periods = list(range(periods[0], periods[-1] + 1))
+    counts = [sum(by_period.get(p, False) for by_period in failed.values()) for p in periods]
+    n = 2 * confirm - 1
+    newest = counts[-n:]
+    breaching = sum(c >= quorum for c in newest)
+    verdict = "ALARM (pages through service-down)" if breaching >= confirm else "OK"
+    return [
+        f"  quorum: {quorum} of {len(failed)} locations, {confirm} of the newest {n} periods of {interval} s",
+        f"    locations failing per period, oldest first: {' '.join(map(str, counts))}",
+        f"    periods with at least {quorum}: {sum(c >= quorum for c in counts)} of {len(counts)}; "
+        f"the newest {len(newest)}: {' '.join(map(str, newest))} -> {breaching} >= {confirm}? "
+        f"the quorum alarm would read {verdict}",
+    ]
+
+
+def summary(
+    cloudwatch: Any,
+    since: datetime,
+    alarm_name: str,
+    *,
+    locations: Sequence[str] = (),
+    quorum: int = 1,
+    confirm: int = 3,
+    interval: int = 5,
+) -> str:
     from checker_lambda import contract
 
     now = datetime.now(UTC) + timedelta(minutes=1)
@@ -124,8 +174,28 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
 
     target = [{"Name": contract.TARGET, "Value": "hello"}]
     avail = stats(contract.AVAILABILITY, target, ["SampleCount", "Average"])
-    if avail:
+    if avail and not locations:  # with locations, each has its own line below
         lines.append(f"  probes: {avail['SampleCount']:.0f}, availability {100 * avail['Average']:.1f}%")
+    failed_by_location: dict[str, dict[int, bool]] = {}
+    for location in locations:
+        located = [*target, {"Name": contract.LOCATION, "Value": location}]
+        here = stats(contract.AVAILABILITY, located, ["SampleCount", "Average"])
+        if here:
+            lines.append(
+                f"  location {location}: probes {here['SampleCount']:.0f}, availability {100 * here['Average']:.1f}%"
+            )
+        points = cloudwatch.get_metric_statistics(
+            Namespace=contract.NAMESPACE,
+            MetricName=contract.AVAILABILITY,
+            Dimensions=located,
+            StartTime=since,
+            EndTime=now,
+            Period=interval,
+            Statistics=["Minimum"],
+        )["Datapoints"]
+        failed_by_location[location] = {int(p["Timestamp"].timestamp() // interval): p["Minimum"] < 1 for p in points}
+    if locations:
+        lines += quorum_lines(failed_by_location, quorum=quorum, confirm=confirm, interval=interval)
     latency = stats(contract.LATENCY, target, ["SampleCount", "Average", "Maximum"])
     if latency:
         lines.append(f"  latency: average {latency['Average']:.1f} ms, max {latency['Maximum']:.1f} ms")
@@ -135,7 +205,8 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
     for dims in sorted(unique):
         failed = stats(contract.FAILURES, [{"Name": k, "Value": v} for k, v in dims], ["SampleCount", "Sum"])
         if failed:
-            lines.append(f"  failures, reason {dict(dims).get(contract.REASON)}: {failed['Sum']:.0f}")
+            where = f" from {dict(dims)[contract.LOCATION]}" if contract.LOCATION in dict(dims) else ""
+            lines.append(f"  failures{where}, reason {dict(dims).get(contract.REASON)}: {failed['Sum']:.0f}")
     names = sorted({m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]})
     lines.append(f"  metrics stored in {contract.NAMESPACE}: {', '.join(names)}")
     [alarm] = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
@@ -145,6 +216,66 @@ def summary(cloudwatch: Any, since: datetime, alarm_name: str) -> str:
         "evaluate alarms, so its state means nothing here"
     )
     return "\n".join(lines)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def run_locations(
+    args: argparse.Namespace,
+    monitors: Sequence[Monitor],
+    describe: Callable[[ProbeResult], str],
+    *,
+    stop_at: float | None,
+) -> None:
+    """One thread per location, each running its checker's invocations on the schedule, started
+    `interval / locations` apart (independent invocation phases, as rules in several regions
+    have). Returns at --duration; on Ctrl-C the threads stop at their next wait, and what they
+    had not published stays in each monitor's `pending`."""
+    from checker_lambda import timing
+    from checker_lambda.metrics import publish_budget
+    from checker_lambda.run import first_slot
+
+    stop = threading.Event()
+
+    def wait(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise _Stopped
+
+    def loop(i: int, monitor: Monitor) -> None:
+        location = monitor.settings.location
+        monitor.sleep = wait
+        monitor.log = lambda r: print(f"[{location}] {describe(r)}", flush=True)
+        run_for = timing.invocation_timeout(
+            schedule=args.schedule,
+            interval=args.interval,
+            slowest_probe=max(t.timeout for t in monitor.settings.targets),
+            publish_budget=publish_budget(),
+        )
+        try:
+            wait(i * args.interval / len(monitors))
+            while stop_at is None or stop_at - time.time() >= args.interval:
+                start = time.time()
+                end = start + run_for if stop_at is None else min(start + run_for, stop_at)
+                results = monitor.run(first_slot(start, time.time(), monitor.settings), end)
+                verdicts = {name: ("up" if ok else "down") for name, ok in monitor.verdicts.items()}
+                print(f"-- [{location}] invocation: {json.dumps({'probes': len(results), 'verdicts': verdicts})}")
+                wait(max(0.0, start + args.schedule - time.time()))
+        except _Stopped:
+            return
+
+    threads = [threading.Thread(target=loop, args=(i, m), daemon=True) for i, m in enumerate(monitors)]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+    finally:  # Ctrl-C (in this thread) or the end: the others stop at their next wait
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -219,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     # This invocation's probes until they are published: Ctrl-C mid-invocation publishes them.
     pending: list[ProbeResult] = []
     publish: Callable[[Sequence[ProbeResult]], object] | None = None
+    located: list[Monitor] = []  # with --locations: one checker per location
+    locations: list[str] = []
+    quorum = 1
     try:
         os.environ.update(
             {
@@ -238,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         from checker_lambda.settings import Settings
 
         settings = Settings.from_env()  # the same validation the Lambda runs
+        locations = location_names(args.locations)
+        quorum = args.quorum or len(locations) // 2 + 1
         sns = boto3.client("sns")
         cloudwatch = boto3.client("cloudwatch")
         topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
@@ -269,6 +405,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.confirm} probes confirm a change; Ctrl-C for the summary",
             flush=True,
         )
+        if locations:
+            print(
+                f"locations {', '.join(locations)}: one checker each, phases {args.interval / len(locations):g} s "
+                f"apart, publishing with a Location; the summary shows the quorum ({quorum} of {len(locations)})",
+                flush=True,
+            )
+            located = [
+                handler.build_monitor(dataclasses.replace(settings, location=location)) for location in locations
+            ]
+            run_locations(args, located, describe, stop_at=time.time() + args.duration if args.duration else None)
+            raise KeyboardInterrupt  # --duration is over: the summary
         monitor = handler.build_monitor(settings)
         publish = monitor.publish
 
@@ -327,8 +474,20 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if pending and publish is not None:
                     publish(pending)
+                for m in located:  # what the interrupted invocations had not published yet
+                    if m.pending:
+                        m.publish(m.pending)
                 if not output_closed:
-                    print(summary(cloudwatch, since, alarm_name), flush=True)
+                    summarized = summary(
+                        cloudwatch,
+                        since,
+                        alarm_name,
+                        locations=locations,
+                        quorum=quorum,
+                        confirm=args.confirm,
+                        interval=args.interval,
+                    )
+                    print(summarized, flush=True)
             except BrokenPipeError:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         moto.stop()
