@@ -238,3 +238,22 @@ def test_the_quorum_defaults_to_a_majority_of_the_locations() -> None:
     five = '["us-east-1","eu-west-1","ap-southeast-2","sa-east-1","ap-northeast-1"]'
     assert config(checkerRegions=five).quorum == 3
     assert config(checkerRegions=five, checkerQuorum=2).quorum == 2
+
+
+def test_too_few_reporting_locations_page_and_one_silent_location_notifies() -> None:
+    health = three_regions()[MONITORING_STACK_NAME]
+    composites = {k: c["Properties"] for k, c in resources(health, "AWS::CloudWatch::CompositeAlarm").items()}
+    [down] = [c for c in composites.values() if c.get("AlarmName") == "hello-service-down"]
+    heartbeats = [
+        k
+        for k, a in resources(health, "AWS::CloudWatch::Alarm").items()
+        if a["Properties"].get("Statistic") == "SampleCount"
+    ]
+    assert len(heartbeats) == len(REGIONS)
+    [(silent_id, silent)] = [(k, c) for k, c in composites.items() if k.startswith("MonitoringCheckersSilent")]
+    # 2 of 3 must report for a quorum of 2: any two silent pages (every pair, each with AND).
+    rule = silent["AlarmRule"]
+    assert json.dumps(rule).count(" AND ") == 3 and all(h in json.dumps(rule) for h in heartbeats)
+    assert silent_id in json.dumps(down["AlarmRule"]) and "AlarmActions" not in silent
+    [one] = [c for k, c in composites.items() if k.startswith("MonitoringCheckerSilent")]
+    assert one["AlarmActions"] and all(h in json.dumps(one["AlarmRule"]) for h in heartbeats)
