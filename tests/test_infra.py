@@ -39,11 +39,11 @@ def test_cluster_runs_kubernetes_1_35_with_a_managed_node_group() -> None:
     t.resource_count_is("AWS::EC2::Subnet", 4)  # public + private in each of 2 AZs
 
 
-def test_checker_runs_every_minute_on_the_newest_python() -> None:
+def test_checker_runs_every_minute_on_the_python_the_image_runs() -> None:
     t = default_template()
     t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)", "State": "ENABLED"})
     fn = _checker_function(t)
-    assert fn["Runtime"] == RUNTIME.name == "python3.14"
+    assert fn["Runtime"] == RUNTIME.name
     assert fn["Architectures"] == ["arm64"]
     assert 60 < fn["Timeout"] < 120  # the last slot's probe and publish may run past the minute
 
