@@ -40,6 +40,8 @@ def test_defaults() -> None:
         (env(PROBE_INTERVAL_SECONDS="7"), "must divide SCHEDULE_SECONDS"),
         (env(PROBE_INTERVAL_SECONDS="5"), "timeout 5s must be shorter"),
         (env(CONFIRM_PROBES="1"), "CONFIRM_PROBES=1 must be 2..6"),
+        (env(LOCATION="Sydney"), "LOCATION=Sydney must be an AWS region name"),
+        (env(METRICS_REGION="us_east_1"), "METRICS_REGION=us_east_1 must be an AWS region name"),
     ],
 )
 def test_invalid_settings_name_the_variable(environ: dict[str, str], message: str) -> None:
@@ -64,6 +66,18 @@ def test_to_env_is_the_inverse_of_from_env_and_writes_no_defaults() -> None:
     written = json.loads(env_["CHECK_TARGETS"])
     assert written[0] == {"name": "hello", "url": "http://lb.example/hello", "expect_body": "Hello World"}
     assert written[1] == {"name": "api", "url": "https://api.example/health", "timeout": 2.5, "max_body_bytes": 2048}
+
+
+def test_a_located_checker_round_trips_its_location_and_home_region() -> None:
+    settings = Settings(
+        targets=(Target(name="hello", url="http://lb.example/hello"),),
+        location="ap-southeast-2",
+        metrics_region="us-east-1",
+    )
+    env_ = settings.to_env()
+    assert (env_["LOCATION"], env_["METRICS_REGION"]) == ("ap-southeast-2", "us-east-1")
+    assert Settings.from_env(env_) == settings
+    assert "LOCATION" not in Settings(targets=settings.targets).to_env()  # one region: none written
 
 
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
