@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: read configuration once, build the stack, synthesize. No AWS calls."""
+"""CDK entry point: read configuration once, build the stacks, synthesize. No AWS calls."""
 
 import sys
 

@@ -257,3 +257,13 @@ def test_too_few_reporting_locations_page_and_one_silent_location_notifies() -> 
     assert silent_id in json.dumps(down["AlarmRule"]) and "AlarmActions" not in silent
     [one] = [c for k, c in composites.items() if k.startswith("MonitoringCheckerSilent")]
     assert one["AlarmActions"] and all(h in json.dumps(one["AlarmRule"]) for h in heartbeats)
+
+
+def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
+    """An alarm's threshold, the probe timing, the SLO: only the monitoring stack changes."""
+    before = one_region()
+    _, after = stack_templates(
+        alertEmail="oncall@example.com", latencyThresholdMs=250, sloTargetPercent=99.5, confirmProbes=2
+    )
+    assert after[STACK_NAME].to_json() == before[STACK_NAME].to_json()
+    assert after[MONITORING_STACK_NAME].to_json() != before[MONITORING_STACK_NAME].to_json()
