@@ -352,6 +352,23 @@ def _topic(app: Synthesized) -> tuple[str, Json]:
 
 
 def test_every_alarm_reaches_the_topic_directly_or_through_a_composite_that_does(app: Synthesized) -> None:
+    _every_alarm_reaches_the_topic(app)
+
+
+def test_with_three_regions_every_alarm_still_reaches_the_topic() -> None:
+    """The per-location alarms have no actions: each reaches the topic through a composite (the
+    quorum's service-down, 'location alone', 'a checker silent')."""
+    context = {"alertEmail": EMAIL, "checkerRegions": json.dumps(["us-east-1", "eu-west-1", "ap-southeast-2"])}
+    _, template = synth(**context)
+    app = Synthesized("three-regions", context, template, {})
+    per_location = [
+        k for k, a in app.of_type("AWS::CloudWatch::Alarm").items() if "Location" in json.dumps(a["Properties"])
+    ]
+    assert len(per_location) >= 6 and not any("AlarmActions" in app.props(k) for k in per_location)
+    _every_alarm_reaches_the_topic(app)
+
+
+def _every_alarm_reaches_the_topic(app: Synthesized) -> None:
     topic_id, _ = _topic(app)
     alarms = {**app.of_type("AWS::CloudWatch::Alarm"), **app.of_type("AWS::CloudWatch::CompositeAlarm")}
     notifies = {i for i, a in alarms.items() if ref(topic_id) in render(a["Properties"]).get("AlarmActions", [])}
