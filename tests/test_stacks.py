@@ -267,3 +267,17 @@ def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
     )
     assert after[STACK_NAME].to_json() == before[STACK_NAME].to_json()
     assert after[MONITORING_STACK_NAME].to_json() != before[MONITORING_STACK_NAME].to_json()
+
+
+def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> None:
+    _, t = stack_templates(
+        cluster="false",
+        extraTargets=json.dumps([{"name": "site", "url": "https://www.example.com/"}]),
+        checkerRegions=json.dumps(REGIONS[:2]),
+    )
+    remote = t[f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"]
+    assert set(t) == {MONITORING_STACK_NAME, f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"}
+    assert not resources(remote, "Custom::CrossRegionExportReader")  # the URL is the user's, known at synth
+    env = checker_function(remote)["Environment"]["Variables"]
+    assert [x["name"] for x in json.loads(env["CHECK_TARGETS"])] == ["site"]
+    assert (env["LOCATION"], env["METRICS_REGION"]) == (REGIONS[1], REGIONS[0])
