@@ -679,3 +679,11 @@ def test_without_credentials_or_region_every_check_prints_one_line_and_exits_1()
         for line in lines
         if not line.split(None, 1)[1].startswith(("credentials", "region", "docker"))
     )
+
+
+def test_a_checker_only_deploy_skips_what_only_the_cluster_needs() -> None:
+    """cluster=false: no image, VPC, NAT gateway or cluster; those lines say so without asking AWS."""
+    check = make({}, cluster="false", extraTargets='[{"name": "site", "url": "https://www.example.com/"}]')
+    for name in ("docker", "zones", "add-ons", "quota VPCs", "quota Elastic IPs", "quota NAT gateways", "stack"):
+        result = check.run(name)
+        assert (result.status, result.detail) == ("skip", "cluster=false: a checker-only deploy does not need it")

@@ -278,8 +278,16 @@ class Preflight:
         ("stack", "check_stack"),
     )
 
+    # What only the cluster stack needs: a checker-only deploy (cluster=false) builds no image and
+    # creates no VPC, NAT gateway or cluster.
+    CLUSTER_ONLY = frozenset(
+        {"docker", "zones", "add-ons", "quota VPCs", "quota Elastic IPs", "quota NAT gateways", "stack"}
+    )
+
     def run(self, name: str) -> Result:
         method = dict(self.CHECKS)[name]
+        if name in self.CLUSTER_ONLY and not self.config.deploy_cluster:
+            return Result("skip", name, "cluster=false: a checker-only deploy does not need it")
         try:
             return Result("ok", name, getattr(self, method)())
         except Fail as exc:
