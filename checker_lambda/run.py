@@ -6,7 +6,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from checker_lambda import metrics, timing
@@ -35,15 +36,39 @@ def first_slot(scheduled: float | None, now: float, settings: Settings) -> float
     return math.ceil((now - offset) / settings.interval) * settings.interval + offset
 
 
+def decided(outcomes: Iterable[bool], confirm: int) -> bool | None:
+    """What the availability alarm makes of these outcomes (oldest first) when it reads them all:
+    `confirm` failures among the last `2*confirm - 1` is down (False), `confirm` successes is up
+    (True); fewer outcomes than that decide nothing (None) until one side has `confirm`."""
+    last = list(outcomes)[-timing.evaluation_periods(confirm) :]
+    if len(last) - sum(last) >= confirm:
+        return False
+    return True if sum(last) >= confirm else None
+
+
+def standing(published: Sequence[bool], confirm: int) -> bool | None:
+    """The state the alarm holds from these published outcomes while nothing newer is published.
+
+    Missing data is ignored, so as time passes the alarm's range holds fewer and fewer of them:
+    down lasts only if the last `confirm` are all failures (any shorter run of them with a success
+    in it reads as OK); up lasts whenever it is decided (no suffix holds `confirm` failures).
+    Anything else (a down that will clear on its own, or nothing decided) is None: unknown.
+    """
+    if len(published) >= confirm and not any(list(published)[-confirm:]):
+        return False
+    return True if decided(published, confirm) else None
+
+
 class Monitor:
     """Probes on the grid and decides when to publish; what it published survives warm invocations.
 
-    The verdict of a target is the state its last `confirm` published probes agree on (none
-    after a cold start). A probe that disagrees with it is news: it is published at once,
-    together with everything still pending, so CloudWatch always holds an unbroken run of
-    datapoints up to the newest news and the alarm can count M of N on its own. Probes that
-    agree wait for the end of the invocation: one PutMetricData call per invocation in steady
-    state.
+    For each target it keeps the last `2*confirm - 1` outcomes it published, and from them the
+    state the availability alarm holds (`standing`). A probe is news when that state is unknown
+    (after a cold start, or a down that will clear on its own: any probe may move the alarm) or
+    when the outcomes so far, published and pending, decide another one (`decided`, the alarm's
+    own M of 2M-1). News is published at once with everything pending, so the alarm is where it
+    would be had every probe been published the moment it ended. Probes that change nothing
+    wait for the end of the invocation: one PutMetricData call per invocation in steady state.
     """
 
     def __init__(
@@ -64,10 +89,35 @@ class Monitor:
         self.sleep = sleep
         self.log = log
         self.publish_budget = publish_budget  # the longest a publish can take; kept free before the deadline
-        self.verdicts: dict[str, bool] = {}
-        self._streaks: dict[str, tuple[bool, int]] = {}  # over published probes
+        self._published: dict[str, deque[bool]] = {}  # per target, the last 2*confirm-1 published outcomes
         self._pending: list[ProbeResult] = []
         self._pool = ThreadPoolExecutor(max_workers=len(settings.targets), thread_name_prefix="probe")
+
+    @property
+    def verdicts(self) -> dict[str, bool]:
+        """Each target's standing state from what was published (True up, False down); unknown ones left out."""
+        out = {}
+        for target, published in self._published.items():
+            state = standing(published, self.settings.confirm)
+            if state is not None:
+                out[target] = state
+        return out
+
+    def remember(self, target: str, outcomes: Iterable[bool]) -> None:
+        """Record outcomes as published for a target (oldest first)."""
+        kept = self._published.setdefault(target, deque(maxlen=timing.evaluation_periods(self.settings.confirm)))
+        kept.extend(outcomes)
+
+    def has_news(self) -> bool:
+        """Whether what is pending, added to what was published, decides a state other than the standing one."""
+        confirm = self.settings.confirm
+        for target in {r.target for r in self._pending}:
+            published = self._published.get(target, deque())
+            pending = [r.ok for r in self._pending if r.target == target]
+            held = standing(published, confirm)
+            if held is None or decided([*published, *pending], confirm) != held:
+                return True
+        return False
 
     def probe_round(self, slot: float | None) -> list[ProbeResult]:
         results = list(self._pool.map(self.prober.probe, self.settings.targets))
@@ -95,7 +145,7 @@ class Monitor:
             results = self.probe_round(slot)
             probed += results
             self._pending += results
-            if any(self.verdicts.get(r.target) != r.ok for r in self._pending):
+            if self.has_news():
                 self._flush(final=False)
         self._flush(final=True)
         return probed
@@ -117,11 +167,7 @@ class Monitor:
             return
         self._pending = []
         for r in batch:
-            ok, count = self._streaks.get(r.target, (r.ok, 0))
-            count = count + 1 if ok == r.ok else 1
-            self._streaks[r.target] = (r.ok, count)
-            if count >= self.settings.confirm:
-                self.verdicts[r.target] = r.ok
+            self.remember(r.target, [r.ok])
 
 
 def _log_publish_error(exc: Exception, pending: int) -> None:

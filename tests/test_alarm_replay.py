@@ -257,3 +257,39 @@ def test_a_full_outage_trips_the_burn_alert_when_the_workbook_says_wherever_the_
             late.append(float("inf") if wall is None else wall - start)
     if late:  # clock-aligned periods wait for the hour to end (and by then the 5 min one may be quiet)
         assert max(late) > 30 * 60
+
+
+# --- flapping, then a change that lasts ----------------------------------------------------------
+
+
+def test_an_outage_after_flapping_alarms_within_the_bound_for_every_range() -> None:
+    """Review repro: probes F F F, ok ok, F F, ok, then an outage from the slot at 245 s. The
+    published probes left the alarm OK while the checker's own verdict was still "down", so the
+    outage's failures were held to the end of the invocation (ALARM 55 s after it started)."""
+    c = DEFAULTS
+    flaps = tuple((s - 0.5, s + 0.5) for s in (165, 175, 185, 215, 225))
+    start = 244.5
+    tl = timeline(Scenario(c, outage=(start, start + 150), flaps=flaps, invocations=10))
+    alarm = simulate.availability_alarm(c)
+    for range_periods, reading in simulate.every_reading(alarm):
+        states = replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=start + 150)
+        took = simulate.settles(states, ALARM, start, start + 150)
+        limit = c.bound if reading == "open period" else c.bound + c.interval
+        assert took is not None and took <= limit, (range_periods, reading, took)
+
+
+@pytest.mark.parametrize("c", simulate.SETTINGS_REPORTED, ids=lambda c: f"{c.interval}s-{c.confirm}-{c.schedule}s")
+def test_after_random_flapping_an_outage_or_a_recovery_settles_within_the_bound(c: Checker) -> None:
+    """Seeded random flapping (cold starts included), then an outage or a recovery that lasts:
+    the alarm is ALARM (or OK) from `confirm * interval + timeout` after the change on, for
+    every range of N..2N periods, until the next change. Publishing every probe the moment it
+    ends does no better in the worst case."""
+    worst = simulate.flapping_worst(c, seeds=FLAPPING_SEEDS)
+    assert worst["detection"] <= c.bound and worst["recovery"] <= c.bound, worst
+    instant = simulate.flapping_worst(c, seeds=FLAPPING_SEEDS, monitor=simulate.InstantMonitor)
+    assert all(worst[k] <= instant[k] + 1e-9 for k in worst), (worst, instant)
+    late = simulate.flapping_worst(c, seeds=FLAPPING_SEEDS, reading="complete periods")
+    assert late["detection"] <= c.bound + c.interval and late["recovery"] <= c.bound + c.interval, late
+
+
+FLAPPING_SEEDS = 40

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from botocore.config import Config
 
 from checker_lambda import timing
 from checker_lambda.contract import Reason
-from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
+from checker_lambda.metrics import publish_budget
 from checker_lambda.probe import ProbeResult
-from checker_lambda.run import Monitor, first_slot
+from checker_lambda.run import Monitor, decided, first_slot, standing
 from checker_lambda.settings import Settings, Target
 
 
@@ -57,62 +56,89 @@ def make(script: list[bool], start: float = 1_000_020.0):
     return monitor, prober, clock, published
 
 
+UP, DOWN = [True] * 5, [False] * 5  # published histories that leave no doubt
+
+
 def test_healthy_invocation_probes_every_slot_and_publishes_once_at_the_end() -> None:
     monitor, prober, clock, published = make([True] * 6)
-    monitor.verdicts["hello"] = True  # already known up
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(published) == 1 and len(published[0]) == 6
     assert [round(c - prober.calls[0]) for c in prober.calls] == [0, 10, 20, 30, 40, 50]
     assert [r.slot for r in results] == [1_000_020.0 + 10 * i for i in range(6)]
 
 
-def test_news_is_published_at_once_and_probing_goes_on() -> None:
-    """Each probe that disagrees with the verdict goes out at once, with everything pending."""
+def test_the_probe_that_moves_the_alarm_is_published_at_once_and_probing_goes_on() -> None:
+    """Up: the third failure of 3 of 5 is news, published with the two before it; then down holds."""
     monitor, prober, clock, published = make([True, False, False, False, True, True])
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(results) == 6 and len(prober.calls) == 6  # publishing early never stops probing
-    assert [[r.ok for r in batch] for batch in published] == [[True, False], [False], [False], [True], [True]]
-    assert monitor.verdicts["hello"] is False  # 3 published failures; 2 successes do not confirm yet
+    assert [[r.ok for r in batch] for batch in published] == [[True, False, False, False], [True, True]]
+    # Published: F F F ok ok. The alarm reads 3 of 5 now, but as the range slides past the
+    # failures only "ok ok" is left, which reads OK: the state it holds is not known.
+    assert monitor.verdicts == {}
 
 
-def test_a_single_failure_is_published_at_once_and_changes_nothing() -> None:
+def test_a_single_failure_changes_nothing_and_waits_for_the_end() -> None:
     monitor, _, clock, published = make([True, False, True, True, True, True])
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
-    assert len(results) == 6 and monitor.verdicts["hello"] is True
-    assert [[r.ok for r in batch] for batch in published] == [[True, False], [True, True, True, True]]
+    assert len(results) == 6 and monitor.verdicts == {"hello": True}
+    assert [[r.ok for r in batch] for batch in published] == [[True, False, True, True, True, True]]
 
 
-def test_recovery_is_published_probe_by_probe_until_confirmed() -> None:
+def test_recovery_is_published_when_confirm_successes_decide_it() -> None:
     monitor, _, clock, published = make([False, True, True, True, True, True])
-    monitor.verdicts["hello"] = False
+    monitor.remember("hello", DOWN)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(results) == 6
-    assert [[r.ok for r in batch] for batch in published] == [[False, True], [True], [True], [True, True]]
-    assert monitor.verdicts["hello"] is True
+    assert [[r.ok for r in batch] for batch in published] == [[False, True, True, True], [True, True]]
+    assert monitor.verdicts == {"hello": True}
 
 
-def test_a_cold_start_publishes_until_confirm_probes_agree_then_probes_on() -> None:
-    monitor, prober, clock, published = make([True] * 6)  # no verdict yet
+def test_a_cold_start_publishes_until_the_alarms_state_is_known_then_probes_on() -> None:
+    monitor, prober, clock, published = make([True] * 6)  # nothing published yet: any probe may move the alarm
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(prober.calls) == 6
     assert [len(batch) for batch in published] == [1, 1, 1, 3]
-    assert monitor.verdicts["hello"] is True
+    assert monitor.verdicts == {"hello": True}
 
 
-def test_the_publish_budget_is_the_clients_slowest_call() -> None:
-    """Every attempt may use its whole connect and read timeouts; every retry its longest backoff."""
-    # 2 attempts x (1 s connect + 2 s read), and one backoff of at most 1 s (+5 s retry-after).
-    assert publish_budget(CLIENT_CONFIG) == 12
-    three = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-    assert publish_budget(three) == 3 * 5 + (1 + 5) + (2 + 5)
-    assert Monitor(SETTINGS, None, print).publish_budget == publish_budget(CLIENT_CONFIG)  # type: ignore[arg-type]
+def test_a_down_that_will_clear_by_itself_is_unknown_so_every_probe_is_published() -> None:
+    """Published F F F ok ok: the alarm is in ALARM, and will read OK once the range holds only
+    the successes. An outage now must not wait for the end of the invocation."""
+    monitor, _, clock, published = make([False] * 6)
+    monitor.remember("hello", [False, False, False, True, True])
+    monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [1, 1, 1, 3]  # until the last 3 published failed
+    assert monitor.verdicts == {"hello": False}
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "decision", "held"),
+    [
+        ([], None, None),
+        ([True, True], None, None),
+        ([True, True, True], True, True),
+        ([False, False, False], False, False),
+        ([True, False, True, False, True], True, True),
+        ([False, True, False, True, False], False, None),  # ALARM now, OK once "ok F" is all that is left
+        ([False, False, False, True, True], False, None),
+        ([True, True, False, False, False], False, False),
+        ([False] * 9 + [True, True, True], True, True),  # only the last 2M-1 count
+    ],
+)
+def test_the_state_is_the_alarms_m_of_2m_minus_1_and_down_holds_only_on_m_failures(
+    outcomes: list[bool], decision: bool | None, held: bool | None
+) -> None:
+    assert decided(outcomes, 3) is decision
+    assert standing(outcomes, 3) is held
 
 
 def test_never_starts_a_probe_that_could_end_past_the_deadline() -> None:
     monitor, prober, clock, published = make([True] * 6)
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     start = clock.now
     budget = monitor.publish_budget
     deadline = start + 20 + 5 + budget + 1  # room for slots 0, 10, 20 only (5 s timeout + a publish)
@@ -124,7 +150,7 @@ def test_never_starts_a_probe_that_could_end_past_the_deadline() -> None:
 
 def test_a_late_start_probes_at_once_then_keeps_the_grid() -> None:
     monitor, prober, clock, _ = make([True] * 6, start=1_000_023.0)
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     monitor.run(start=1_000_020.0, deadline=1_000_020.0 + RUN_FOR)
     assert prober.calls[0] == 1_000_023.0 and prober.calls[1] == pytest.approx(1_000_030.0)
 
@@ -144,16 +170,16 @@ def test_a_failed_publish_does_not_count_as_published() -> None:
         raise ConnectionError("CloudWatch unreachable")
 
     monitor = Monitor(SETTINGS, prober, broken, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     with pytest.raises(ConnectionError):
         monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(prober.calls) == 6  # a failing publish never stops probing either
-    assert monitor.verdicts["hello"] is True  # the outage was never reported
+    assert monitor.verdicts == {"hello": True}  # the outage was never reported
     published: list[Sequence[ProbeResult]] = []
     monitor.publish = published.append
     monitor.run(start=1_000_080.0, deadline=1_000_080.0 + RUN_FOR)
-    assert [len(batch) for batch in published] == [1, 1, 1, 3]  # reported at once, again
-    assert monitor.verdicts["hello"] is False
+    assert [len(batch) for batch in published] == [3, 3]  # reported at the third failure, again
+    assert monitor.verdicts == {"hello": False}
 
 
 def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> None:
@@ -168,24 +194,6 @@ def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> Non
         published.append([r.ok for r in results])
 
     monitor = Monitor(SETTINGS, prober, flaky, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
-    assert published == [[True, False, False], [False], [False, False]]
-
-
-def test_the_lambda_timeout_fits_every_slot_even_when_probes_and_publishes_are_at_their_slowest() -> None:
-    """An outage starting at the last two slots: both probes time out, both publishes take the budget."""
-    clock = FakeClock(1_000_020.2)  # 0.2 s after the scheduled minute
-    prober = ScriptedProber(clock, [True, True, True, True, False, False], cost=5.0)
-    ended: list[float] = []
-
-    def slow(results: Sequence[ProbeResult]) -> None:
-        clock.now += publish_budget()
-        ended.append(clock.now)
-
-    monitor = Monitor(SETTINGS, prober, slow, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
-    deadline = clock.now + RUN_FOR
-    monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
-    assert len(prober.calls) == 6 and len(ended) == 2  # each failure is news; nothing left for the end
-    assert ended[-1] <= deadline
+    assert published == [[True, False, False, False, False], [False]]
