@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from checker_lambda import metrics, timing
+from checker_lambda.contract import Reason
 from checker_lambda.probe import Prober, ProbeResult
-from checker_lambda.settings import Settings
+from checker_lambda.settings import Settings, Target
 
 Publish = Callable[[Sequence[ProbeResult]], object]
 Log = Callable[[ProbeResult], None]
@@ -120,35 +121,75 @@ class Monitor:
         return False
 
     def probe_round(self, slot: float | None) -> list[ProbeResult]:
-        results = list(self._pool.map(self.prober.probe, self.settings.targets))
+        results = list(self._pool.map(self._probe, self.settings.targets))
         for r in results:
             r.slot = slot
             self.log(r)
         return results
 
+    def _probe(self, target: Target) -> ProbeResult:
+        """One probe; an exception the prober did not expect is that target's failure, not the round's."""
+        started = self.clock()
+        try:
+            return self.prober.probe(target)
+        except Exception as exc:  # noqa: BLE001  # a bug or an input the prober did not foresee
+            detail = f"unexpected {type(exc).__name__}: {exc}"[:300]
+            return ProbeResult(
+                target=target.name, url=target.url, started_at=started, reason=Reason.PROTOCOL, detail=detail
+            )
+
     def run(self, start: float, deadline: float) -> list[ProbeResult]:
         """Probe every slot of the invocation that fits before the deadline; return the probes.
 
         A slot is probed when its probe, at its slowest, and then a publish, at its slowest,
-        both end before `deadline`. Publishing early never stops probing.
+        both end before `deadline`, and only while it is no later than `timing.slot_tolerance`
+        (a probe is stamped with its slot; a later one is skipped: a gap). News is published at
+        once only when a failed attempt would still leave time for the final publish; otherwise
+        it goes with the final publish. No publish starts that could end past the deadline.
+        Publishing early never stops probing. Nothing is left pending when this returns or raises.
         """
         s = self.settings
         slowest = max(t.timeout for t in s.targets)
+        tolerance = timing.slot_tolerance(s.interval)
         probed: list[ProbeResult] = []
-        for i in range(s.probes_per_invocation):
-            slot = start + i * s.interval
-            if max(slot, self.clock()) + slowest + self.publish_budget > deadline:
-                break
-            wait = slot - self.clock()
-            if wait > 0:
-                self.sleep(wait)
-            results = self.probe_round(slot)
-            probed += results
-            self._pending += results
-            if self.has_news():
-                self._flush(final=False)
+        try:
+            for i in range(s.probes_per_invocation):
+                slot = start + i * s.interval
+                now = self.clock()
+                if max(slot, now) + slowest + self.publish_budget > deadline:
+                    break
+                if now > slot + tolerance:
+                    continue  # too late for its period: a gap, which the alarm ignores
+                if slot > now:
+                    self.sleep(slot - now)
+                results = self.probe_round(slot)
+                probed += results
+                self._pending += results
+                if self.has_news() and self.clock() + 2 * self.publish_budget <= deadline:
+                    self._flush(final=False)
+        except BaseException:
+            self._flush_on_the_way_out(deadline)
+            raise
+        if self._pending and self.clock() + self.publish_budget > deadline:
+            self._drop("no time left before the deadline")
         self._flush(final=True)
         return probed
+
+    def _flush_on_the_way_out(self, deadline: float) -> None:
+        """After an unexpected error: publish what is pending if it fits, else drop it; never raise."""
+        if self._pending and self.clock() + self.publish_budget <= deadline:
+            try:
+                self._flush(final=True)
+            except Exception as exc:  # noqa: BLE001  # the error on its way out matters more
+                _log_publish_error(exc, 0)
+        self._drop("the run ended with an error")
+
+    def _drop(self, why: str) -> None:
+        if self._pending:
+            line = {"type": "publish_dropped", "why": why, "pending": len(self._pending)}
+            sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+        self._pending = []
 
     def _flush(self, *, final: bool) -> None:
         if not self._pending:

@@ -50,15 +50,26 @@ def slot_offset(interval: float) -> float:
     return min(interval / 2, 5.0)
 
 
+def slot_tolerance(interval: float) -> float:
+    """How late a slot may still be probed: until the end of the alarm period it is stamped in.
+
+    A probe is stamped with its slot, so one that starts later than this would be counted in a
+    period it did not run in; it is skipped instead (a gap, which the availability alarm ignores).
+    """
+    return interval - slot_offset(interval)
+
+
 def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float, publish_budget: float) -> int:
     """Seconds an invocation needs so that its last slot is probed and published.
 
     The last slot may start late by a news publish after the slot before it (both at their
-    slowest); then it takes its probe and the final publish, both at their slowest. More than
-    the schedule: an invocation may, at worst, overlap the next one by a few seconds.
+    slowest), as long as that is within `slot_tolerance` (later, it is skipped); then it takes
+    its probe and the final publish, both at their slowest. More than the schedule: an
+    invocation may, at worst, overlap the next one by a few seconds.
     """
     step = slowest_probe + publish_budget
-    last_start = max(schedule - interval, schedule - 2 * interval + step) + slot_offset(interval)
+    late = min(slot_tolerance(interval), max(0.0, step - interval))
+    last_start = schedule - interval + slot_offset(interval) + late
     return math.ceil(last_start + step)
 
 

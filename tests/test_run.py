@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -29,14 +30,14 @@ class FakeClock:
 class ScriptedProber:
     """Answers from a script of True/False per call; each probe takes `cost` seconds."""
 
-    def __init__(self, clock: FakeClock, script: list[bool], cost: float = 0.1) -> None:
-        self.clock, self.script, self.cost = clock, list(script), cost
+    def __init__(self, clock: FakeClock, script: list[bool], cost: float = 0.1, costs: list[float] = []) -> None:  # noqa: B006
+        self.clock, self.script, self.cost, self.costs = clock, list(script), cost, list(costs)
         self.calls: list[float] = []
 
     def probe(self, t: Target) -> ProbeResult:
         self.calls.append(self.clock.now)
         ok = self.script.pop(0) if self.script else True
-        self.clock.now += self.cost
+        self.clock.now += self.costs.pop(0) if self.costs else self.cost
         result = ProbeResult(target=t.name, url=t.url, started_at=self.clock.now, ok=ok, status=200 if ok else None)
         result.reason = None if ok else Reason.REFUSED
         result.phases["total"] = self.cost * 1000
@@ -197,3 +198,122 @@ def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> Non
     monitor.remember("hello", UP)
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert published == [[True, False, False, False, False], [False]]
+
+
+# --- the deadline ---------------------------------------------------------------------------------
+
+
+class SlowPublisher:
+    """Each call takes the whole publish budget; the calls listed in `fail` then raise."""
+
+    def __init__(self, clock: FakeClock, fail: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.clock, self.fail = clock, fail
+        self.ended: list[float] = []
+        self.batches: list[list[float | None]] = []
+
+    def __call__(self, results: Sequence[ProbeResult]) -> None:
+        call = len(self.ended)
+        self.clock.now += publish_budget()
+        self.ended.append(self.clock.now)
+        if call in self.fail:
+            raise ConnectionError("throttled, after every retry")
+        self.batches.append([r.slot for r in results])
+
+
+def test_slow_publishes_on_consecutive_slots_skip_slots_rather_than_stamp_them_wrong() -> None:
+    """A cold start into an outage: every probe is news, each probe times out and each publish
+    takes the budget. Review repro: slots probed at 5, 22, 39, 56, 61 s, stamped 5 to 45 s."""
+    clock = FakeClock(1_000_020.2)
+    prober = ScriptedProber(clock, [False] * 6, cost=5.0)
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    deadline = clock.now + RUN_FOR
+    results = monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    tolerance = timing.slot_tolerance(SETTINGS.interval)
+    for probed_at, r in zip(prober.calls, results, strict=True):
+        assert r.slot is not None and r.slot <= probed_at <= r.slot + tolerance, (probed_at, r.slot)
+    assert [r.slot - 1_000_020.0 for r in results if r.slot is not None] == [5.0, 25.0, 45.0]  # 15, 35, 55: gaps
+    assert max(publisher.ended) <= deadline
+
+
+def test_the_lambda_timeout_fits_the_last_slot_as_late_as_its_period_allows_at_its_slowest() -> None:
+    """News at the slot before the last takes the whole budget, so the last slot starts at the
+    end of its tolerance; its probe times out and the final publish takes the budget too."""
+    clock = FakeClock(1_000_020.2)  # 0.2 s after the scheduled minute
+    prober = ScriptedProber(clock, [True, True, False, False, False, False], costs=[0.1] * 4 + [3.0, 5.0])
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
+    deadline = clock.now + RUN_FOR
+    monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    assert prober.calls[-1] - prober.calls[0] == pytest.approx(50 + timing.slot_tolerance(SETTINGS.interval))
+    assert len(prober.calls) == 6 and len(publisher.ended) == 2 and publisher.ended[-1] <= deadline
+
+
+def test_a_failed_news_publish_at_the_last_slot_leaves_no_second_publish_past_the_deadline() -> None:
+    """Review repro: the last slot's news publish failed after the whole budget and the final
+    publish took another one: calls ending at 71.8 s and 83.8 s against a 79 s timeout."""
+    clock = FakeClock(1_000_020.2)
+    prober = ScriptedProber(clock, [True, True, True, False, False, False], cost=5.0)
+    publisher = SlowPublisher(clock, fail={0})
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
+    deadline = clock.now + RUN_FOR
+    with pytest.raises(ConnectionError):  # the one call left fails: the Lambda fails, its Errors alarm sees it
+        monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    assert len(prober.calls) == 6
+    assert len(publisher.ended) == 1 and publisher.ended[0] <= deadline  # the news waited for the final call
+
+
+def test_a_final_publish_that_cannot_fit_is_dropped_with_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock(1_000_020.0)
+    prober = ScriptedProber(clock, [True] * 6, cost=0.1)
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
+    # A probe overran its own timeout (the host was starved): no time left for the final publish.
+    monitor.log = lambda r: setattr(clock, "now", clock.now + 30.0) if r.slot == 1_000_020.0 + 20 else None  # type: ignore[method-assign]
+    deadline = clock.now + 20 + 5 + publish_budget() + 1
+    monitor.run(start=clock.now, deadline=deadline)
+    assert publisher.ended == [] and clock.now <= deadline + 30
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["type"] == "publish_dropped" and line["pending"] == 3
+
+
+# --- what an unexpected error leaves behind --------------------------------------------------------
+
+
+def test_a_probe_that_raises_is_a_protocol_failure_not_a_failed_round() -> None:
+    clock = FakeClock(1_000_020.0)
+    two = Settings(
+        targets=(*SETTINGS.targets, Target(name="other", url="http://y/", timeout=5)), interval=10, confirm=3
+    )
+
+    class Broken(ScriptedProber):
+        def probe(self, t: Target) -> ProbeResult:
+            if t.name == "other":
+                raise UnicodeError("label too long")
+            return super().probe(t)
+
+    monitor = Monitor(two, Broken(clock, []), print, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    hello, other = monitor.probe_round(1_000_020.0)
+    assert hello.ok and hello.slot == 1_000_020.0
+    assert (other.target, other.ok, other.reason, other.slot) == ("other", False, Reason.PROTOCOL, 1_000_020.0)
+    assert "UnicodeError" in other.detail
+
+
+def test_an_unexpected_error_leaves_nothing_pending_for_the_next_invocation() -> None:
+    monitor, prober, clock, published = make([True] * 12)
+    monitor.remember("hello", UP)
+
+    def log(r: ProbeResult) -> None:
+        if len(prober.calls) == 3:
+            raise BrokenPipeError("stdout closed")
+
+    monitor.log = log  # type: ignore[method-assign]
+    with pytest.raises(BrokenPipeError):
+        monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [2]  # what was probed before the error went out on the way
+    monitor.log = lambda r: None  # type: ignore[method-assign]
+    monitor.run(start=1_000_080.0, deadline=1_000_080.0 + RUN_FOR)
+    assert [len(batch) for batch in published] == [2, 6]  # not the old probes again
