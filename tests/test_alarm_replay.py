@@ -107,15 +107,18 @@ def healthy(c: Checker) -> dict[str, Scenario]:
         "warm": Scenario(c),
         "late publish": Scenario(c, slow_publishes=frozenset(range(0, 20, 3))),
         "skipped invocation": Scenario(c, skipped=frozenset({k})),
-        "throttled publish retried": Scenario(c, throttled_publishes=frozenset({1})),  # news, mid-run: retried
+        # The cold start's first news publish fails; the next one (or the final one) carries it.
+        "throttled publish retried": Scenario(c, throttled_publishes=frozenset({0})),
         "throttled final publish": Scenario(c, throttled_publishes=frozenset({k})),
         "late start": Scenario(c, cold=frozenset({0, k}), start_delay=4.0, cold_start_delay=8.0),
     }
 
 
 @pytest.mark.parametrize("name", list(healthy(DEFAULTS)))
-def test_no_healthy_timeline_ever_alarms(checker, name: str) -> None:
-    c, availability, heartbeat = checker
+def test_no_healthy_timeline_leaves_a_slot_unprobed_or_wakes_the_heartbeat(checker, name: str) -> None:
+    """The availability alarm is not replayed here: with every datapoint a success and missing
+    data ignored, nothing could ever put it in ALARM. Gaps are what could page, through the heartbeat."""
+    c, _, heartbeat = checker
     tl = timeline(healthy(c)[name])
     assert tl.data and all(d.ok for d in tl.data)
     if name in ("cold start", "warm", "late start", "throttled publish retried"):  # no slot unprobed
@@ -123,9 +126,8 @@ def test_no_healthy_timeline_ever_alarms(checker, name: str) -> None:
         assert slots == [slots[0] + i * c.interval for i in range(len(slots))]
         assert len(slots) == tl.scenario.invocations * c.schedule // c.interval
     until = c.schedule * tl.scenario.invocations
-    for alarm in (availability, heartbeat):
-        for reading, states in _states(tl, alarm, until):
-            assert ALARM not in {s for _, s in states}, (name, alarm, reading)
+    for reading, states in _states(tl, heartbeat, until):
+        assert ALARM not in {s for _, s in states}, (name, reading)
 
 
 def test_every_outage_alarms_and_clears_within_the_stated_bound(checker) -> None:
