@@ -1,9 +1,10 @@
 """The checker's timing contract: how long an invocation may run, the alarms' shapes, the bounds.
 
 How the checker behaves (checker_lambda/run.py): an invocation starts every `schedule` seconds
-and probes every slot of its `schedule / interval` slots. A probe that disagrees with the
-verdict (the state the last `confirm` published probes agree on) is published at once, with
-everything pending; the others wait for the end of the invocation.
+and probes every slot of its `schedule / interval` slots. A probe is published at once, with
+everything pending, when the state the alarm holds from the published probes is unknown or
+when the probes so far decide another one (run.py, `standing` and `decided`); the others
+wait for the end of the invocation.
 
 The availability alarm (cdk_app/monitoring.py) has period = interval, `confirm` datapoints of
 `2*confirm - 1`, missing data ignored; a heartbeat alarm on the count of datapoints per minute
