@@ -70,6 +70,8 @@ class Monitor:
     own M of 2M-1). News is published at once with everything pending, so the alarm is where it
     would be had every probe been published the moment it ended. Probes that change nothing
     wait for the end of the invocation: one PutMetricData call per invocation in steady state.
+    An environment that did not run the previous invocation forgets what it published: another
+    one may have published since.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Monitor:
         self.publish_budget = publish_budget  # the longest a publish can take; kept free before the deadline
         self._published: dict[str, deque[bool]] = {}  # per target, the last 2*confirm-1 published outcomes
         self._pending: list[ProbeResult] = []
+        self._next_start: float | None = None  # the first slot of the invocation after the last one run here
         self._pool = ThreadPoolExecutor(max_workers=len(settings.targets), thread_name_prefix="probe")
 
     @property
@@ -149,6 +152,11 @@ class Monitor:
         Publishing early never stops probing. Nothing is left pending when this returns or raises.
         """
         s = self.settings
+        if self._next_start is not None and abs(start - self._next_start) > s.interval / 2:
+            # Another execution environment (or none) ran the invocations in between: what this
+            # one published is not all there is, so the state the alarm holds is unknown.
+            self._published.clear()
+        self._next_start = start + s.schedule
         slowest = max(t.timeout for t in s.targets)
         tolerance = timing.slot_tolerance(s.interval)
         probed: list[ProbeResult] = []

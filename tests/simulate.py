@@ -72,6 +72,9 @@ class Scenario:
     invocations: int = 12
     cold: frozenset[int] = frozenset({0})  # invocations that start in a new execution environment
     skipped: frozenset[int] = frozenset()  # invocations that never ran
+    # The execution environment of each invocation (0 when not listed): Lambda starts another one
+    # when an invocation overlaps the next, and either may take later invocations.
+    environments: tuple[int, ...] = ()
     start_delay: float = 0.2  # EventBridge delivery and init, after the scheduled time
     cold_start_delay: float = 1.5
     slow_publishes: frozenset[int] = frozenset()  # calls (0-based) that take the whole publish budget
@@ -139,14 +142,15 @@ def timeline(scenario: Scenario, monitor: type[Monitor] = Monitor) -> Timeline:
         out.calls.append(clock.now)
         out.data.extend(Datum(r.slot if r.slot is not None else r.started_at, r.ok, clock.now) for r in results)
 
-    running: Monitor | None = None
+    warm: dict[int, Monitor] = {}  # by execution environment
     for k in range(scenario.invocations):
         if k in scenario.skipped:
             continue
-        cold = running is None or k in scenario.cold
+        env = scenario.environments[k] if k < len(scenario.environments) else 0
+        cold = env not in warm or k in scenario.cold
         if cold:
-            running = monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-        assert running is not None
+            warm[env] = monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+        running = warm[env]
         scheduled = k * c.schedule
         begin = scheduled + (scenario.cold_start_delay if cold else scenario.start_delay)
         clock.now = max(clock.now, begin)
@@ -323,7 +327,8 @@ def settles(states: list[tuple[float, str]], wanted: str, since: float, until: f
 
 @dataclass(frozen=True)
 class Flapping:
-    """A seeded random run of failing and passing probes, then a change that lasts."""
+    """A seeded random run of failing and passing probes, then a change that lasts; cold starts,
+    and warm environments taking turns (each knows only what it published itself)."""
 
     scenario: Scenario
     change: float  # when the lasting change starts: an outage ("detection") or the service up ("recovery")
@@ -343,10 +348,12 @@ class Flapping:
         outage = (change, change + 2 * c.schedule + rng.uniform(0, c.schedule)) if kind == "detection" else None
         end = outage[1] if outage else change
         until = end + 3 * c.schedule
-        cold = frozenset({0} | {k for k in range(1, math.ceil(until / c.schedule)) if rng.random() < 0.2})
+        invocations = math.ceil(until / c.schedule) + 1
+        cold = frozenset({0} | {k for k in range(1, invocations) if rng.random() < 0.2})
+        envs = tuple(rng.choice((0, 1, 2)) if rng.random() < 0.3 else 0 for _ in range(invocations))
         if kind == "recovery":
             change = slots[-1] + 0.5  # the last failing probe's period is over: the service is up from here
-        scenario = Scenario(c, outage=outage, flaps=flaps, cold=cold, invocations=math.ceil(until / c.schedule) + 1)
+        scenario = Scenario(c, outage=outage, flaps=flaps, cold=cold, invocations=invocations, environments=envs)
         return Flapping(scenario, change, kind, until)
 
     def times(self, tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> dict[str, float | None]:

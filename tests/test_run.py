@@ -317,3 +317,20 @@ def test_an_unexpected_error_leaves_nothing_pending_for_the_next_invocation() ->
     monitor.log = lambda r: None  # type: ignore[method-assign]
     monitor.run(start=1_000_080.0, deadline=1_000_080.0 + RUN_FOR)
     assert [len(batch) for batch in published] == [2, 6]  # not the old probes again
+
+
+def test_a_warm_environment_that_missed_an_invocation_forgets_what_it_published() -> None:
+    """Lambda starts a second environment when a run overlaps the next minute, and either may
+    take the minute after: what this one published is then not all there is. Here another
+    environment published an outage meanwhile; the recovery must not wait for the end of the run."""
+    monitor, _, clock, published = make([True] * 6)
+    monitor.remember("hello", UP)
+    monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)  # minute 0: healthy, one call
+    assert [len(batch) for batch in published] == [6]
+    clock.now = 1_000_140.2  # minute 1 ran elsewhere (the outage went out from there): this is minute 2
+    monitor.prober.script = [True] * 6  # type: ignore[attr-defined]
+    monitor.run(start=1_000_140.0, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [6, 1, 1, 1, 3]  # each probe until the state is known again
+    clock.now = 1_000_200.2  # minute 3, the very next one: what it published is all there is
+    monitor.run(start=1_000_200.0, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [6, 1, 1, 1, 3, 6]
