@@ -3,12 +3,23 @@
 # package) on first use; `make local` and `make status` only the few packages they need.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PYTHON ?= python3
+# One Python minor for the image, the Lambda and the tests: .python-version (tests/test_python.py
+# checks the Dockerfile, the Lambda runtime and the workflows against it). That Python when this
+# machine has it (on PATH, or installed by pyenv), else python3, with a warning.
+PYTHON_MINOR := $(shell cat .python-version)
+PYTHON ?= $(or $(shell for p in python$(PYTHON_MINOR) $$HOME/.pyenv/versions/$(PYTHON_MINOR)*/bin/python$(PYTHON_MINOR); do \
+  $$p -c '' >/dev/null 2>&1 && { echo $$p; break; }; done),python3)
+PYTHON_FOUND := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS := requirements.txt requirements-dev.txt requirements-local.txt service/requirements.txt
-STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
-LOCAL_STAMP := $(VENV)/.local-$(shell cat requirements-local.txt service/requirements.txt | cksum | cut -d' ' -f1)
+# The stamps name the Python: a venv made by another one is made again.
+STAMP := $(VENV)/.installed-$(PYTHON_FOUND)-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
+LOCAL_STAMP := $(VENV)/.local-$(PYTHON_FOUND)-$(shell cat requirements-local.txt service/requirements.txt | cksum | cut -d' ' -f1)
+MAKE_VENV = @if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYTHON_FOUND)" ]; then \
+  echo "$(VENV) was made with another Python: making it again with $(PYTHON) ($(PYTHON_FOUND))"; rm -rf $(VENV); fi; \
+  test -x $(PY) || $(PYTHON) -m venv $(VENV)
+WRONG_PYTHON = $(if $(filter $(PYTHON_MINOR),$(PYTHON_FOUND)),,@echo "warning: Python $(PYTHON_MINOR) (what the image and the Lambda run) not found; using $(PYTHON) ($(PYTHON_FOUND)). Install it (e.g. pyenv install $(PYTHON_MINOR)) to test what ships." >&2)
 # A full install has everything make local needs: use it when it is there.
 LOCAL_DEPS = $(if $(wildcard $(STAMP)),$(STAMP),$(LOCAL_STAMP))
 # Node.js 24 shipped as a Python wheel: jsii (the CDK's runtime) and the CDK CLI run on it.
@@ -31,14 +42,15 @@ help: ## This list
 
 install: $(STAMP) node_modules/.installed ## Install everything (venv, pinned packages, CDK CLI); others do it on first use
 
-$(STAMP): $(REQUIREMENTS)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(STAMP): $(REQUIREMENTS) .python-version
+	$(WRONG_PYTHON)
+	$(MAKE_VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-$(LOCAL_STAMP): requirements-local.txt service/requirements.txt
+$(LOCAL_STAMP): requirements-local.txt service/requirements.txt .python-version
 	@echo "Installing what make local and make status need into $(VENV): flask, waitress, boto3, moto[server] (requirements-local.txt); make install or make test install the rest"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(MAKE_VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	rm -f $(VENV)/.local-* && touch $@
 
@@ -47,6 +59,7 @@ node_modules/.installed: package.json package-lock.json $(STAMP)
 	touch $@
 
 test: install ## Run every test (offline)
+	$(WRONG_PYTHON)
 	$(WITH_NODE) $(PY) -m pytest
 
 lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
@@ -71,7 +84,7 @@ deploy: install ## Deploy: ALERT_EMAIL=you@example.com and/or alertWebhooks; CON
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: install ## Delete the stack; asks first (FORCE=1 to skip the question, e.g. in CI)
-	@if [ -z "$(FORCE)" ]; then \
+	@if [ "$(FORCE)" != 1 ]; then \
 	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stack without asking: make destroy FORCE=1" >&2; exit 2; fi; \
 	  read -r -p "Delete the deployed stack (EKS cluster, VPC, load balancer, alarms, logs)? Type yes to delete: " answer; \
 	  if [ "$$answer" != yes ]; then echo "Not deleted." >&2; exit 1; fi; \

@@ -15,13 +15,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker_lambda import metrics, timing
-from checker_lambda.settings import Settings, SettingsError, Target
+from checker_lambda.settings import Labels, Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
 STACK_NAME = "HelloWorldEks"  # tools/status.py and the deploy workflow read outputs under it
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_INSTANCE = re.compile(r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$")
+# aws-cdk-lib's reading of an instance type (aws-ec2 instance-types.js, InstanceType.architecture):
+# family, generation, capabilities; Graviton when the family is `a` (a1) or a capability is `g`.
+_INSTANCE = re.compile(r"^([a-z]+)(\d{1,2})([a-z\-]*)\.([a-z0-9\-]+)$")
+
+
+def arm64_instance(instance_type: str) -> bool:
+    family, _, capabilities, _ = _INSTANCE.match(instance_type).groups()  # type: ignore[union-attr]
+    return family == "a" or "g" in capabilities
+
+
+def known_instance_types() -> frozenset[str]:
+    """Every EC2 instance type the pinned botocore's EC2 model lists (offline, no AWS call)."""
+    from botocore.loaders import create_loader  # the model files alone: no session, no profile
+
+    model = create_loader().load_service_model("ec2", "service-2")
+    return frozenset(model["shapes"]["InstanceType"]["enum"])
+
+
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
@@ -87,9 +104,7 @@ class AppConfig:
 
     @property
     def node_arm64(self) -> bool:
-        """Graviton instance families carry a 'g' after the generation digit (t4g, m7g, c8gd)."""
-        family = self.node_instance_type.split(".")[0]
-        return bool(re.match(r"^[a-z]+\d+g", family))
+        return arm64_instance(self.node_instance_type)
 
     @property
     def https(self) -> bool:
@@ -114,15 +129,30 @@ class AppConfig:
             publish_budget=metrics.publish_budget(),
         )
 
+    def checker_settings(self, default_target: dict[str, Any]) -> Settings:
+        """What the checker Lambda runs with: the service's own target, then extraTargets."""
+        return Settings(
+            # The service's target is the stack's own; its URL is known at deploy time only (a
+            # token), so it is built, not parsed.
+            targets=(Target(**default_target), *self.extra_targets),
+            interval=self.probe_interval_seconds,
+            schedule=self.schedule_minutes * 60,
+            confirm=self.confirm_probes,
+        )
+
     def checker_environment(self, default_target: dict[str, Any]) -> dict[str, str]:
-        """The Lambda's environment; checker_lambda.settings.Settings.from_env reads it back."""
-        targets = [default_target] + [{k: v for k, v in vars(t).items() if v is not None} for t in self.extra_targets]
-        return {
-            "CHECK_TARGETS": json.dumps(targets, separators=(",", ":")),
-            "PROBE_INTERVAL_SECONDS": str(self.probe_interval_seconds),
-            "SCHEDULE_SECONDS": str(self.schedule_minutes * 60),
-            "CONFIRM_PROBES": str(self.confirm_probes),
-        }
+        """The Lambda's environment: Settings owns its variables (to_env, read back by from_env)."""
+        return self.checker_settings(default_target).to_env()
+
+
+# The checker's rules over its settings as a whole, naming what the CDK user typed.
+CONTEXT_LABELS: Labels = {
+    "targets": lambda _: "context key 'extraTargets' (with the service's own target 'hello')",
+    "interval": lambda v: f"context key 'probeIntervalSeconds'={v:g}",
+    "schedule": lambda v: f"context key 'scheduleMinutes'={float(v) / 60:g}",  # type: ignore[arg-type]
+    "confirm": lambda v: f"context key 'confirmProbes'={v}",
+    "timeout": lambda v: f"the probe timeout {v:g}s (context key 'probeTimeoutSeconds', or an extraTargets timeout)",
+}
 
 
 class _Reader:
@@ -206,6 +236,18 @@ class _Reader:
                 raise self.fail(key, v, "a list of IPv4 CIDRs like 203.0.113.0/24") from None
         return tuple(str(v) for v in values)
 
+    def instance_type(self, key: str) -> str:
+        value = str(self.raw(key)).strip()
+        if not _INSTANCE.match(value) or value not in known_instance_types():
+            import botocore
+
+            raise self.fail(
+                key,
+                value,
+                f"an EC2 instance type (botocore {botocore.__version__} lists them) like t3.medium or t4g.medium",
+            )
+        return value
+
     def zones(self, key: str) -> tuple[str, ...]:
         """Zone names (EKS rejects some zones by zone ID; which name maps to which ID differs per account)."""
         values = self.json_list(key)
@@ -239,7 +281,7 @@ class _Reader:
             alert_email=self.text("alertEmail", _EMAIL, "an email address", optional=True),
             alert_webhooks=self.webhooks("alertWebhooks"),
             name_prefix=str(self.text("namePrefix", _DNS_LABEL, "1-20 of a-z 0-9 -, starting with a letter")),
-            node_instance_type=str(self.text("nodeInstanceType", _INSTANCE, "an EC2 instance type like t3.medium")),
+            node_instance_type=self.instance_type("nodeInstanceType"),
             node_count=self.integer("nodeCount", 1, 20),
             node_max_count=self.integer("nodeMaxCount", 1, 50),
             node_capacity_type=self.choice("nodeCapacityType", CAPACITY_TYPES),
@@ -300,20 +342,11 @@ class _Reader:
             and not (c.domain_name == c.hosted_zone_name or c.domain_name.endswith("." + c.hosted_zone_name))
         ):
             raise self.fail("domainName", c.domain_name, f"a name inside hostedZoneName ({c.hosted_zone_name})")
-        if c.probe_timeout_seconds >= c.probe_interval_seconds:
-            raise self.fail(
-                "probeTimeoutSeconds",
-                self.raw("probeTimeoutSeconds"),
-                f"less than probeIntervalSeconds ({c.probe_interval_seconds})",
-            )
-        per_invocation = c.schedule_minutes * 60 // c.probe_interval_seconds
-        if c.confirm_probes > per_invocation:
-            raise self.fail("confirmProbes", c.confirm_probes, f"2..{per_invocation} (probes per checker run)")
         placeholder = {"name": "hello", "url": "http://placeholder/hello", "timeout": c.probe_timeout_seconds}
-        try:  # the checker's own validation, on what the Lambda will receive
-            Settings.from_env(c.checker_environment(placeholder))
+        try:  # the checker's own rules, on what the Lambda will receive, in the user's words
+            c.checker_settings(placeholder).validate(CONTEXT_LABELS)
         except SettingsError as exc:
-            raise ConfigError(f"checker settings from context are invalid: {exc}") from None
+            raise ConfigError(str(exc)) from None
         self.checker_limits(c)
 
     @staticmethod

@@ -296,7 +296,9 @@ class Prober:
                 del body[limit:]
                 result.body_truncated = True
             elif response.length:  # http.client's bytes still owed by Content-Length: closed early
-                raise _Failed(Reason.PROTOCOL, f"connection closed after {len(body)} of {len(body) + response.length} bytes")
+                raise _Failed(
+                    Reason.PROTOCOL, f"connection closed after {len(body)} of {len(body) + response.length} bytes"
+                )
         except _Failed:
             raise
         except TimeoutError:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from urllib.parse import urlsplit
 
-MAX_TARGETS = 10  # keeps one invocation's datapoints inside one PutMetricData call
+MAX_TARGETS = 10  # targets per checker (the synth check keeps a run's datapoints within one call)
 MAX_BODY_BYTES = 64 * 1024  # default per target: the probe reads at most this much of a body
 MAX_BODY_BYTES_RANGE = (1024, 10 * 1024 * 1024)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -17,6 +17,30 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the variable and what is allowed."""
+
+
+# How an error names each setting, and shows its value. The Lambda's environment variables are
+# the default; the CDK app and `make local` name what their users typed (context keys, options).
+Labels = Mapping[str, Callable[[object], str]]
+
+
+def _shown(name: str) -> Callable[[object], str]:
+    return lambda value: f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+
+
+# The Lambda's environment, owned here: Settings.to_env writes it, Settings.from_env reads it.
+ENV = {
+    "targets": "CHECK_TARGETS",
+    "interval": "PROBE_INTERVAL_SECONDS",
+    "schedule": "SCHEDULE_SECONDS",
+    "confirm": "CONFIRM_PROBES",
+    "ca_bundle": "CA_BUNDLE",
+}
+ENV_LABELS: Labels = {
+    **{field: _shown(name) for field, name in ENV.items()},
+    "targets": lambda _: ENV["targets"],
+    "timeout": lambda value: f"target timeout {value:g}s",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,11 @@ class Target:
     @property
     def https(self) -> bool:
         return urlsplit(self.url).scheme == "https"
+
+    def to_json(self) -> dict[str, object]:
+        """What Target.parse reads back: the fields that differ from their defaults."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return {k: v for k, v in asdict(self).items() if k in ("name", "url") or v != defaults[k]}
 
     @classmethod
     def parse(cls, raw: Mapping[str, object], where: str) -> Target:
@@ -117,49 +146,59 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        raw_targets = env.get("CHECK_TARGETS")
+        raw_targets = env.get(ENV["targets"])
         if not raw_targets:
-            raise SettingsError('CHECK_TARGETS is required: a JSON list like [{"url": "http://host/hello"}]')
+            raise SettingsError(f'{ENV["targets"]} is required: a JSON list like [{{"url": "http://host/hello"}}]')
         try:
             parsed = json.loads(raw_targets)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"CHECK_TARGETS is not valid JSON: {exc}") from None
+            raise SettingsError(f"{ENV['targets']} is not valid JSON: {exc}") from None
         if not isinstance(parsed, list) or not parsed or not all(isinstance(t, dict) for t in parsed):
-            raise SettingsError("CHECK_TARGETS must be a non-empty JSON list of objects")
-        targets = tuple(Target.parse(t, f"CHECK_TARGETS[{i}]") for i, t in enumerate(parsed))
+            raise SettingsError(f"{ENV['targets']} must be a non-empty JSON list of objects")
+        targets = tuple(Target.parse(t, f"{ENV['targets']}[{i}]") for i, t in enumerate(parsed))
         settings = cls(
             targets=targets,
-            interval=_number(env, "PROBE_INTERVAL_SECONDS", 10.0),
-            schedule=_number(env, "SCHEDULE_SECONDS", 60.0),
-            confirm=int(_number(env, "CONFIRM_PROBES", 3, integer=True)),
-            ca_bundle=env.get("CA_BUNDLE") or None,
+            interval=_number(env, ENV["interval"], cls.interval),
+            schedule=_number(env, ENV["schedule"], cls.schedule),
+            confirm=int(_number(env, ENV["confirm"], cls.confirm, integer=True)),
+            ca_bundle=env.get(ENV["ca_bundle"]) or None,
         )
         settings.validate()
         return settings
 
-    def validate(self) -> None:
+    def to_env(self) -> dict[str, str]:
+        """The Lambda's environment for these settings: from_env(to_env()) gives them back."""
+        env = {
+            ENV["targets"]: json.dumps([t.to_json() for t in self.targets], separators=(",", ":")),
+            ENV["interval"]: f"{self.interval:g}",
+            ENV["schedule"]: f"{self.schedule:g}",
+            ENV["confirm"]: str(self.confirm),
+        }
+        if self.ca_bundle:
+            env[ENV["ca_bundle"]] = self.ca_bundle
+        return env
+
+    def validate(self, labels: Labels = ENV_LABELS) -> None:
+        """Every rule over the settings as a whole; `labels` name them as the user wrote them."""
+        label = {**ENV_LABELS, **labels}
         if not self.targets or len(self.targets) > MAX_TARGETS:
-            raise SettingsError(f"CHECK_TARGETS must list 1..{MAX_TARGETS} targets, got {len(self.targets)}")
+            raise SettingsError(f"{label['targets'](None)} must list 1..{MAX_TARGETS} targets, got {len(self.targets)}")
         names = [t.name for t in self.targets]
         if len(set(names)) != len(names):
-            raise SettingsError(f"CHECK_TARGETS names must be unique, got {names}")
+            raise SettingsError(f"{label['targets'](None)} names must be unique, got {names}")
         if not 1 <= self.interval <= 60:
-            raise SettingsError(f"PROBE_INTERVAL_SECONDS={self.interval:g} must be 1..60")
+            raise SettingsError(f"{label['interval'](self.interval)} must be 1..60 seconds")
         if not 1 <= self.schedule <= 900:
-            raise SettingsError(f"SCHEDULE_SECONDS={self.schedule:g} must be 1..900")
+            raise SettingsError(f"{label['schedule'](self.schedule)} must be 1..900 seconds")
         if self.schedule % self.interval:
-            raise SettingsError(
-                f"PROBE_INTERVAL_SECONDS={self.interval:g} must divide SCHEDULE_SECONDS={self.schedule:g}"
-            )
+            raise SettingsError(f"{label['interval'](self.interval)} must divide {label['schedule'](self.schedule)}")
         slowest = max(t.timeout for t in self.targets)
         if slowest >= self.interval:
-            raise SettingsError(
-                f"target timeout {slowest:g}s must be shorter than PROBE_INTERVAL_SECONDS={self.interval:g}"
-            )
+            raise SettingsError(f"{label['timeout'](slowest)} must be shorter than {label['interval'](self.interval)}")
         if not 2 <= self.confirm <= self.probes_per_invocation:
             raise SettingsError(
-                f"CONFIRM_PROBES={self.confirm} must be 2..{self.probes_per_invocation} "
-                "(at least 2, so one failed probe never changes the verdict)"
+                f"{label['confirm'](self.confirm)} must be 2..{self.probes_per_invocation} "
+                "(at least 2, so one failed probe never changes the verdict; at most the probes per run)"
             )
 
 

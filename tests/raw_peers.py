@@ -175,3 +175,9 @@ def stalled_listener(host: str = "127.0.0.1") -> Iterator[int]:
         for s in fillers:
             s.close()
         listener.close()
+
+
+def short_body(conn: socket.socket, stop: threading.Event) -> None:
+    """Promises 1000 bytes, sends 11, closes: a connection dropped mid-answer."""
+    _read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nHello World")

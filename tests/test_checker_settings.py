@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from checker_lambda.settings import Settings, SettingsError
+from cdk_app.config import _INSTANCE as INSTANCE
+from cdk_app.config import AppConfig, ConfigError, arm64_instance, known_instance_types
+from checker_lambda.settings import Settings, SettingsError, Target
+from tests.infra import ROOT
+from tools import local
 
 GOOD = [{"name": "hello", "url": "http://lb.example/hello", "expect_body": "Hello World", "timeout": 5}]
 
@@ -41,3 +45,104 @@ def test_defaults() -> None:
 def test_invalid_settings_name_the_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(environ)
+
+
+def test_to_env_is_the_inverse_of_from_env_and_writes_no_defaults() -> None:
+    settings = Settings(
+        targets=(
+            Target(name="hello", url="http://lb.example/hello", expect_body="Hello World"),
+            Target(name="api", url="https://api.example/health", timeout=2.5, max_body_bytes=2048),
+        ),
+        interval=30,
+        schedule=120,
+        confirm=2,
+        ca_bundle="/opt/ca.pem",
+    )
+    env_ = settings.to_env()
+    assert Settings.from_env(env_) == settings
+    assert set(env_) == {"CHECK_TARGETS", "PROBE_INTERVAL_SECONDS", "SCHEDULE_SECONDS", "CONFIRM_PROBES", "CA_BUNDLE"}
+    written = json.loads(env_["CHECK_TARGETS"])
+    assert written[0] == {"name": "hello", "url": "http://lb.example/hello", "expect_body": "Hello World"}
+    assert written[1] == {"name": "api", "url": "https://api.example/health", "timeout": 2.5, "max_body_bytes": 2048}
+
+
+CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@pytest.mark.parametrize(
+    ("given", "says", "never"),
+    [
+        (
+            {"extraTargets": '[{"name": "api", "url": "http://api.example/", "timeout": 12}]'},
+            "the probe timeout 12s (context key 'probeTimeoutSeconds', or an extraTargets timeout) must be shorter "
+            "than context key 'probeIntervalSeconds'=10",
+            "PROBE_INTERVAL_SECONDS",
+        ),
+        (
+            {"extraTargets": '[{"name": "hello", "url": "http://other.example/"}]'},
+            "context key 'extraTargets' (with the service's own target 'hello') names must be unique",
+            "CHECK_TARGETS",
+        ),
+        (
+            {"probeIntervalSeconds": 30, "scheduleMinutes": 1, "confirmProbes": 3},
+            "context key 'confirmProbes'=3 must be 2..2",
+            "CONFIRM_PROBES",
+        ),
+    ],
+)
+def test_checker_rules_at_synth_name_the_context_keys_the_user_typed(given: dict, says: str, never: str) -> None:
+    context = {**CONTEXT, **given}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get)
+    assert says in str(error.value) and never not in str(error.value), str(error.value)
+
+
+def test_the_checker_environment_at_synth_is_what_settings_write() -> None:
+    context = {**CONTEXT, "extraTargets": '[{"name": "api", "url": "https://api.example/", "max_body_bytes": 4096}]'}
+    config = AppConfig.from_context(context.get)
+    default = {"name": "hello", "url": "http://lb.example/hello", "timeout": 5}
+    env_ = config.checker_environment(default)
+    settings = Settings.from_env(env_)
+    assert settings == config.checker_settings(default)
+    assert [t.name for t in settings.targets] == ["hello", "api"] and settings.targets[1].max_body_bytes == 4096
+    assert (settings.interval, settings.schedule, settings.confirm) == (10, 60, 3)
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "arm64"),
+    [("a1.large", True), ("t4g.medium", True), ("c8gd.xlarge", True), ("t3.medium", False), ("inf2.xlarge", False)],
+)
+def test_graviton_is_recognised_as_aws_cdk_lib_does_a1_included(instance_type: str, arm64: bool) -> None:
+    config = AppConfig.from_context({**CONTEXT, "nodeInstanceType": instance_type}.get)
+    assert config.node_arm64 is arm64
+
+
+def test_our_architecture_rule_agrees_with_aws_cdk_lib_for_every_instance_type() -> None:
+    """A disagreement picks an AMI the node group rejects (a 52-line jsii traceback at synth)."""
+    from aws_cdk import aws_ec2 as ec2
+
+    readable = [t for t in sorted(known_instance_types()) if INSTANCE.match(t)]  # the rest are refused
+    assert len(readable) > 1000
+    disagree = [
+        t
+        for t in readable
+        if arm64_instance(t) != (ec2.InstanceType(t).architecture == ec2.InstanceArchitecture.ARM_64)
+    ]
+    assert not disagree
+
+
+@pytest.mark.parametrize("instance_type", ["t9.medium", "t3.huge", "large", "T3.MEDIUM", "mac-m3ultra.metal"])
+def test_an_unknown_instance_type_stops_synth_in_one_line(instance_type: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context({**CONTEXT, "nodeInstanceType": instance_type}.get)
+    assert str(error.value).startswith(
+        f"context key 'nodeInstanceType'={instance_type!r} is invalid: allowed is an EC2"
+    )
+
+
+def test_make_local_names_its_own_options() -> None:
+    args = local.parse_args(["--interval", "10", "--schedule", "60", "--confirm", "7"])
+    assert local.invalid_options(args) == (
+        "--confirm 7 must be 2..6 "
+        "(at least 2, so one failed probe never changes the verdict; at most the probes per run)"
+    )

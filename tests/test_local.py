@@ -5,57 +5,25 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 
-from tests.conftest import ROOT, free_port
+from tests.test_first_run import Local, service_pid
 
 
 def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tools.local",
-            "--port",
-            str(free_port()),
-            "--interval",
-            "1",
-            "--schedule",
-            "6",
-            "--confirm",
-            "2",
-            "--duration",
-            "30",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
+    local = Local("--interval", "1", "--schedule", "6", "--confirm", "2", "--duration", "30")
+    pid = service_pid(local)
     lines: list[str] = []
-    pid = None
-    killed = interrupted = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if pid is None and (m := re.search(r"\(pid (\d+);", line)):
-            pid = int(m.group(1))
-        if pid and not killed and sum(" UP " in x for x in lines) >= 3:
-            os.kill(pid, signal.SIGKILL)  # the service dies: an outage
-            killed = True
-        # Publishing early never stops probing: wait for the invocation to end with its verdict.
-        if not interrupted and sum(" DOWN " in x for x in lines) >= 3 and '"hello": "down"' in line:
-            proc.send_signal(signal.SIGINT)  # Ctrl-C
-            interrupted = True
-    rest, _ = proc.communicate(timeout=30)
+    while sum(" UP " in x for x in lines) < 3:  # every wait below has a deadline
+        lines += local.read_until(r" UP ")[0]
+    os.kill(pid, signal.SIGKILL)  # the service dies: an outage
+    while sum(" DOWN " in x for x in lines) < 3:
+        lines += local.read_until(r" DOWN ")[0]
+    # Publishing early never stops probing: wait for the invocation to end with its verdict.
+    lines += local.read_until(r'"hello": "down"')[0]
+    local.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    rest, err = local.communicate()
     out = "".join(lines) + rest
-    assert proc.returncode == 0, out
+    assert local.proc.returncode == 0, out + err
     assert re.search(r"DOWN\s+hello\s+-\s+[\d.]+ ms.*reason=refused", out), out
     assert '"verdicts": {"hello": "down"}' in out
     assert "Summary, read back from the emulator's CloudWatch:" in out

@@ -143,6 +143,9 @@ def test_destroy_without_a_terminal_refuses_in_one_line_and_FORCE_skips_the_ques
     forced = fake("destroy", "FORCE=1")
     assert forced.returncode == 0, forced.stderr
     assert re.search(r"^cdk destroy --force", forced.stdout, re.M)
+    for not_forced in ("FORCE=0", "FORCE=no"):  # only FORCE=1 skips the question
+        done = fake("destroy", not_forced)
+        assert done.returncode == 2 and "cdk destroy" not in done.stdout, not_forced
 
 
 def test_the_first_make_local_installs_only_what_make_local_needs(tmp_path: Path) -> None:

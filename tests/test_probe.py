@@ -14,7 +14,7 @@ import pytest
 
 from checker_lambda.contract import Reason
 from checker_lambda.probe import Prober, resolve
-from checker_lambda.settings import Target
+from checker_lambda.settings import SettingsError, Target
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url, http_peer, make_certificate, server_tls
@@ -274,3 +274,18 @@ def test_all_addresses_refused_is_refused_and_names_each() -> None:
 )
 def test_default_target_names_read_well(url: str, name: str) -> None:
     assert Target.parse({"url": url}, "t").name == name
+
+
+def test_a_body_cut_short_of_its_content_length_is_a_protocol_failure() -> None:
+    """Once reported UP: http.client's read returns b'' at the end of the stream without raising."""
+    with raw_peers.raw_peer(raw_peers.short_body) as port:
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_body="Hello"))
+    assert not result.ok and result.reason == Reason.PROTOCOL
+    assert result.detail == "connection closed after 11 of 1000 bytes"
+
+
+def test_a_non_ascii_url_is_refused_at_validation_not_crashed_on() -> None:
+    """It once escaped the probe as UnicodeEncodeError and failed the whole run."""
+    for url in ("http://127.0.0.1/café", "https://bücher.example/"):
+        with pytest.raises(SettingsError, match="must be ASCII"):
+            Target.parse({"url": url}, "t")

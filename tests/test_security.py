@@ -226,7 +226,9 @@ def test_vpc_flow_logs_and_cni_network_policy() -> None:
 def test_keys_and_log_groups_have_an_explicit_removal_policy() -> None:
     t = default_template()
     for kind in ("AWS::KMS::Key", "AWS::Logs::LogGroup"):
-        for logical_id, r in resources(t, kind).items():
+        found = resources(t, kind)
+        assert found, kind  # a loop over nothing proves nothing
+        for logical_id, r in found.items():
             assert r["DeletionPolicy"] == "Delete" and r["UpdateReplacePolicy"] == "Delete", logical_id
 
 

@@ -262,3 +262,27 @@ def test_a_profile_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert line.startswith("error:") and "nope" in line, done.stderr
+
+
+def test_a_stack_without_its_outputs_yet_is_one_line_naming_its_status(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deploy under way, or a first deploy that failed: no outputs to read."""
+    region = "eu-central-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    boto3.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template))
+
+    assert status.main(["--outputs", str(tmp_path / "absent.json")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        f"error: stack {STACK_NAME} in {region} is CREATE_COMPLETE and has no AlertTopicArn, HelloUrl"
+    )
+
+
+def test_an_outputs_file_without_the_topic_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(json.dumps({STACK_NAME: {"HelloUrl": "http://example.com/hello"}}))
+    assert status.main(["--outputs", str(outputs), "--region", "us-east-1"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: {outputs} has no AlertTopicArn: delete it to read the outputs from AWS"

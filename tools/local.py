@@ -30,6 +30,7 @@ from tools.net import free_port, port_in_use, wait_for_port
 
 if TYPE_CHECKING:
     from checker_lambda.probe import ProbeResult
+    from checker_lambda.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
@@ -61,37 +62,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-# The checker's settings by the names make local's options have.
-OPTION_OF = {"PROBE_INTERVAL_SECONDS": "--interval", "SCHEDULE_SECONDS": "--schedule", "CONFIRM_PROBES": "--confirm"}
+# The checker's rules, naming make local's options.
+OPTION_LABELS = {
+    "interval": lambda v: f"--interval {v:g}",
+    "schedule": lambda v: f"--schedule {v:g}",
+    "confirm": lambda v: f"--confirm {v}",
+    "timeout": lambda v: f"the probe timeout {v:g}s (half of --interval, at most 2 s)",
+}
 
 
-def checker_environment(args: argparse.Namespace) -> dict[str, str]:
-    """What the Lambda would get in its environment, for the local service."""
-    target = {
-        "name": "hello",
-        "url": f"http://127.0.0.1:{args.port}/hello",
-        "expect_body": "Hello World",
-        "timeout": min(2.0, args.interval / 2),
-    }
-    return {
-        "CHECK_TARGETS": json.dumps([target]),
-        "PROBE_INTERVAL_SECONDS": str(args.interval),
-        "SCHEDULE_SECONDS": str(args.schedule),
-        "CONFIRM_PROBES": str(args.confirm),
-    }
+def checker_settings(args: argparse.Namespace) -> Settings:
+    """What the Lambda would run with, for the local service."""
+    from checker_lambda.settings import Settings, Target
+
+    target = Target(
+        name="hello",
+        url=f"http://127.0.0.1:{args.port}/hello",
+        expect_body="Hello World",
+        timeout=min(2.0, args.interval / 2),
+    )
+    return Settings(targets=(target,), interval=args.interval, schedule=args.schedule, confirm=args.confirm)
 
 
 def invalid_options(args: argparse.Namespace) -> str | None:
     """The checker's own validation (as in Lambda), its message naming make local's options."""
-    from checker_lambda.settings import Settings, SettingsError
+    from checker_lambda.settings import SettingsError
 
     try:
-        Settings.from_env(checker_environment(args))
+        checker_settings(args).validate(OPTION_LABELS)
     except SettingsError as exc:
-        message = str(exc)
-        for name, option in OPTION_OF.items():
-            message = message.replace(name, option)
-        return message
+        return str(exc)
     return None
 
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
                 **EMULATOR_CREDENTIALS,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                **checker_environment(args),
+                **checker_settings(args).to_env(),
             }
         )
         os.environ.pop("AWS_PROFILE", None)
@@ -277,15 +277,20 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(r), flush=True)
 
         def publish_all(results: Sequence[ProbeResult]) -> object:
-            # A Ctrl-C between the call and the clear would publish these twice: hold it until
-            # both are done (a pending signal is delivered on unblocking).
-            stop_signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-            signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+            # A Ctrl-C between the call and the bookkeeping would publish these twice. Python runs
+            # signal handlers in the main thread, which is this one: hold a stop until both are
+            # done, then act on it.
+            held: list[int] = []
+            stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stops}
             try:
                 done = publish(results)
                 pending.clear()
             finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            if held:
+                raise KeyboardInterrupt
             return done
 
         monitor.log = log

@@ -63,6 +63,9 @@ def local_outputs(path: Path) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in outputs.items()} if isinstance(outputs, dict) else None
 
 
+NEEDED = ("AlertTopicArn", "HelloUrl")  # the stack outputs status reads
+
+
 def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
     from botocore.exceptions import ClientError
 
@@ -75,7 +78,13 @@ def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
             f"no stack {STACK_NAME} in {region}: deploy it (make deploy), or name its region: "
             "make status ARGS='--region <region>'"
         ) from None
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if not set(NEEDED) <= set(outputs):  # a deploy under way, or a first one that failed
+        raise StatusError(
+            f"stack {STACK_NAME} in {region} is {stack.get('StackStatus', 'in an unknown state')} and has no "
+            f"{', '.join(k for k in NEEDED if k not in outputs)} output yet: wait for the deploy, or read its events"
+        )
+    return outputs
 
 
 def ours(name: str) -> bool:
@@ -146,6 +155,9 @@ def report(args: argparse.Namespace) -> int:
     import boto3
 
     outputs = local_outputs(args.outputs)
+    missing = [k for k in NEEDED if outputs is not None and k not in outputs]
+    if missing:
+        raise StatusError(f"{args.outputs} has no {', '.join(missing)}: delete it to read the outputs from AWS")
     session = boto3.Session()
     region = args.region or (region_of(outputs) if outputs else None) or session.region_name
     if not region:
