@@ -6,10 +6,13 @@ import json
 from collections.abc import Sequence
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.retries import standard
 
 from checker_lambda import timing
 from checker_lambda.contract import Reason
-from checker_lambda.metrics import publish_budget
+from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
 from checker_lambda.probe import ProbeResult
 from checker_lambda.run import Monitor, decided, first_slot, standing
 from checker_lambda.settings import Settings, Target
@@ -201,6 +204,32 @@ def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> Non
 
 
 # --- the deadline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [CLIENT_CONFIG, Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 4})],
+    ids=["lambda", "four-attempts"],
+)
+def test_the_publish_budget_is_botocores_slowest_call(config: Config) -> None:
+    """Every attempt may use its whole connect and read timeouts, and every wait before a retry
+    is botocore's own standard-mode backoff at its longest: full jitter, a throttling error, and
+    CloudWatch asking for an hour in x-amz-retry-after."""
+    backoff = standard.ExponentialBackoff(
+        random=lambda: 1.0, throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+    )
+    attempts = config.retries["total_max_attempts"]
+    waits = [
+        backoff.delay_amount(
+            standard.RetryContext(
+                attempt_number=n,
+                parsed_response={"Error": {"Code": "Throttling"}},
+                http_response=AWSResponse("https://monitoring.test", 400, {"x-amz-retry-after": "3600000"}, None),
+            )
+        )
+        for n in range(1, attempts)
+    ]
+    assert publish_budget(config) == attempts * (config.connect_timeout + config.read_timeout) + sum(waits)
 
 
 class SlowPublisher:
