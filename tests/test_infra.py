@@ -206,16 +206,27 @@ def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
     ],
 )
 def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, message: str) -> None:
+    """In-process: the check that app.py turns into `error: ...` and exit 1 (its path through the
+    real app and the real CDK CLI is test_cdk_cli_synth_stops_on_bad_context_naming_the_key)."""
+    context = {**DEFAULTS, key: value}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get, keys=context)
+    assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_app_py_turns_a_bad_value_into_one_line_and_exit_1() -> None:
     done = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({**DEFAULTS, key: value})},
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({**DEFAULTS, "nodeCount": "two"})},
+        timeout=120,
     )
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert lines == [f"error: {lines[0][7:]}"] and message in lines[0], done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: context key 'nodeCount'='two' is invalid: allowed is an integer 1..20"
+    ]
 
 
 @pytest.mark.parametrize(
