@@ -538,6 +538,7 @@ class Drill:
     def await_alarm(self, watch: Watch, start: datetime, give_up: datetime, cap: datetime | None = None) -> Seen:
         """Until the composite's ALARM and its actions; never past `cap` (the outage's end)."""
         b = self.bounds
+        self.say(f"waiting for {self.alarms.composite['AlarmName']} to go to ALARM (bound {b.to_alarm.seconds:g} s)")
         seen = self.wait(watch, lambda s: s.composite_alarm is not None, give_up)
         self.record("to ALARM", start, seen.composite_alarm, b.to_alarm)
         if b.drill_alarm:
@@ -552,15 +553,18 @@ class Drill:
     def await_ok(self, watch: Watch, start: datetime) -> None:
         b = self.bounds
         until = start + timedelta(seconds=b.to_ok.seconds * 1.5 + POLL_SECONDS)
+        self.say(f"waiting for {self.alarms.composite['AlarmName']} to return to OK (bound {b.to_ok.seconds:g} s)")
         seen = self.wait(watch, lambda s: s.composite_ok is not None, until)
         if b.drill_ok:
             self.record("availability alarm to OK after the restore", start, seen.drill_ok, b.drill_ok)
         self.record("to OK" + (" after the restore" if b.drill_ok else ""), start, seen.composite_ok, b.to_ok)
-        if seen.composite_ok:
+        ok = seen.composite_ok
+        if ok:
             arns = self.alarms.composite.get("OKActions", [])
-            until = seen.composite_ok + timedelta(seconds=ACTION_SECONDS * 2)
+            until = ok + timedelta(seconds=ACTION_SECONDS * 2)
             seen = self.wait(watch, lambda s: set(arns) <= set(s.ok_actions), max(until, self.clock.now()))
-            self.check_actions("OK", arns, seen.ok_actions, seen.composite_ok, Bound(ACTION_SECONDS, "ours"))
+            bound = Bound(ACTION_SECONDS, f"after the OK: {ACTION_SECONDS:g} s, ours")
+            self.check_actions("OK", arns, seen.ok_actions, ok, bound)
 
     def report(self) -> int:
         self.say("result:")
