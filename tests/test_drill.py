@@ -449,6 +449,31 @@ def test_a_listener_already_answering_the_drill_503_is_refused(outage) -> None:
 # --- bounds, history items, names --------------------------------------------------------------
 
 
+def test_a_composite_with_its_actions_disabled_is_refused_before_anything_changes() -> None:
+    [problem] = drill.ready(drill.Alarms(drill=child(), composite={**composite(), "ActionsEnabled": False}))
+    assert "actions disabled" in problem
+
+
+def test_a_signal_during_the_restore_waits_for_it_then_stops_the_drill(outage) -> None:
+    d, cloudwatch, elbv2, clock, undo, _ = outage
+    alarm = [state(38, "OK", "ALARM")]
+
+    def sigterm_during_restore(params: dict[str, Any], **_: Any) -> None:
+        if params["DefaultActions"] == FORWARD:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    elbv2.meta.events.register("provide-client-params.elastic-load-balancing-v2.ModifyListener", sigterm_during_restore)
+    with Stubber(cloudwatch) as cw, Stubber(elbv2) as elb:
+        expect_outage(elb)
+        for _ in range(2):
+            poll(cw, composite_items=alarm, actions=[executed(39)])
+        expect_restore(elb)
+        with pytest.raises(drill.Stopped):
+            run_outage(d, elbv2, undo)
+        elb.assert_no_pending_responses()  # the restore was not cut short
+    assert not undo.exists()
+
+
 def test_the_bounds_are_the_readmes_plus_stated_allowances() -> None:
     alarm, outage = bounds("alarm"), bounds("outage")
     # alarm mode: the composite follows its child; the child returns on the next batch.

@@ -193,6 +193,8 @@ def find_alarms(cloudwatch: Any, outputs: dict[str, str], name_prefix: str) -> A
 def ready(alarms: Alarms) -> list[str]:
     """Why the drill cannot start now (nothing changed yet), or what it would prove broken."""
     problems = []
+    if alarms.composite.get("ActionsEnabled") is False:
+        problems.append(f"{alarms.composite['AlarmName']} has its actions disabled: it would page nobody")
     for alarm in (alarms.composite, alarms.drill):
         if alarm["StateValue"] != "OK":
             problems.append(
@@ -473,6 +475,8 @@ def signals_raise(backstop: float | None = None) -> Iterator[Callable[[bool], No
     def shield(on: bool) -> None:
         nonlocal shielded
         shielded = on
+        if not on and pending:  # a signal that came during the restore: honoured now
+            raise Stopped(pending.pop())
 
     # SIGALRM only with a backstop: otherwise it may be someone else's (pytest-timeout's, say).
     caught = (signal.SIGTERM, signal.SIGHUP, *((signal.SIGALRM,) if backstop else ()))
