@@ -788,6 +788,19 @@ def test_drill_undo_without_credentials_but_with_a_file_is_one_line(tmp_path: Pa
     assert undo.exists()
 
 
+def test_importing_the_drill_calls_no_aws() -> None:
+    code = (
+        "import botocore.endpoint\n"
+        "def boom(*a, **k): raise SystemExit('an AWS call at import time')\n"
+        "botocore.endpoint.Endpoint._send = boom\n"
+        "import tools.drill, tools.preflight, tools.status\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=no_aws(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("bad", [["--mode", "chaos"], ["--max-seconds", "0"], ["--frobnicate"]])
 def test_a_bad_argument_is_a_usage_error(bad: list[str]) -> None:
     done = run_drill(no_aws(), *bad)
