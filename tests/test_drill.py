@@ -115,7 +115,15 @@ SINCE = T0 - timedelta(seconds=1)
 
 
 def history_params(name: str, kind: str) -> dict[str, Any]:
-    return {"AlarmName": name, "HistoryItemType": kind, "StartDate": SINCE, "ScanBy": "TimestampAscending"}
+    # Without AlarmTypes, DescribeAlarmHistory returns metric alarms only (CloudWatch API
+    # Reference): the composite's history would be empty.
+    return {
+        "AlarmName": name,
+        "AlarmTypes": ["CompositeAlarm" if name == COMPOSITE else "MetricAlarm"],
+        "HistoryItemType": kind,
+        "StartDate": SINCE,
+        "ScanBy": "TimestampAscending",
+    }
 
 
 def poll(

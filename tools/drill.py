@@ -265,10 +265,12 @@ def bounds(mode: str, *, period: float, confirm: int, timeout: float, schedule: 
 # --- what the alarm history says -------------------------------------------------------------
 
 
-def history(cloudwatch: Any, alarm: str, kind: str, since: datetime) -> list[dict[str, Any]]:
+def history(cloudwatch: Any, alarm: str, alarm_type: str, kind: str, since: datetime) -> list[dict[str, Any]]:
+    """Without AlarmTypes, DescribeAlarmHistory returns metric alarms only (CloudWatch API
+    Reference), so a composite's history would read as empty."""
     items: list[dict[str, Any]] = []
     pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
-        AlarmName=alarm, HistoryItemType=kind, StartDate=since, ScanBy="TimestampAscending"
+        AlarmName=alarm, AlarmTypes=[alarm_type], HistoryItemType=kind, StartDate=since, ScanBy="TimestampAscending"
     )
     for page in pages:
         items += page.get("AlarmHistoryItems", [])
@@ -352,15 +354,17 @@ class Watch:
             return self.seen
         composite, drill = self.alarms.composite, self.alarms.drill
         since = self.since - timedelta(seconds=1)  # the Date header is whole seconds
-        changes = transitions(history(self.cloudwatch, composite["AlarmName"], "StateUpdate", since))
+        changes = transitions(history(self.cloudwatch, composite["AlarmName"], "CompositeAlarm", "StateUpdate", since))
         seen = self.seen
         seen.composite_alarm = first_after(changes, "ALARM", None)
         seen.composite_ok = first_after(changes, "OK", seen.composite_alarm) if seen.composite_alarm else None
-        own = transitions(history(self.cloudwatch, drill["AlarmName"], "StateUpdate", since))
+        own = transitions(history(self.cloudwatch, drill["AlarmName"], "MetricAlarm", "StateUpdate", since))
         seen.drill_alarm = first_after(own, "ALARM", None)
         seen.drill_ok = first_after(own, "OK", seen.drill_alarm) if seen.drill_alarm else None
         if seen.composite_alarm:
-            actions = [action(i) for i in history(self.cloudwatch, composite["AlarmName"], "Action", since)]
+            actions = [
+                action(i) for i in history(self.cloudwatch, composite["AlarmName"], "CompositeAlarm", "Action", since)
+            ]
             seen.alarm_actions = _per_arn(actions, composite.get("AlarmActions", []), seen.composite_alarm)
             if seen.composite_ok:
                 seen.ok_actions = _per_arn(actions, composite.get("OKActions", []), seen.composite_ok)
