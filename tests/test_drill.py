@@ -482,6 +482,36 @@ def test_a_signal_during_the_restore_waits_for_it_then_stops_the_drill(outage) -
     assert not undo.exists()
 
 
+@pytest.mark.parametrize(
+    ("subscriptions", "warned"),
+    [
+        ([{"SubscriptionArn": f"{TOPIC}:1", "Protocol": "email"}], None),
+        ([{"SubscriptionArn": "PendingConfirmation", "Protocol": "email"}], "is confirmed"),
+        ([], "has no subscription"),
+    ],
+)
+def test_a_topic_nobody_confirmed_is_a_warning_before_the_drill(
+    subscriptions: list[dict[str, str]], warned: str | None
+) -> None:
+    sns = client("sns")
+    with Stubber(sns) as stub:
+        stub.add_response("list_subscriptions_by_topic", {"Subscriptions": subscriptions}, {"TopicArn": TOPIC})
+        warnings = drill.subscription_warnings(sns, ALARMS)
+    if warned is None:
+        assert warnings == []
+    else:
+        [warning] = warnings
+        assert warned in warning and TOPIC in warning
+
+
+def test_subscriptions_it_may_not_read_are_a_warning_not_a_failure() -> None:
+    sns = client("sns")
+    with Stubber(sns) as stub:
+        stub.add_client_error("list_subscriptions_by_topic", "AuthorizationError", "not authorized")
+        [warning] = drill.subscription_warnings(sns, ALARMS)
+    assert warning.startswith(f"cannot read the subscriptions of {TOPIC}")
+
+
 def test_the_bounds_are_the_readmes_plus_stated_allowances() -> None:
     alarm, outage = bounds("alarm"), bounds("outage")
     # alarm mode: the composite follows its child; the child returns on the next batch.

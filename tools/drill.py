@@ -204,6 +204,35 @@ def ready(alarms: Alarms) -> list[str]:
     return problems
 
 
+def subscription_warnings(sns: Any, alarms: Alarms) -> list[str]:
+    """The drill proves CloudWatch -> SNS; whether SNS reaches anyone depends on confirmed
+    subscriptions. Not an error: a webhook-only setup or a pending email is the user's call."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    warnings = []
+    for topic in alarms.composite.get("AlarmActions", []):
+        if not topic.startswith("arn:aws") or ":sns:" not in topic:
+            continue
+        try:
+            subs = [
+                sub
+                for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+                for sub in page.get("Subscriptions", [])
+            ]
+        except (BotoCoreError, ClientError) as exc:
+            warnings.append(f"cannot read the subscriptions of {topic} ({_line(exc)})")
+            continue
+        confirmed = [sub for sub in subs if sub.get("SubscriptionArn", "").startswith("arn:")]
+        if not subs:
+            warnings.append(f"{topic} has no subscription: the drill's notifications reach nobody")
+        elif not confirmed:
+            warnings.append(
+                f"no subscription of {topic} is confirmed (click the link in the email first): the drill "
+                "proves CloudWatch -> SNS, but no one will get its emails"
+            )
+    return warnings
+
+
 # --- bounds ----------------------------------------------------------------------------------
 
 
@@ -774,6 +803,8 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
         schedule=float(app.schedule_minutes * 60),
     )
     d = Drill(cloudwatch, alarms, b, clock)
+    for warning in subscription_warnings(client("sns"), alarms):
+        d.say(f"warning: {warning}")
     if listener is None:
         return drill_alarm_mode(d)
     # The backstop: the cap plus the longest a poll can take (3 attempts of 3 s connect + 10 s read).
