@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -289,9 +290,12 @@ def expect_outage(stub: Stubber) -> None:
     )
 
 
-def expect_restore(stub: Stubber) -> None:
+def expect_restore(stub: Stubber, date: str | None = None) -> None:
     listener_is(stub, [drill.FIXED_503])
-    stub.add_response("modify_listener", {"Listeners": []}, {"ListenerArn": LISTENER, "DefaultActions": FORWARD})
+    metadata = {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {"date": date}}} if date else {}
+    stub.add_response(
+        "modify_listener", {"Listeners": [], **metadata}, {"ListenerArn": LISTENER, "DefaultActions": FORWARD}
+    )
     listener_is(stub, FORWARD)
 
 
@@ -321,7 +325,7 @@ def test_outage_mode_saves_first_answers_503_restores_and_removes_the_undo_file(
             poll(cw)
         for _ in range(2):
             poll(cw, composite_items=alarm, child_items=child_alarm, actions=[executed(39)])
-        expect_restore(elb)
+        expect_restore(elb, date="Sat, 28 Nov 2026 12:00:45 GMT")  # AWS's clock: 5 s after ours
         for _ in range(2):
             poll(cw, composite_items=cycle, child_items=child_cycle, actions=[executed(39), executed(81)])
         assert run_outage(d, elbv2, undo) == 0
@@ -331,6 +335,9 @@ def test_outage_mode_saves_first_answers_503_restores_and_removes_the_undo_file(
     assert not undo.exists()
     text = out.getvalue()
     assert "availability alarm to ALARM (real probes)" in text and "36.0 s" in text
+    # after the restore, on AWS's clock: OK at 80 s, restored at 45 s
+    assert re.search(r"to OK after the restore\s+35\.0 s", text), text
+    assert re.search(r"availability alarm to OK after the restore\s+30\.0 s", text), text
     assert "restored listener" in text
     assert capsys.readouterr().err == ""
 

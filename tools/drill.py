@@ -478,16 +478,17 @@ def write_undo(path: Path, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def restore(elbv2: Any, listener_arn: str, actions: list[dict[str, Any]]) -> bool:
-    """Put the saved default actions back, and check. False when they were already there."""
+def restore(elbv2: Any, listener_arn: str, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Put the saved default actions back, and check. The ModifyListener response (its Date is
+    when the outage ended, by AWS's clock), or None when they were already there."""
     [current] = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
     if _essence(current["DefaultActions"]) == _essence(actions):
-        return False
-    elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=actions)
+        return None
+    response: dict[str, Any] = elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=actions)
     [current] = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
     if _essence(current["DefaultActions"]) != _essence(actions):
         raise RuntimeError(f"listener {listener_arn} still does not have its saved actions after ModifyListener")
-    return True
+    return response
 
 
 @contextlib.contextmanager
@@ -665,8 +666,8 @@ def drill_outage_mode(
                 return
             shield(True)
             try:
-                restore(elbv2, arn, original)
-                restored_at = d.clock.now()
+                response = restore(elbv2, arn, original)
+                restored_at = server_time(response, d.clock) if response else d.clock.now()
                 undo_path.unlink(missing_ok=True)
                 d.say(f"restored listener {arn}; removed {undo_path.name}")
             finally:
@@ -711,7 +712,7 @@ def undo(elbv2_for: Callable[[str], Any], path: Path, out: Any = None) -> int:
         region = record.get("region") or arn.split(":")[3]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise DrillError(f"{path} is unreadable ({exc}): restore the listener's default action by hand") from None
-    changed = restore(elbv2_for(region), arn, actions)
+    changed = restore(elbv2_for(region), arn, actions) is not None
     path.unlink(missing_ok=True)
     print(f"{'restored' if changed else 'already restored'}: listener {arn}; removed {path.name}", file=out)
     return 0
