@@ -722,6 +722,18 @@ def test_set_alarm_state_reaches_the_child_and_a_missing_history_api_is_one_line
     assert err.splitlines()[-1].startswith("error: AWS:")
 
 
+def test_the_name_prefix_comes_from_context_like_the_cdks(clean_moto: str, tmp_path: Path, capsys) -> None:
+    deployed_alarms()  # hello-service-down exists; other-service-down does not
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(json.dumps({"HelloWorldEks": {"HelloUrl": "http://x/hello"}}))
+    assert drill.main(["--outputs", str(outputs), "-c", "namePrefix=other"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: no composite alarm other-service-down")
+    assert drill.main(["--outputs", str(outputs), "-c", "nodeCount=0"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: context key 'nodeCount'")
+
+
 def test_outputs_are_read_from_every_helloworld_stack_in_cloudformation(clean_moto: str) -> None:
     cfn = boto3.client("cloudformation")
     for name, outputs in (
