@@ -787,6 +787,26 @@ def test_drill_undo_restores_the_saved_actions_and_removes_the_file(clean_moto: 
     assert f"restored: listener {listener}" in capsys.readouterr().out
 
 
+def test_drill_undo_that_cannot_make_the_listener_stick_is_one_line_and_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AWS accepts the ModifyListener but the listener still answers 503 (say, someone else's
+    automation puts it back): the file stays, for another try."""
+    elbv2 = client("elbv2")
+    undo = tmp_path / ".drill-undo.json"
+    undo.write_text(json.dumps({"listener_arn": LISTENER, "default_actions": FORWARD}))
+    monkeypatch.setattr(boto3.Session, "client", lambda self, *a, **k: elbv2)
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: object())
+    with Stubber(elbv2) as stub:
+        listener_is(stub, [drill.FIXED_503])
+        stub.add_response("modify_listener", {"Listeners": []}, {"ListenerArn": LISTENER, "DefaultActions": FORWARD})
+        listener_is(stub, [drill.FIXED_503])
+        assert drill.main(["--undo", "--undo-file", str(undo)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: RuntimeError: listener") and "saved actions" in line
+    assert undo.exists()
+
+
 def test_drill_undo_without_a_file_changes_nothing_and_says_why(clean_moto: str, tmp_path: Path, capsys) -> None:
     _, listener, _ = moto_listener()
     boto3.client("elbv2").modify_listener(ListenerArn=listener, DefaultActions=[drill.FIXED_503])

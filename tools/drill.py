@@ -830,6 +830,9 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  # anything else is still one line, not a traceback
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     except Stopped as stop:
         if stop.signum == signal.SIGALRM:
             print(
