@@ -34,7 +34,7 @@ CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight bench clean
+.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -93,6 +93,14 @@ destroy: install ## Delete every stack (checkers, monitoring, then the cluster);
 
 status: $(LOCAL_DEPS) ## The deployed stack: subscriptions, alarms and their last 24 h, one probe (ARGS="--region ...")
 	$(PY) -m tools.status $(ARGS)
+
+# `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (README).
+MODE ?= alarm
+drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE=outage for a real 503 (bounded)
+	$(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS)
+
+drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (from .drill-undo.json)
+	$(PY) -m tools.drill --undo $(ARGS)
 
 # Benchmarks print figures (docs/benchmarks.md); they are not tests. wrk comes from Debian.
 bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk

@@ -95,6 +95,10 @@ class HealthChecker(Construct):
             log_group=self.log_group,
             role=self.role,
             description="Probes the Hello World service and publishes CloudWatch metrics",
+            # Lambda's own async queue would retry a failed run twice and keep a throttled one
+            # for 6 h; a late run probes slots already past. 60 s is the least it accepts.
+            retry_attempts=0,
+            max_event_age=Duration.seconds(60),
         )
         # Only its own namespace: a compromised checker cannot forge other metrics. IAM is global:
         # the same statement lets a checker in another region write the home region's CloudWatch.

@@ -1,9 +1,10 @@
 """The checker's timing contract: how long an invocation may run, the alarms' shapes, the bounds.
 
 How the checker behaves (checker_lambda/run.py): an invocation starts every `schedule` seconds
-and probes every slot of its `schedule / interval` slots. A probe that disagrees with the
-verdict (the state the last `confirm` published probes agree on) is published at once, with
-everything pending; the others wait for the end of the invocation.
+and probes every slot of its `schedule / interval` slots. A probe is published at once, with
+everything pending, when the state the alarm holds from the published probes is unknown or
+when the probes so far decide another one (run.py, `standing` and `decided`); the others
+wait for the end of the invocation.
 
 The availability alarm (cdk_app/monitoring.py) has period = interval, `confirm` datapoints of
 `2*confirm - 1`, missing data ignored; a heartbeat alarm on the count of datapoints per minute
@@ -62,15 +63,26 @@ def slot_offset(interval: float) -> float:
     return min(interval / 2, 5.0)
 
 
+def slot_tolerance(interval: float) -> float:
+    """How late a slot may still be probed: until the end of the alarm period it is stamped in.
+
+    A probe is stamped with its slot, so one that starts later than this would be counted in a
+    period it did not run in; it is skipped instead (a gap, which the availability alarm ignores).
+    """
+    return interval - slot_offset(interval)
+
+
 def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float, publish_budget: float) -> int:
     """Seconds an invocation needs so that its last slot is probed and published.
 
     The last slot may start late by a news publish after the slot before it (both at their
-    slowest); then it takes its probe and the final publish, both at their slowest. More than
-    the schedule: an invocation may, at worst, overlap the next one by a few seconds.
+    slowest), as long as that is within `slot_tolerance` (later, it is skipped); then it takes
+    its probe and the final publish, both at their slowest. More than the schedule: an
+    invocation may, at worst, overlap the next one by a few seconds.
     """
     step = slowest_probe + publish_budget
-    last_start = max(schedule - interval, schedule - 2 * interval + step) + slot_offset(interval)
+    late = min(slot_tolerance(interval), max(0.0, step - interval))
+    last_start = schedule - interval + slot_offset(interval) + late
     return math.ceil(last_start + step)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -69,9 +70,13 @@ class Checker:
 class Scenario:
     checker: Checker = Checker()
     outage: tuple[float, float] | None = None  # [start, end): the target fails, each probe at its slowest
+    flaps: tuple[tuple[float, float], ...] = ()  # more [start, end) spans in which the target fails
     invocations: int = 12
     cold: frozenset[int] = frozenset({0})  # invocations that start in a new execution environment
     skipped: frozenset[int] = frozenset()  # invocations that never ran
+    # The execution environment of each invocation (0 when not listed): Lambda starts another one
+    # when an invocation overlaps the next, and either may take later invocations.
+    environments: tuple[int, ...] = ()
     start_delay: float = 0.2  # EventBridge delivery and init, after the scheduled time
     cold_start_delay: float = 1.5
     slow_publishes: frozenset[int] = frozenset()  # calls (0-based) that take the whole publish budget
@@ -84,6 +89,13 @@ class Datum:
     slot: float
     ok: bool
     readable_at: float
+
+
+class InstantMonitor(Monitor):
+    """Publishes every probe the moment it ends: what the batching is compared with."""
+
+    def has_news(self) -> bool:
+        return bool(self._pending)
 
 
 class _Clock:
@@ -108,7 +120,9 @@ class Timeline:
     calls: list[float] = field(default_factory=list)  # when each successful call returned
 
 
-def timeline(scenario: Scenario, *, location: str | None = None, phase: float = 0.0) -> Timeline:
+def timeline(
+    scenario: Scenario, monitor: type[Monitor] = Monitor, *, location: str | None = None, phase: float = 0.0
+) -> Timeline:
     """`location`: the checker is one of several (every failure published at once); `phase`: its
     invocations are scheduled this many seconds after the minute (each region's rule has its own)."""
     c = scenario.checker
@@ -120,7 +134,8 @@ def timeline(scenario: Scenario, *, location: str | None = None, phase: float = 
     class Prober:
         def probe(self, target: Target) -> ProbeResult:
             started = clock.now
-            down = scenario.outage is not None and scenario.outage[0] <= started < scenario.outage[1]
+            spans = ((scenario.outage,) if scenario.outage is not None else ()) + scenario.flaps
+            down = any(a <= started < b for a, b in spans)
             clock.now += target.timeout if down else 0.05
             return ProbeResult(target=target.name, url=target.url, started_at=started, ok=not down)
 
@@ -133,19 +148,20 @@ def timeline(scenario: Scenario, *, location: str | None = None, phase: float = 
         out.calls.append(clock.now)
         out.data.extend(Datum(r.slot if r.slot is not None else r.started_at, r.ok, clock.now) for r in results)
 
-    monitor: Monitor | None = None
+    warm: dict[int, Monitor] = {}  # by execution environment
     for k in range(scenario.invocations):
         if k in scenario.skipped:
             continue
-        cold = monitor is None or k in scenario.cold
+        env = scenario.environments[k] if k < len(scenario.environments) else 0
+        cold = env not in warm or k in scenario.cold
         if cold:
-            monitor = Monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-        assert monitor is not None
+            warm[env] = monitor(settings, Prober(), publish, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+        running = warm[env]
         scheduled = k * c.schedule + phase
         begin = scheduled + (scenario.cold_start_delay if cold else scenario.start_delay)
         clock.now = max(clock.now, begin)
         with contextlib.suppress(_Throttled):  # the Lambda fails; its batch is lost
-            monitor.run(first_slot(scheduled, clock.now, settings), clock.now + c.run_for)
+            running.run(first_slot(scheduled, clock.now, settings), clock.now + c.run_for)
     return out
 
 
@@ -300,6 +316,75 @@ def worst_cases(c: Checker, reading: str = "open period") -> dict[str, float]:
         for range_periods in range(alarm.n, 2 * alarm.n + 1):
             d, r = detection_and_recovery(tl, alarm, range_periods, reading)
             worst[kind] = max(worst[kind], d if kind == "detection" else r)
+    return worst
+
+
+def settles(states: list[tuple[float, str]], wanted: str, since: float, until: float) -> float | None:
+    """Seconds from `since` until the alarm is `wanted` at every evaluation up to `until` (0 if it
+    already was); None if it is not `wanted` at the last evaluation before `until`."""
+    window = [(t, s) for t, s in states if t < until]
+    if not window or window[-1][1] != wanted:
+        return None
+    last_other = max((i for i, (_, s) in enumerate(window) if s != wanted), default=None)
+    if last_other is None:
+        return 0.0
+    return max(0.0, window[last_other + 1][0] - since)
+
+
+@dataclass(frozen=True)
+class Flapping:
+    """A seeded random run of failing and passing probes, then a change that lasts; cold starts,
+    and warm environments taking turns (each knows only what it published itself)."""
+
+    scenario: Scenario
+    change: float  # when the lasting change starts: an outage ("detection") or the service up ("recovery")
+    kind: str
+    until: float
+
+    @staticmethod
+    def make(c: Checker, seed: int, kind: str) -> Flapping:
+        rng = random.Random(f"{c}-{seed}-{kind}")
+        first = 2 * c.schedule + timing.slot_offset(c.interval)  # two quiet invocations of history first
+        slots = [first + i * c.interval for i in range(rng.randint(2, 2 * c.schedule // c.interval + 2))]
+        failing = [s for s in slots if rng.random() < rng.choice((0.3, 0.5, 0.7))]
+        if kind == "recovery":
+            failing = sorted(set(failing) | {slots[-1]})
+        flaps = tuple((s - 0.5, s + 0.5) for s in failing)
+        change = slots[-1] + 0.5 + rng.uniform(0, c.interval - 1)  # anywhere before the next slot
+        outage = (change, change + 2 * c.schedule + rng.uniform(0, c.schedule)) if kind == "detection" else None
+        end = outage[1] if outage else change
+        until = end + 3 * c.schedule
+        invocations = math.ceil(until / c.schedule) + 1
+        cold = frozenset({0} | {k for k in range(1, invocations) if rng.random() < 0.2})
+        envs = tuple(rng.choice((0, 1, 2)) if rng.random() < 0.3 else 0 for _ in range(invocations))
+        if kind == "recovery":
+            change = slots[-1] + 0.5  # the last failing probe's period is over: the service is up from here
+        scenario = Scenario(c, outage=outage, flaps=flaps, cold=cold, invocations=invocations, environments=envs)
+        return Flapping(scenario, change, kind, until)
+
+    def times(self, tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> dict[str, float | None]:
+        """Seconds from the lasting change to the alarm settling, for detection also to OK after it."""
+        states = replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=self.until)
+        if self.kind == "recovery":
+            return {"recovery": settles(states, OK, self.change, self.until)}
+        assert self.scenario.outage is not None
+        end = self.scenario.outage[1]
+        return {"detection": settles(states, ALARM, self.change, end), "recovery": settles(states, OK, end, self.until)}
+
+
+def flapping_worst(
+    c: Checker, seeds: int, reading: str = "open period", monitor: type[Monitor] = Monitor
+) -> dict[str, float]:
+    """Worst settling times over seeded flapping timelines and every range of N..2N; inf if one never settles."""
+    alarm = availability_alarm(c)
+    worst = {"detection": 0.0, "recovery": 0.0}
+    for seed in range(seeds):
+        for kind in ("detection", "recovery"):
+            f = Flapping.make(c, seed, kind)
+            tl = timeline(f.scenario, monitor)
+            for range_periods in range(alarm.n, 2 * alarm.n + 1):
+                for name, t in f.times(tl, alarm, range_periods, reading).items():
+                    worst[name] = max(worst[name], math.inf if t is None else t)
     return worst
 
 
@@ -467,6 +552,9 @@ SETTINGS_REPORTED = (
 )
 
 
+FLAPPING_SEEDS = 100
+
+
 def main() -> None:
     c = Checker()
     for n, k in QUORUMS_REPORTED:
@@ -489,6 +577,11 @@ def main() -> None:
             f"stated bound {c.bound:g}s; simulated worst detection {w['detection']:.2f}s, "
             f"recovery {w['recovery']:.2f}s (range ending with the open period); "
             f"{w_complete['detection']:.2f}s / {w_complete['recovery']:.2f}s evaluated only on complete periods"
+        )
+        f, i = flapping_worst(c, FLAPPING_SEEDS), flapping_worst(c, FLAPPING_SEEDS, monitor=InstantMonitor)
+        print(
+            f"  after {FLAPPING_SEEDS} seeded flapping timelines: detection {f['detection']:.2f}s, recovery "
+            f"{f['recovery']:.2f}s (every probe published at once: {i['detection']:.2f}s / {i['recovery']:.2f}s)"
         )
 
 

@@ -54,11 +54,13 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         return client
 
     monkeypatch.setattr(boto3, "client", counting_client)
-    # Room for the last slot's probe and a publish at its slowest (metrics.publish_budget).
-    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(20))
+    # Room for the last slot's probe and two publishes at their slowest (metrics.publish_budget):
+    # news is published at once only when a failed attempt still leaves time for the final one.
+    summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(30))
 
-    # Cold start: each round is news until 2 agreeing probes per target confirm a verdict; the
-    # third round agrees and waits for the end. Every slot is probed.
+    # Cold start: each round is news until each target's published probes decide the state the
+    # alarm holds (2 agreeing); the third round changes nothing and waits for the end. Every slot
+    # is probed.
     assert summary == {"probes": 6, "failed": 3, "verdicts": {"svc": "up", "gone": "down"}}
     assert calls == [1, 1, 1]
     cw = real_client("cloudwatch")

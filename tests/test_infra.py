@@ -48,6 +48,36 @@ def test_checker_runs_every_minute_on_the_python_the_image_runs() -> None:
     assert 60 < fn["Timeout"] < 120  # the last slot's probe and publish may run past the minute
 
 
+def test_a_failed_or_throttled_checker_run_is_never_retried_late() -> None:
+    """A late run probes slots whose time has passed: neither EventBridge nor Lambda's own
+    asynchronous queue (by default 2 retries of a failed run, and throttled events kept for up
+    to 6 hours) may start one. 60 s is the shortest event age Lambda accepts."""
+    t = default_template()
+    [(fn_id, _)] = [
+        (k, r)
+        for k, r in resources(t, "AWS::Lambda::Function").items()
+        if r["Properties"].get("Handler") == "checker_lambda.handler.handler"
+    ]
+    configs = [
+        r["Properties"]
+        for r in resources(t, "AWS::Lambda::EventInvokeConfig").values()
+        if r["Properties"]["FunctionName"] == {"Ref": fn_id}
+    ]
+    assert configs == [
+        {
+            "FunctionName": {"Ref": fn_id},
+            "Qualifier": "$LATEST",
+            "MaximumRetryAttempts": 0,
+            "MaximumEventAgeInSeconds": 60,
+        }
+    ]
+    [rule] = [
+        r["Properties"] for r in resources(t, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]
+    ]
+    [target] = rule["Targets"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+
+
 def test_checker_environment_targets_the_load_balancer_hello_url() -> None:
     env = _checker_function(default_template())["Environment"]["Variables"]
     assert env["PROBE_INTERVAL_SECONDS"] == "10" and env["SCHEDULE_SECONDS"] == "60" and env["CONFIRM_PROBES"] == "3"

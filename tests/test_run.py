@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore.retries import standard
 
 from checker_lambda import timing
 from checker_lambda.contract import Reason
 from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
 from checker_lambda.probe import ProbeResult
-from checker_lambda.run import Monitor, first_slot
+from checker_lambda.run import Monitor, decided, first_slot, standing
 from checker_lambda.settings import Settings, Target
 
 
@@ -30,14 +33,14 @@ class FakeClock:
 class ScriptedProber:
     """Answers from a script of True/False per call; each probe takes `cost` seconds."""
 
-    def __init__(self, clock: FakeClock, script: list[bool], cost: float = 0.1) -> None:
-        self.clock, self.script, self.cost = clock, list(script), cost
+    def __init__(self, clock: FakeClock, script: list[bool], cost: float = 0.1, costs: list[float] = []) -> None:  # noqa: B006
+        self.clock, self.script, self.cost, self.costs = clock, list(script), cost, list(costs)
         self.calls: list[float] = []
 
     def probe(self, t: Target) -> ProbeResult:
         self.calls.append(self.clock.now)
         ok = self.script.pop(0) if self.script else True
-        self.clock.now += self.cost
+        self.clock.now += self.costs.pop(0) if self.costs else self.cost
         result = ProbeResult(target=t.name, url=t.url, started_at=self.clock.now, ok=ok, status=200 if ok else None)
         result.reason = None if ok else Reason.REFUSED
         result.phases["total"] = self.cost * 1000
@@ -57,62 +60,89 @@ def make(script: list[bool], start: float = 1_000_020.0):
     return monitor, prober, clock, published
 
 
+UP, DOWN = [True] * 5, [False] * 5  # published histories that leave no doubt
+
+
 def test_healthy_invocation_probes_every_slot_and_publishes_once_at_the_end() -> None:
     monitor, prober, clock, published = make([True] * 6)
-    monitor.verdicts["hello"] = True  # already known up
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(published) == 1 and len(published[0]) == 6
     assert [round(c - prober.calls[0]) for c in prober.calls] == [0, 10, 20, 30, 40, 50]
     assert [r.slot for r in results] == [1_000_020.0 + 10 * i for i in range(6)]
 
 
-def test_news_is_published_at_once_and_probing_goes_on() -> None:
-    """Each probe that disagrees with the verdict goes out at once, with everything pending."""
+def test_the_probe_that_moves_the_alarm_is_published_at_once_and_probing_goes_on() -> None:
+    """Up: the third failure of 3 of 5 is news, published with the two before it; then down holds."""
     monitor, prober, clock, published = make([True, False, False, False, True, True])
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(results) == 6 and len(prober.calls) == 6  # publishing early never stops probing
-    assert [[r.ok for r in batch] for batch in published] == [[True, False], [False], [False], [True], [True]]
-    assert monitor.verdicts["hello"] is False  # 3 published failures; 2 successes do not confirm yet
+    assert [[r.ok for r in batch] for batch in published] == [[True, False, False, False], [True, True]]
+    # Published: F F F ok ok. The alarm reads 3 of 5 now, but as the range slides past the
+    # failures only "ok ok" is left, which reads OK: the state it holds is not known.
+    assert monitor.verdicts == {}
 
 
-def test_a_single_failure_is_published_at_once_and_changes_nothing() -> None:
+def test_a_single_failure_changes_nothing_and_waits_for_the_end() -> None:
     monitor, _, clock, published = make([True, False, True, True, True, True])
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
-    assert len(results) == 6 and monitor.verdicts["hello"] is True
-    assert [[r.ok for r in batch] for batch in published] == [[True, False], [True, True, True, True]]
+    assert len(results) == 6 and monitor.verdicts == {"hello": True}
+    assert [[r.ok for r in batch] for batch in published] == [[True, False, True, True, True, True]]
 
 
-def test_recovery_is_published_probe_by_probe_until_confirmed() -> None:
+def test_recovery_is_published_when_confirm_successes_decide_it() -> None:
     monitor, _, clock, published = make([False, True, True, True, True, True])
-    monitor.verdicts["hello"] = False
+    monitor.remember("hello", DOWN)
     results = monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(results) == 6
-    assert [[r.ok for r in batch] for batch in published] == [[False, True], [True], [True], [True, True]]
-    assert monitor.verdicts["hello"] is True
+    assert [[r.ok for r in batch] for batch in published] == [[False, True, True, True], [True, True]]
+    assert monitor.verdicts == {"hello": True}
 
 
-def test_a_cold_start_publishes_until_confirm_probes_agree_then_probes_on() -> None:
-    monitor, prober, clock, published = make([True] * 6)  # no verdict yet
+def test_a_cold_start_publishes_until_the_alarms_state_is_known_then_probes_on() -> None:
+    monitor, prober, clock, published = make([True] * 6)  # nothing published yet: any probe may move the alarm
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(prober.calls) == 6
     assert [len(batch) for batch in published] == [1, 1, 1, 3]
-    assert monitor.verdicts["hello"] is True
+    assert monitor.verdicts == {"hello": True}
 
 
-def test_the_publish_budget_is_the_clients_slowest_call() -> None:
-    """Every attempt may use its whole connect and read timeouts; every retry its longest backoff."""
-    # 2 attempts x (1 s connect + 2 s read), and one backoff of at most 1 s (+5 s retry-after).
-    assert publish_budget(CLIENT_CONFIG) == 12
-    three = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-    assert publish_budget(three) == 3 * 5 + (1 + 5) + (2 + 5)
-    assert Monitor(SETTINGS, None, print).publish_budget == publish_budget(CLIENT_CONFIG)  # type: ignore[arg-type]
+def test_a_down_that_will_clear_by_itself_is_unknown_so_every_probe_is_published() -> None:
+    """Published F F F ok ok: the alarm is in ALARM, and will read OK once the range holds only
+    the successes. An outage now must not wait for the end of the invocation."""
+    monitor, _, clock, published = make([False] * 6)
+    monitor.remember("hello", [False, False, False, True, True])
+    monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [1, 1, 1, 3]  # until the last 3 published failed
+    assert monitor.verdicts == {"hello": False}
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "decision", "held"),
+    [
+        ([], None, None),
+        ([True, True], None, None),
+        ([True, True, True], True, True),
+        ([False, False, False], False, False),
+        ([True, False, True, False, True], True, True),
+        ([False, True, False, True, False], False, None),  # ALARM now, OK once "ok F" is all that is left
+        ([False, False, False, True, True], False, None),
+        ([True, True, False, False, False], False, False),
+        ([False] * 9 + [True, True, True], True, True),  # only the last 2M-1 count
+    ],
+)
+def test_the_state_is_the_alarms_m_of_2m_minus_1_and_down_holds_only_on_m_failures(
+    outcomes: list[bool], decision: bool | None, held: bool | None
+) -> None:
+    assert decided(outcomes, 3) is decision
+    assert standing(outcomes, 3) is held
 
 
 def test_never_starts_a_probe_that_could_end_past_the_deadline() -> None:
     monitor, prober, clock, published = make([True] * 6)
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     start = clock.now
     budget = monitor.publish_budget
     deadline = start + 20 + 5 + budget + 1  # room for slots 0, 10, 20 only (5 s timeout + a publish)
@@ -124,7 +154,7 @@ def test_never_starts_a_probe_that_could_end_past_the_deadline() -> None:
 
 def test_a_late_start_probes_at_once_then_keeps_the_grid() -> None:
     monitor, prober, clock, _ = make([True] * 6, start=1_000_023.0)
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     monitor.run(start=1_000_020.0, deadline=1_000_020.0 + RUN_FOR)
     assert prober.calls[0] == 1_000_023.0 and prober.calls[1] == pytest.approx(1_000_030.0)
 
@@ -144,16 +174,16 @@ def test_a_failed_publish_does_not_count_as_published() -> None:
         raise ConnectionError("CloudWatch unreachable")
 
     monitor = Monitor(SETTINGS, prober, broken, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     with pytest.raises(ConnectionError):
         monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
     assert len(prober.calls) == 6  # a failing publish never stops probing either
-    assert monitor.verdicts["hello"] is True  # the outage was never reported
+    assert monitor.verdicts == {"hello": True}  # the outage was never reported
     published: list[Sequence[ProbeResult]] = []
     monitor.publish = published.append
     monitor.run(start=1_000_080.0, deadline=1_000_080.0 + RUN_FOR)
-    assert [len(batch) for batch in published] == [1, 1, 1, 3]  # reported at once, again
-    assert monitor.verdicts["hello"] is False
+    assert [len(batch) for batch in published] == [3, 3]  # reported at the third failure, again
+    assert monitor.verdicts == {"hello": False}
 
 
 def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> None:
@@ -168,37 +198,179 @@ def test_news_whose_publish_failed_is_published_again_at_the_next_probe() -> Non
         published.append([r.ok for r in results])
 
     monitor = Monitor(SETTINGS, prober, flaky, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
+    monitor.remember("hello", UP)
     monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
-    assert published == [[True, False, False], [False], [False, False]]
+    assert published == [[True, False, False, False, False], [False]]
 
 
-def test_the_lambda_timeout_fits_every_slot_even_when_probes_and_publishes_are_at_their_slowest() -> None:
-    """An outage starting at the last two slots: both probes time out, both publishes take the budget."""
+# --- the deadline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [CLIENT_CONFIG, Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 4})],
+    ids=["lambda", "four-attempts"],
+)
+def test_the_publish_budget_is_botocores_slowest_call(config: Config) -> None:
+    """Every attempt may use its whole connect and read timeouts, and every wait before a retry
+    is botocore's own standard-mode backoff at its longest: full jitter, a throttling error, and
+    CloudWatch asking for an hour in x-amz-retry-after."""
+    backoff = standard.ExponentialBackoff(
+        random=lambda: 1.0, throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+    )
+    attempts = config.retries["total_max_attempts"]
+    waits = [
+        backoff.delay_amount(
+            standard.RetryContext(
+                attempt_number=n,
+                parsed_response={"Error": {"Code": "Throttling"}},
+                http_response=AWSResponse("https://monitoring.test", 400, {"x-amz-retry-after": "3600000"}, None),
+            )
+        )
+        for n in range(1, attempts)
+    ]
+    assert publish_budget(config) == attempts * (config.connect_timeout + config.read_timeout) + sum(waits)
+
+
+class SlowPublisher:
+    """Each call takes the whole publish budget; the calls listed in `fail` then raise."""
+
+    def __init__(self, clock: FakeClock, fail: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.clock, self.fail = clock, fail
+        self.ended: list[float] = []
+        self.batches: list[list[float | None]] = []
+
+    def __call__(self, results: Sequence[ProbeResult]) -> None:
+        call = len(self.ended)
+        self.clock.now += publish_budget()
+        self.ended.append(self.clock.now)
+        if call in self.fail:
+            raise ConnectionError("throttled, after every retry")
+        self.batches.append([r.slot for r in results])
+
+
+def test_slow_publishes_on_consecutive_slots_skip_slots_rather_than_stamp_them_wrong() -> None:
+    """A cold start into an outage: every probe is news, each probe times out and each publish
+    takes the budget. Review repro: slots probed at 5, 22, 39, 56, 61 s, stamped 5 to 45 s."""
+    clock = FakeClock(1_000_020.2)
+    prober = ScriptedProber(clock, [False] * 6, cost=5.0)
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    deadline = clock.now + RUN_FOR
+    results = monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    tolerance = timing.slot_tolerance(SETTINGS.interval)
+    for probed_at, r in zip(prober.calls, results, strict=True):
+        assert r.slot is not None and r.slot <= probed_at <= r.slot + tolerance, (probed_at, r.slot)
+    assert [r.slot - 1_000_020.0 for r in results if r.slot is not None] == [5.0, 25.0, 45.0]  # 15, 35, 55: gaps
+    assert max(publisher.ended) <= deadline
+
+
+def test_the_lambda_timeout_fits_the_last_slot_as_late_as_its_period_allows_at_its_slowest() -> None:
+    """News at the slot before the last takes the whole budget, so the last slot starts at the
+    end of its tolerance; its probe times out and the final publish takes the budget too."""
     clock = FakeClock(1_000_020.2)  # 0.2 s after the scheduled minute
-    prober = ScriptedProber(clock, [True, True, True, True, False, False], cost=5.0)
-    ended: list[float] = []
-
-    def slow(results: Sequence[ProbeResult]) -> None:
-        clock.now += publish_budget()
-        ended.append(clock.now)
-
-    monitor = Monitor(SETTINGS, prober, slow, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
-    monitor.verdicts["hello"] = True
+    prober = ScriptedProber(clock, [True, True, False, False, False, False], costs=[0.1] * 4 + [3.0, 5.0])
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
     deadline = clock.now + RUN_FOR
     monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
-    assert len(prober.calls) == 6 and len(ended) == 2  # each failure is news; nothing left for the end
-    assert ended[-1] <= deadline
+    assert prober.calls[-1] - prober.calls[0] == pytest.approx(50 + timing.slot_tolerance(SETTINGS.interval))
+    assert len(prober.calls) == 6 and len(publisher.ended) == 2 and publisher.ended[-1] <= deadline
+
+
+def test_a_failed_news_publish_at_the_last_slot_leaves_no_second_publish_past_the_deadline() -> None:
+    """Review repro: the last slot's news publish failed after the whole budget and the final
+    publish took another one: calls ending at 71.8 s and 83.8 s against a 79 s timeout."""
+    clock = FakeClock(1_000_020.2)
+    prober = ScriptedProber(clock, [True, True, True, False, False, False], cost=5.0)
+    publisher = SlowPublisher(clock, fail={0})
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
+    deadline = clock.now + RUN_FOR
+    with pytest.raises(ConnectionError):  # the one call left fails: the Lambda fails, its Errors alarm sees it
+        monitor.run(start=first_slot(1_000_020.0, clock.now, SETTINGS), deadline=deadline)
+    assert len(prober.calls) == 6
+    assert len(publisher.ended) == 1 and publisher.ended[0] <= deadline  # the news waited for the final call
+
+
+def test_a_final_publish_that_cannot_fit_is_dropped_with_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock(1_000_020.0)
+    prober = ScriptedProber(clock, [True] * 6, cost=0.1)
+    publisher = SlowPublisher(clock)
+    monitor = Monitor(SETTINGS, prober, publisher, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    monitor.remember("hello", UP)
+    # A probe overran its own timeout (the host was starved): no time left for the final publish.
+    monitor.log = lambda r: setattr(clock, "now", clock.now + 30.0) if r.slot == 1_000_020.0 + 20 else None  # type: ignore[method-assign]
+    deadline = clock.now + 20 + 5 + publish_budget() + 1
+    monitor.run(start=clock.now, deadline=deadline)
+    assert publisher.ended == [] and clock.now <= deadline + 30
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["type"] == "publish_dropped" and line["pending"] == 3
+
+
+# --- what an unexpected error leaves behind --------------------------------------------------------
+
+
+def test_a_probe_that_raises_is_a_protocol_failure_not_a_failed_round() -> None:
+    clock = FakeClock(1_000_020.0)
+    two = Settings(
+        targets=(*SETTINGS.targets, Target(name="other", url="http://y/", timeout=5)), interval=10, confirm=3
+    )
+
+    class Broken(ScriptedProber):
+        def probe(self, t: Target) -> ProbeResult:
+            if t.name == "other":
+                raise UnicodeError("label too long")
+            return super().probe(t)
+
+    monitor = Monitor(two, Broken(clock, []), print, clock=clock.time, sleep=clock.sleep, log=lambda r: None)  # type: ignore[arg-type]
+    hello, other = monitor.probe_round(1_000_020.0)
+    assert hello.ok and hello.slot == 1_000_020.0
+    assert (other.target, other.ok, other.reason, other.slot) == ("other", False, Reason.PROTOCOL, 1_000_020.0)
+    assert "UnicodeError" in other.detail
+
+
+def test_an_unexpected_error_leaves_nothing_pending_for_the_next_invocation() -> None:
+    monitor, prober, clock, published = make([True] * 12)
+    monitor.remember("hello", UP)
+
+    def log(r: ProbeResult) -> None:
+        if len(prober.calls) == 3:
+            raise BrokenPipeError("stdout closed")
+
+    monitor.log = log  # type: ignore[method-assign]
+    with pytest.raises(BrokenPipeError):
+        monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [2]  # what was probed before the error went out on the way
+    monitor.log = lambda r: None  # type: ignore[method-assign]
+    monitor.run(start=1_000_080.0, deadline=1_000_080.0 + RUN_FOR)
+    assert [len(batch) for batch in published] == [2, 6]  # not the old probes again
+
+
+def test_a_warm_environment_that_missed_an_invocation_forgets_what_it_published() -> None:
+    """Lambda starts a second environment when a run overlaps the next minute, and either may
+    take the minute after: what this one published is then not all there is. Here another
+    environment published an outage meanwhile; the recovery must not wait for the end of the run."""
+    monitor, _, clock, published = make([True] * 6)
+    monitor.remember("hello", UP)
+    monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)  # minute 0: healthy, one call
+    assert [len(batch) for batch in published] == [6]
+    clock.now = 1_000_140.2  # minute 1 ran elsewhere (the outage went out from there): this is minute 2
+    monitor.prober.script = [True] * 6  # type: ignore[attr-defined]
+    monitor.run(start=1_000_140.0, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [6, 1, 1, 1, 3]  # each probe until the state is known again
+    clock.now = 1_000_200.2  # minute 3, the very next one: what it published is all there is
+    monitor.run(start=1_000_200.0, deadline=clock.now + RUN_FOR)
+    assert [len(batch) for batch in published] == [6, 1, 1, 1, 3, 6]
 
 
 def test_with_a_location_every_failure_is_published_at_once_even_when_it_is_no_news() -> None:
     """The quorum alarm counts the failures CloudWatch holds per period, a location that has not
     published counted as healthy: a failure held back until the end of the run would be missed."""
     located = Settings(targets=SETTINGS.targets, interval=10, confirm=3, location="eu-west-1")
-    for settings, expected in (
-        (SETTINGS, [[False], [False], [False], [False, False, True]]),  # batched once the verdict is down
-        (located, [[False], [False], [False], [False], [False], [True]]),  # every failure at once
-    ):
+    batches = {}
+    for settings in (SETTINGS, located):
         clock = FakeClock(1_000_020.0)
         published: list[Sequence[ProbeResult]] = []
         monitor = Monitor(
@@ -209,6 +381,8 @@ def test_with_a_location_every_failure_is_published_at_once_even_when_it_is_no_n
             sleep=clock.sleep,
             log=lambda r: None,
         )
-        monitor.verdicts["hello"] = True
+        monitor.remember("hello", UP)
         monitor.run(start=clock.now, deadline=clock.now + RUN_FOR)
-        assert [[r.ok for r in batch] for batch in published] == expected, settings.location
+        batches[settings.location] = [[r.ok for r in batch] for batch in published]
+    assert batches["eu-west-1"] == [[False]] * 5 + [[True]]  # every failure at once, alone
+    assert len(batches[None]) < 6  # without a location some failures wait for a later call

@@ -432,7 +432,10 @@ def main(argv: list[str] | None = None) -> int:
             previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stops}
             try:
                 done = publish(results)
-                pending.clear()
+                # Only these: a probe logged after them (a Ctrl-C mid-round, which the monitor
+                # publishes on its way out without it) is still for the finally below.
+                sent = {id(r) for r in results}
+                pending[:] = [r for r in pending if id(r) not in sent]
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
