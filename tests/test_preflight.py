@@ -187,6 +187,32 @@ def test_bootstrap_too_old_or_missing_says_make_bootstrap(stubs: Stubs) -> None:
     )
 
 
+def test_every_checker_region_must_be_bootstrapped_too(stubs: Stubs) -> None:
+    """With checkerRegions, a checker stack goes to each: the home region is not enough."""
+    import boto3
+    from botocore.stub import Stubber
+
+    required, _ = preflight.bootstrap_requirement()
+    stubs.identity()["ssm"].add_response("get_parameter", parameter(str(required)), PARAMETER)
+    others = {
+        r: boto3.client("ssm", region_name=r, aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106  # nosec B106  # Stubber only
+        for r in ("eu-west-1", "ap-southeast-2")
+    }
+    with Stubber(others["eu-west-1"]) as eu, Stubber(others["ap-southeast-2"]) as ap:
+        eu.add_client_error("get_parameter", **client_error("ParameterNotFound"), expected_params=PARAMETER)
+        ap.add_response("get_parameter", parameter(str(required)), PARAMETER)
+        check = Preflight(
+            preflight.read_config({"checkerRegions": '["us-east-1", "eu-west-1", "ap-southeast-2"]'}),
+            stubs.clients,
+            region="us-east-1",
+            region_source="checkerRegions[0]",
+            other_ssm=others,
+        )
+        result = check.run("bootstrap")
+    assert result.status == "FAIL" and result.detail.startswith("checkerRegions eu-west-1 (not bootstrapped)"), result
+    assert "ap-southeast-2" not in result.detail
+
+
 def test_bootstrap_requirement_from_the_library_is_what_synth_writes(tmp_path: Path) -> None:
     from tests.infra import synth
 
@@ -433,7 +459,7 @@ def no_stack(stubs: Stubs) -> None:
 def test_vpc_quota_full_fails_and_an_update_adds_none(stubs: Stubs) -> None:
     vpcs = {"Vpcs": [{"VpcId": f"vpc-{i}"} for i in range(5)]}
     expected_quota = {"ServiceCode": "vpc", "QuotaCode": "L-F678F1CE"}
-    for stack in (None, "UPDATE_COMPLETE"):
+    for stack in (None, "UPDATE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
         stubs.identity()
         stubs["ec2"].add_response("describe_vpcs", vpcs, {})
         stubs["service-quotas"].add_response("get_service_quota", quota("L-F678F1CE", 5), expected_quota)
@@ -446,7 +472,7 @@ def test_vpc_quota_full_fails_and_an_update_adds_none(stubs: Stubs) -> None:
                 {"StackName": STACK_NAME},
             )
         result = make(stubs).run("quota VPCs")
-        if stack is None:
+        if stack != "UPDATE_COMPLETE":  # no stack, one with nothing in it yet, one the CLI re-creates
             assert result == Result(
                 "FAIL",
                 "quota VPCs",
@@ -577,7 +603,8 @@ def test_a_cluster_with_our_name_outside_the_stack_fails(stubs: Stubs) -> None:
     ("status", "verdict", "says"),
     [
         ("UPDATE_COMPLETE", "ok", "deploy updates it"),
-        ("ROLLBACK_COMPLETE", "FAIL", "run make destroy"),
+        ("ROLLBACK_COMPLETE", "warn", "deploy deletes and re-creates it"),
+        ("REVIEW_IN_PROGRESS", "ok", "deploy creates it"),
         ("UPDATE_IN_PROGRESS", "FAIL", "wait until it finishes"),
         ("UPDATE_ROLLBACK_FAILED", "FAIL", "continue-update-rollback"),
     ],

@@ -236,6 +236,9 @@ def resolve_region(env: Mapping[str, str], profile_region: str | None, profile: 
 # --- the checks ------------------------------------------------------------------------------
 
 
+CREATION_FAILURES = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")  # what `cdk deploy` deletes and creates again
+
+
 class Preflight:
     """The checks, over clients the caller built (real ones, or stubbed in tests)."""
 
@@ -251,7 +254,9 @@ class Preflight:
         docker: str = "docker",
         assembly: Path = ROOT / "cdk.out",
         bootstrap_qualifier: str = "hnb659fds",
+        other_ssm: Mapping[str, Any] | None = None,
     ) -> None:
+        self.other_ssm = dict(other_ssm or {})
         self.config = config
         self.clients = clients
         self.region = region
@@ -369,6 +374,19 @@ class Preflight:
         version = int(value)
         if version < required:
             raise Fail(f"version {version} < {required} required by {source}; run: make bootstrap")
+        behind = []
+        for other, client in sorted(self.other_ssm.items()):
+            try:
+                found = int(client.get_parameter(Name=self.bootstrap_parameter)["Parameter"]["Value"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                    raise
+                behind.append(f"{other} (not bootstrapped)")
+                continue
+            if found < required:
+                behind.append(f"{other} (version {found} < {required})")
+        if behind:
+            raise Fail(f'checkerRegions {", ".join(behind)}: run make bootstrap CONTEXT="-c checkerRegions=..."')
         if not required:
             raise Warn(f"version {version}; {source}")
         offered = cli_bootstrap_version()
@@ -513,8 +531,13 @@ class Preflight:
                 f"cluster {self.config.cluster_name} exists in {self.region} outside stack {STACK_NAME}: "
                 "delete it, or choose another name with -c namePrefix=..."
             )
-        if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"):
-            raise Fail(f"{STACK_NAME} is {status} (a failed first deploy, which cannot be updated): run make destroy")
+        if status in CREATION_FAILURES:
+            # The CDK CLI deletes such a stack and creates it again (aws-cdk's isCreationFailure).
+            raise Warn(f"{STACK_NAME} is {status} (a failed first deploy): deploy deletes and re-creates it")
+        if status == "REVIEW_IN_PROGRESS":
+            return f"{STACK_NAME} is REVIEW_IN_PROGRESS (a change set never run, no resources): deploy creates it"
+        if status == "CREATE_FAILED":
+            raise Fail(f"{STACK_NAME} is CREATE_FAILED: wait for its rollback, or run make destroy")
         if status == "DELETE_FAILED":
             raise Fail(f"{STACK_NAME} is DELETE_FAILED: see its events, then run make destroy again")
         if status == "UPDATE_ROLLBACK_FAILED":
@@ -545,9 +568,11 @@ class Preflight:
     def adds(self, count: int) -> tuple[int, str]:
         """What the deploy adds: nothing when the stack exists (its own are counted in use)."""
         try:
-            exists = self.stack() is not None
+            status = self.stack()
         except (BotoCoreError, ClientError):
-            exists = False
+            status = None
+        # A stack with nothing in it yet (a change set never run) or one the CLI re-creates adds all.
+        exists = status is not None and status != "REVIEW_IN_PROGRESS" and status not in CREATION_FAILURES
         return (0, "an update adds none") if exists else (count, f"the stack adds {count}")
 
     def _compare(self, quota: Quota, used: int, count: int, where: str = "") -> str:
@@ -647,6 +672,8 @@ def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
             config, {}, region=region, region_source=source, session_error=exc, bootstrap_qualifier=qualifier
         )
     region, source = resolve_region(env, session.region_name, session.profile_name)
+    if config.home_region:  # every stack is pinned: the shell's region does not matter
+        region, source = config.home_region, "checkerRegions[0], where the stacks are pinned"
     clients = {
         # STS answers without a region (global endpoint), so credentials are checked either way.
         name: session.client(name, region_name=region, config=botocore_config)  # type: ignore[call-overload]
@@ -659,6 +686,11 @@ def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
         region_source=source,
         known_regions=frozenset(session.get_available_regions("eks")),
         bootstrap_qualifier=qualifier,
+        # The other checkerRegions get a checker stack each: each must be bootstrapped too.
+        other_ssm={
+            other: session.client("ssm", region_name=other, config=botocore_config)
+            for other in config.checker_regions[1:]
+        },
     )
 
 
