@@ -39,7 +39,12 @@ class ClusterStack(Stack):
             self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
         )
         self.url = self.workload.url
-        _outputs(self, ("HelloUrl", self.url, "Public URL of the service"))
+        _outputs(
+            self,
+            ("HelloUrl", self.url, "Public URL of the service"),
+            # make drill MODE=outage finds the listener by it (with a custom domain, the only way).
+            ("LoadBalancerArn", self.workload.load_balancer.load_balancer_arn, "The service's load balancer"),
+        )
 
 
 def default_target(config: AppConfig, url: str) -> dict[str, Any]:

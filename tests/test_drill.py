@@ -992,3 +992,37 @@ def test_make_drill_is_the_safe_mode_unless_told_outage() -> None:
 
 def test_the_undo_file_is_ignored_by_git() -> None:
     assert ".drill-undo.json" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_the_cap_holds_on_aws_clock_when_this_machine_is_behind(tmp_path: Path, capsys) -> None:
+    """The cap is AWS's start plus --max-seconds: with this machine 100 s behind AWS it once kept
+    the 503 up for 120 s instead of 20."""
+    cloudwatch, elbv2, clock = client("cloudwatch"), client("elbv2"), FakeClock(T0 - timedelta(seconds=100))
+    d = drill.Drill(cloudwatch, ALARMS, bounds("outage"), clock, out=io.StringIO())
+    with Stubber(cloudwatch) as cw, Stubber(elbv2) as elb:
+        expect_outage(elb)  # AWS's Date header: T0
+        for _ in range(int(20 / drill.POLL_SECONDS) + 1):
+            poll(cw)
+        expect_restore(elb)
+        run_outage(d, elbv2, tmp_path / ".drill-undo.json", max_seconds=20)
+    assert sum(clock.slept) == pytest.approx(20)
+    capsys.readouterr()
+
+
+def test_drill_undo_never_overwrites_a_listener_changed_since_the_drill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone fixed the listener, or a deploy pointed it at a new target group: the saved copy is stale."""
+    elbv2 = client("elbv2")
+    undo = tmp_path / ".drill-undo.json"
+    undo.write_text(json.dumps({"listener_arn": LISTENER, "default_actions": FORWARD}))
+    monkeypatch.setattr(boto3.Session, "client", lambda self, *a, **k: elbv2)
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: object())
+    newer = [{"Type": "forward", "TargetGroupArn": TARGET_GROUP.replace("hello/3", "hello/4"), "Order": 1}]
+    with Stubber(elbv2) as stub:
+        listener_is(stub, newer)  # and no ModifyListener may follow
+        assert drill.main(["--undo", "--undo-file", str(undo)]) == 2
+        stub.assert_no_pending_responses()
+    [line] = capsys.readouterr().err.splitlines()
+    assert "no longer answers the drill's 503" in line and "not overwriting it" in line
+    assert undo.exists()

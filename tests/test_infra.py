@@ -160,6 +160,9 @@ def test_outputs_give_the_url_dashboard_and_kubeconfig_command() -> None:
     outputs = default_template().to_json()["Outputs"]
     assert {"HelloUrl", "DashboardUrl", "KubeconfigCommand"} <= set(outputs)
     assert "aws eks update-kubeconfig --name " in json.dumps(outputs["KubeconfigCommand"])
+    # make drill MODE=outage finds the listener through it: it must name the service's own ALB.
+    [lb_id] = resources(default_template(), "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert outputs["LoadBalancerArn"]["Value"] == {"Ref": lb_id}
 
 
 def test_synth_is_deterministic(tmp_path: Path) -> None:

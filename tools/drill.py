@@ -478,12 +478,21 @@ def write_undo(path: Path, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def restore(elbv2: Any, listener_arn: str, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+def restore(
+    elbv2: Any, listener_arn: str, actions: list[dict[str, Any]], only_over_the_drill: str | None = None
+) -> dict[str, Any] | None:
     """Put the saved default actions back, and check. The ModifyListener response (its Date is
-    when the outage ended, by AWS's clock), or None when they were already there."""
+    when the outage ended, by AWS's clock), or None when they were already there.
+    `only_over_the_drill` (the undo file's name): replace only the drill's own 503, never actions
+    someone (or a deploy) put there since the drill saved its copy."""
     [current] = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
     if _essence(current["DefaultActions"]) == _essence(actions):
         return None
+    if only_over_the_drill and not is_drill(current["DefaultActions"]):
+        raise DrillError(
+            f"listener {listener_arn} no longer answers the drill's 503 and differs from {only_over_the_drill}: "
+            f"not overwriting it; compare by hand, then delete {only_over_the_drill}"
+        )
     response: dict[str, Any] = elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=actions)
     [current] = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
     if _essence(current["DefaultActions"]) != _essence(actions):
@@ -541,6 +550,16 @@ class Drill:
     poll_seconds: float = POLL_SECONDS
     errors: list[str] = field(default_factory=list)
     rows: list[tuple[str, float | None, Bound]] = field(default_factory=list)
+    skew: timedelta = timedelta(0)  # AWS's clock minus this machine's
+
+    def sync(self, server: datetime) -> datetime:
+        """Every deadline is on AWS's clock (the history's): learn how far this machine's is off."""
+        self.skew = server - self.clock.now()
+        return server
+
+    def now(self) -> datetime:
+        """AWS's time, by this machine's clock and the skew seen at the last call."""
+        return self.clock.now() + self.skew
 
     def say(self, line: str) -> None:
         print(line, file=self.out or sys.stdout, flush=True)
@@ -549,9 +568,9 @@ class Drill:
         """Poll until `done` or the deadline (a wall-clock time, so every wait is bounded)."""
         while True:
             seen = watch.poll()
-            if done(seen) or self.clock.now() >= until:
+            if done(seen) or self.now() >= until:
                 return seen
-            self.clock.sleep(max(0.0, min(self.poll_seconds, (until - self.clock.now()).total_seconds())))
+            self.clock.sleep(max(0.0, min(self.poll_seconds, (until - self.now()).total_seconds())))
 
     def record(self, label: str, start: datetime, when: datetime | None, bound: Bound) -> None:
         took = (when - start).total_seconds() if when else None
@@ -583,7 +602,7 @@ class Drill:
             self.record("availability alarm to ALARM (real probes)", start, seen.drill_alarm, b.drill_alarm)
         if seen.composite_alarm:
             arns = self.alarms.composite.get("AlarmActions", [])
-            until = max(seen.composite_alarm + timedelta(seconds=ACTION_SECONDS * 2), self.clock.now())
+            until = max(seen.composite_alarm + timedelta(seconds=ACTION_SECONDS * 2), self.now())
             seen = self.wait(watch, lambda s: set(arns) <= set(s.alarm_actions), min(until, cap) if cap else until)
             self.check_actions("ALARM", arns, seen.alarm_actions, start, b.to_action)
         return seen
@@ -600,7 +619,7 @@ class Drill:
         if ok:
             arns = self.alarms.composite.get("OKActions", [])
             until = ok + timedelta(seconds=ACTION_SECONDS * 2)
-            seen = self.wait(watch, lambda s: set(arns) <= set(s.ok_actions), max(until, self.clock.now()))
+            seen = self.wait(watch, lambda s: set(arns) <= set(s.ok_actions), max(until, self.now()))
             bound = Bound(ACTION_SECONDS, f"after the OK: {ACTION_SECONDS:g} s, ours")
             self.check_actions("OK", arns, seen.ok_actions, ok, bound)
 
@@ -617,14 +636,20 @@ class Drill:
 
 def drill_alarm_mode(d: Drill) -> int:
     name = d.alarms.drill["AlarmName"]
-    d.say(f"forcing {name} to ALARM (SetAlarmState: it returns to its real state at its next evaluation)")
+    d.say(
+        f"forcing {name} to ALARM (SetAlarmState: "
+        "it returns to its real state once fresh datapoints are evaluated, within about one checker run)"
+    )
     d.say(f"watching {d.alarms.composite['AlarmName']}: it must go to ALARM, notify, and return to OK")
     response = d.cloudwatch.set_alarm_state(
         AlarmName=name,
         StateValue="ALARM",
-        StateReason="Drill (make drill): testing the paging path; this alarm returns to its real state at once.",
+        StateReason=(
+            "Drill (make drill): testing the paging path; "
+            "this alarm returns to its real state with the checker's next datapoints."
+        ),
     )
-    start = server_time(response, d.clock)
+    start = d.sync(server_time(response, d.clock))
     watch = Watch(d.cloudwatch, d.alarms, start)
     try:
         with signals_raise():
@@ -632,12 +657,24 @@ def drill_alarm_mode(d: Drill) -> int:
             if seen.composite_alarm:
                 d.await_ok(watch, start)
     except BaseException:
+        # With missing data ignored, the forced ALARM clears only with fresh datapoints: if the
+        # checker is not publishing, it stays, and holds service-down in ALARM (no new page).
+        still = _state_of(d.cloudwatch, name)
         print(
-            f"note: {name} returns to its real state at its next evaluation by itself; make status shows it",
+            f"note: {name} is {still}; it returns to its real state with the checker's next datapoints"
+            + ("; if it stays in ALARM, check the checker (make status)" if still == "ALARM" else ""),
             file=sys.stderr,
         )
         raise
     return d.report()
+
+
+def _state_of(cloudwatch: Any, name: str) -> str:
+    try:
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return str(alarm["StateValue"])
+    except Exception:  # noqa: BLE001  # a note on the way out: never hide the original error
+        return "in an unknown state"
 
 
 def drill_outage_mode(
@@ -667,7 +704,7 @@ def drill_outage_mode(
             shield(True)
             try:
                 response = restore(elbv2, arn, original)
-                restored_at = server_time(response, d.clock) if response else d.clock.now()
+                restored_at = server_time(response, d.clock) if response else d.now()
                 undo_path.unlink(missing_ok=True)
                 d.say(f"restored listener {arn}; removed {undo_path.name}")
             finally:
@@ -676,16 +713,16 @@ def drill_outage_mode(
         try:
             d.say(f"outage: listener {arn} (port {listener['Port']}) answers 503 for at most {max_seconds:g} s")
             response = elbv2.modify_listener(ListenerArn=arn, DefaultActions=[FIXED_503])
-            start = server_time(response, d.clock)
+            start = d.sync(server_time(response, d.clock))
             watch = Watch(d.cloudwatch, d.alarms, start)
             cap = start + timedelta(seconds=max_seconds)
             seen = d.await_alarm(watch, start, cap, cap)
-            if d.clock.now() >= cap and seen.composite_alarm is None:
+            if d.now() >= cap and seen.composite_alarm is None:
                 d.say(f"--max-seconds {max_seconds:g} reached: restoring")
             put_back()
             if backstop:
                 signal.setitimer(signal.ITIMER_REAL, 0)  # the outage is over: the backstop has done its job
-            restore_time = restored_at or d.clock.now()
+            restore_time = restored_at or d.now()
             if seen.composite_alarm:
                 d.await_ok(watch, restore_time)
         except BaseException:
@@ -712,7 +749,7 @@ def undo(elbv2_for: Callable[[str], Any], path: Path, out: Any = None) -> int:
         region = record.get("region") or arn.split(":")[3]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise DrillError(f"{path} is unreadable ({exc}): restore the listener's default action by hand") from None
-    changed = restore(elbv2_for(region), arn, actions) is not None
+    changed = restore(elbv2_for(region), arn, actions, only_over_the_drill=path.name) is not None
     path.unlink(missing_ok=True)
     print(f"{'restored' if changed else 'already restored'}: listener {arn}; removed {path.name}", file=out)
     return 0
