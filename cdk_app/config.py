@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 _REGION = re.compile(REGION_PATTERN)
 MAX_CHECKER_REGIONS = 8
+COMPOSITE_RULE_MAX_CHARS = 10_240  # PutCompositeAlarm AlarmRule maximum length
+COMPOSITE_CHARS_PER_ALARM = 150  # a term with a realistic alarm ARN (~130 characters) and its operator
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
 ENDPOINT_ACCESS = ("public", "private", "public-and-private")
@@ -366,6 +369,25 @@ class _Reader:
             hint = f"did you mean '{by_lower[close[0]]}'?" if close else "the keys this app reads are in cdk.json"
             raise ConfigError(f"context key '{key}' is unknown: {hint}")
 
+    @staticmethod
+    def silent_rule_fits(c: AppConfig) -> None:
+        """The 'checkers silent' composite names every group of heartbeat alarms that leaves fewer
+        than a quorum watching (a composite rule cannot count); AWS caps a rule at 10,240
+        characters (PutCompositeAlarm, AlarmRule). Refuse at synth what CloudFormation would."""
+        n = len(c.locations)
+        if n < 2:
+            return
+        silent = n - c.quorum + 1
+        alarms = math.comb(n, silent) * silent if silent > 1 else n
+        # ALARM("arn:aws:cloudwatch:<region>:<account>:alarm:<stack>-<logical id>-<suffix>") AND ...
+        if alarms * COMPOSITE_CHARS_PER_ALARM > COMPOSITE_RULE_MAX_CHARS:
+            raise ConfigError(
+                f"context keys 'checkerRegions' ({n} regions) and 'checkerQuorum' ({c.quorum}) are invalid together: "
+                f"the 'checkers silent' alarm would name {alarms} heartbeat alarms, more than a composite alarm's "
+                f"{COMPOSITE_RULE_MAX_CHARS}-character rule holds; allowed is at most 6 regions, or a quorum "
+                "closer to the number of regions"
+            )
+
     def cross_checks(self, c: AppConfig) -> None:
         if not c.deploy_cluster and not c.extra_targets:
             raise self.fail("extraTargets", [], "at least one target when cluster is false (nothing else to watch)")
@@ -373,6 +395,7 @@ class _Reader:
             raise self.fail(
                 "checkerQuorum", c.checker_quorum, f"0 (a majority) or 1..{max(1, len(c.locations))} (checkerRegions)"
             )
+        self.silent_rule_fits(c)
         if c.node_max_count < c.node_count:
             raise self.fail("nodeMaxCount", c.node_max_count, f"at least nodeCount ({c.node_count})")
         if c.pod_max_replicas < c.pod_min_replicas:

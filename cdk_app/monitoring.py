@@ -40,7 +40,8 @@ SLOW_BURN = (Duration.hours(6), Duration.minutes(30), 6.0)  # 5% of a 30-day bud
 
 def at_least(k: int, alarms: Sequence[cw.IAlarm]) -> cw.IAlarmRule:
     """ALARM when at least k of the alarms are in ALARM: a composite rule has no counting, so any
-    k of them, all in ALARM (C(8, 4) = 70 terms at most: well inside a rule's 10,240 characters)."""
+    k of them, all in ALARM. The rule grows as C(n, k)·k alarm ARNs; config refuses settings whose
+    rule would pass AWS's 10,240 characters (Reader.silent_rule_fits)."""
     if k <= 1:
         return cw.AlarmRule.any_of(*alarms)
     return cw.AlarmRule.any_of(*(cw.AlarmRule.all_of(*combo) for combo in itertools.combinations(alarms, k)))

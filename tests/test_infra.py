@@ -453,3 +453,19 @@ def test_the_service_keeps_idle_connections_longer_than_the_load_balancer() -> N
     idle = int(attributes["idle_timeout.timeout_seconds"])
     assert idle == svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS < svc.CHANNEL_TIMEOUT_SECONDS
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1", "ap-northeast-1", "sa-east-1"]
+
+
+@pytest.mark.parametrize(("regions", "quorum", "fits"), [(6, 0, True), (7, 0, False), (7, 6, True)])
+def test_a_checkers_silent_rule_too_long_for_cloudwatch_stops_synth(regions: int, quorum: int, fits: bool) -> None:
+    """With 7 regions and a majority quorum the composite would name 140 alarms (~21,000 characters
+    against AWS's 10,240): once found only at deploy time."""
+    context = {**DEFAULTS, "checkerRegions": json.dumps(REGIONS[:regions]), "checkerQuorum": quorum}
+    if fits:
+        AppConfig.from_context(context.get)
+        return
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get)
+    assert str(error.value).startswith("context keys 'checkerRegions' (7 regions) and 'checkerQuorum' (4) are invalid")
