@@ -111,7 +111,9 @@ class Monitoring(Construct):
         if watched.load_balancer is not None and watched.target_group is not None:
             self._load_balancer(watched.load_balancer, watched.target_group)
         self._checker_health()
-        self.fast_burn = self._burn_rate("FastBurn", *FAST_BURN, page=True)
+        # With several locations these read the home checker only: one location's view notifies,
+        # the quorum alarm is what pages (issue 13: one location alone never pages).
+        self.fast_burn = self._burn_rate("FastBurn", *FAST_BURN, page=not watched.locations)
         self.slow_burn = self._burn_rate("SlowBurn", *SLOW_BURN, page=False)
 
         self.service_down = cw.CompositeAlarm(
@@ -415,7 +417,7 @@ class Monitoring(Construct):
         c = self.config
         self._alarm(
             f"Latency-{target}",
-            user_facing=True,
+            user_facing=not self.watched.locations,  # home checker only: with several, it notifies
             alarm_description=(
                 f"{target}: {c.latency_percentile} latency above {c.latency_threshold_ms} ms for 3 of 5 minutes. "
                 "First: dashboard 'Timing phases' shows which phase grew (DNS, connect, TLS or the app)."

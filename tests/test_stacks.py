@@ -281,3 +281,37 @@ def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> 
     env = checker_function(remote)["Environment"]["Variables"]
     assert [x["name"] for x in json.loads(env["CHECK_TARGETS"])] == ["site"]
     assert (env["LOCATION"], env["METRICS_REGION"]) == (REGIONS[1], REGIONS[0])
+
+
+def test_what_only_the_home_location_sees_notifies_and_never_pages() -> None:
+    """Latency and the fast burn read the home checker only: with several locations, a home-only
+    problem is one location's view, so it notifies (the quorum alarm is what pages)."""
+    health = three_regions()[MONITORING_STACK_NAME]
+    composites = resources(health, "AWS::CloudWatch::CompositeAlarm")
+    alarms = resources(health, "AWS::CloudWatch::Alarm")
+    [down] = [c["Properties"] for c in composites.values() if c["Properties"].get("AlarmName") == "hello-service-down"]
+    rule = json.dumps(down["AlarmRule"])
+    [latency_id] = [k for k, a in alarms.items() if a["Properties"].get("MetricName") == contract.LATENCY]
+    [fast_burn_id] = [k for k in composites if k.startswith("MonitoringFastBurn")]
+    for logical_id, props_ in (
+        (latency_id, alarms[latency_id]["Properties"]),
+        (fast_burn_id, composites[fast_burn_id]["Properties"]),
+    ):
+        assert logical_id not in rule, logical_id
+        assert props_["AlarmActions"] and props_["OKActions"], logical_id  # still heard, as a notification
+    # One region: both page through service-down, as before.
+    single = one_region()[MONITORING_STACK_NAME]
+    single_rule = json.dumps(
+        [
+            c["Properties"]["AlarmRule"]
+            for c in resources(single, "AWS::CloudWatch::CompositeAlarm").values()
+            if c["Properties"].get("AlarmName") == "hello-service-down"
+        ]
+    )
+    single_alarms = resources(single, "AWS::CloudWatch::Alarm")
+    [single_latency] = [k for k, a in single_alarms.items() if a["Properties"].get("MetricName") == contract.LATENCY]
+    assert single_latency in single_rule
+    assert any(
+        k.startswith("MonitoringFastBurn") and k in single_rule
+        for k in resources(single, "AWS::CloudWatch::CompositeAlarm")
+    )
