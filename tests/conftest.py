@@ -82,6 +82,19 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+def no_aws(**extra: str) -> dict[str, str]:
+    """An environment for a subprocess with no AWS configuration at all: no region, no
+    credentials, no instance metadata (what a new user's shell, or CI, looks like)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **env,
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **extra,
+    }
+
+
 @pytest.fixture
 def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point boto3 at the moto server, with dummy credentials (nothing reaches AWS)."""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import ROOT, RunningService
+from tests.conftest import ROOT, RunningService, no_aws
 from tests.peers import closed_port_url, http_peer
 
 
@@ -74,20 +74,6 @@ def test_publish_sends_the_probe_metrics_to_cloudwatch(aws_env: str, live_servic
 
 # The emulator and a dead endpoint accept anything; nothing here reaches AWS.
 DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}  # noqa: S105
-
-
-def no_aws(**extra: str) -> dict[str, str]:
-    """An environment with no AWS configuration at all: no region, no credentials, no IMDS."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        "AWS_CONFIG_FILE": "/nonexistent/config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        **extra,
-    }
 
 
 def cli_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

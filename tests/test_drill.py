@@ -28,7 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, no_aws
 from tools import drill
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -822,17 +822,6 @@ def test_the_listener_is_found_in_moto_by_the_load_balancers_dns_name(clean_moto
 
 
 # --- the real process ----------------------------------------------------------------------------
-
-
-def no_aws(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        "AWS_CONFIG_FILE": "/nonexistent/config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        **extra,
-    }
 
 
 def run_drill(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

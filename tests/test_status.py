@@ -5,7 +5,6 @@ region or credentials as a real process."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
-from tests.conftest import ROOT, RunningService
+from tests.conftest import ROOT, RunningService, no_aws
 from tools import status
 
 ALARM = f"{MONITORING_STACK_NAME}-MonitoringAvailabilityhello-ABC"
@@ -219,17 +218,6 @@ def test_without_permission_for_the_history_the_states_still_show_and_one_line_s
     assert f"  alarm {ALARM}: ALARM" in lines
     [why] = [line for line in lines if "history" in line]
     assert "cloudwatch:DescribeAlarmHistory" in why
-
-
-def no_aws(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        "AWS_CONFIG_FILE": "/nonexistent/config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        **extra,
-    }
 
 
 def run_status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
