@@ -134,7 +134,9 @@ class Monitor:
         return False
 
     def probe_round(self, slot: float | None) -> list[ProbeResult]:
-        results = list(self._pool.map(self._probe, self.settings.targets))
+        targets = self.settings.targets
+        # One target (the usual case) needs no thread: the prober keeps its own deadline.
+        results = [self._probe(targets[0])] if len(targets) == 1 else list(self._pool.map(self._probe, targets))
         for r in results:
             r.slot = slot
             self.log(r)
