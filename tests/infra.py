@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,28 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+_SYNTHESIZED: dict[str, tuple[Stacks, Template]] = {}
+
+
 def synth(outdir: str | None = None, **context: Any) -> tuple[Stacks, Template]:
     """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's.
 
     The template is the home region's stacks (cluster and monitoring) as one: their resources
     and outputs together, each Fn::ImportValue replaced by what the other stack exports, so a
     path test follows a reference across the stack boundary as within a stack. The boundary
-    itself is tested on the stacks' own templates (tests/test_stacks.py)."""
+    itself is tested on the stacks' own templates (tests/test_stacks.py).
+
+    One synthesis per configuration for the whole run (the tests only read it); with `outdir`,
+    always a new one."""
+    if outdir is not None:
+        return _synth(outdir, context)
+    key = json.dumps(context, sort_keys=True)
+    if key not in _SYNTHESIZED:
+        _SYNTHESIZED[key] = _synth(None, context)
+    return _SYNTHESIZED[key]
+
+
+def _synth(outdir: str | None, context: dict[str, Any]) -> tuple[Stacks, Template]:
     app = cdk.App(context={**DEFAULTS, **context}, outdir=outdir)
     stacks = build(app)
     home = [s for s in (stacks.cluster, stacks.health) if s is not None]
@@ -61,7 +75,6 @@ def stack_templates(**context: Any) -> tuple[Stacks, dict[str, Template]]:
     return stacks, {s.stack_name: Template.from_stack(s) for s in stacks.all()}
 
 
-@cache
 def default_template() -> Template:
     return synth(alertEmail="oncall@example.com")[1]
 

