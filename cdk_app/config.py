@@ -101,6 +101,9 @@ class AppConfig:
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
     checker_quorum: int  # 0: a majority of checker_regions
+    # One deploy when upgrading a deployment made before the stacks shared SSM parameters: the
+    # cluster stack keeps exporting what the old health stack imports (docs/decisions.md §8).
+    keep_exports: bool
     # cluster and nodes
     node_instance_type: str
     node_count: int
@@ -355,6 +358,7 @@ class _Reader:
             deploy_cluster=self.boolean("cluster"),
             checker_regions=self.regions("checkerRegions"),
             checker_quorum=self.integer("checkerQuorum", 0, MAX_CHECKER_REGIONS),
+            keep_exports=self.boolean("keepExports"),
             node_instance_type=self.instance_type("nodeInstanceType"),
             node_count=self.integer("nodeCount", 1, 20),
             node_max_count=self.integer("nodeMaxCount", 1, 50),

@@ -59,12 +59,27 @@ class ClusterStack(Stack):
             remote=[SHARED.url],
             remote_regions=config.locations[1:],
         )
+        if config.keep_exports:
+            self._keep_exports()
         _outputs(
             self,
             ("HelloUrl", self.url, "Public URL of the service"),
             # make drill MODE=outage finds the listener by it (with a custom domain, the only way).
             ("LoadBalancerArn", self.workload.load_balancer.load_balancer_arn, "The service's load balancer"),
         )
+
+    def _keep_exports(self) -> None:
+        """What a health stack deployed before this release imports, under the names aws-cdk-lib
+        gave those exports (the same function names them), so this stack's update is not refused
+        while that health stack still imports them; the update after it drops them."""
+        lb, tg = self.workload.load_balancer, self.workload.target_group
+        for value in (
+            lb.load_balancer_dns_name,
+            lb.load_balancer_full_name,
+            tg.target_group_full_name,
+            *(listener.listener_arn for listener in lb.listeners),
+        ):
+            self.export_value(value)
 
 
 def default_target(config: AppConfig, url: str) -> dict[str, Any]:

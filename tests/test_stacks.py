@@ -493,3 +493,32 @@ def test_the_other_stacks_deploy_after_the_cluster_stack_and_are_destroyed_befor
     }
     for name in others:
         assert STACK_NAME in deps[name], name
+
+
+# What the health stack of the release before SSM parameters (3939471) imports, read from its
+# synthesized template: with plain HTTP, and with a domain.
+PREVIOUS_IMPORTS = {
+    "one region": {
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCDNSNameF8B55F2F",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttp4275A5C801EEE0F2",
+    },
+    "one region, domain": {
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttps1842973E9802C15A",
+    },
+}
+
+
+@pytest.mark.parametrize("setting", sorted(PREVIOUS_IMPORTS))
+def test_keep_exports_offers_what_the_previous_health_stack_imports(setting: str) -> None:
+    """Upgrading: CloudFormation refuses to drop an export a deployed stack still imports, and the
+    CLI updates the cluster stack first; with keepExports the cluster stack keeps those exports
+    for one deploy (the health stack then imports nothing), and the next deploy drops them."""
+    _, t = stack_templates(alertEmail="oncall@example.com", keepExports="true", **SETTINGS[setting])
+    exported = {o["Export"]["Name"] for o in t[STACK_NAME].to_json()["Outputs"].values() if "Export" in o}
+    assert PREVIOUS_IMPORTS[setting] <= exported
+    assert "Fn::ImportValue" not in json.dumps(t[MONITORING_STACK_NAME].to_json())
+    assert not [o for o in templates(setting)[STACK_NAME].to_json()["Outputs"].values() if "Export" in o]
