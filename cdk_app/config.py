@@ -24,6 +24,31 @@ STACK_NAME = "HelloWorldEks"  # the cluster and the service: HelloUrl, Kubeconfi
 MONITORING_STACK_NAME = "HelloWorldHealth"  # checker, alarms, topic, dashboard: DashboardUrl, AlertTopicArn, ...
 CHECKER_STACK_PREFIX = "HelloWorldChecker"  # one more checker per extra checkerRegions entry: -<region>
 
+
+@dataclass(frozen=True)
+class SharedNames:
+    """The SSM parameters through which the cluster stack hands the other stacks what they read.
+
+    Fixed names, derived from the cluster stack's name and from nothing a setting changes (a
+    domain, a replaced load balancer), so no stack ever holds a lock on another: the cluster stack
+    writes them in each region that reads them, the others read them at each deploy
+    (docs/decisions.md §8)."""
+
+    url: str  # the listener's URL: what every checker probes
+    load_balancer: str  # the LoadBalancer dimension of AWS/ApplicationELB (app/<name>/<id>)
+    target_group: str  # the TargetGroup dimension (targetgroup/<name>/<id>)
+
+    @classmethod
+    def of(cls, stack_name: str) -> SharedNames:
+        return cls(
+            url=f"/{stack_name}/url",
+            load_balancer=f"/{stack_name}/load-balancer-full-name",
+            target_group=f"/{stack_name}/target-group-full-name",
+        )
+
+
+SHARED = SharedNames.of(STACK_NAME)
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # aws-cdk-lib's reading of an instance type (aws-ec2 instance-types.js, InstanceType.architecture):
 # family, generation, capabilities; Graviton when the family is `a` (a1) or a capability is `g`.
@@ -76,6 +101,9 @@ class AppConfig:
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
     checker_quorum: int  # 0: a majority of checker_regions
+    # One deploy when upgrading a deployment made before the stacks shared SSM parameters: the
+    # cluster stack keeps exporting what the old health stack imports (docs/decisions.md §8).
+    keep_exports: bool
     # cluster and nodes
     node_instance_type: str
     node_count: int
@@ -330,6 +358,7 @@ class _Reader:
             deploy_cluster=self.boolean("cluster"),
             checker_regions=self.regions("checkerRegions"),
             checker_quorum=self.integer("checkerQuorum", 0, MAX_CHECKER_REGIONS),
+            keep_exports=self.boolean("keepExports"),
             node_instance_type=self.instance_type("nodeInstanceType"),
             node_count=self.integer("nodeCount", 1, 20),
             node_max_count=self.integer("nodeMaxCount", 1, 50),

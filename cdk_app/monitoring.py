@@ -19,7 +19,6 @@ from typing import cast
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -60,6 +59,22 @@ def checker_metric(
     )
 
 
+def alb_metric(
+    name: str, load_balancer: str, *, statistic: str, target_group: str | None = None, label: str | None = None
+) -> cw.Metric:
+    """An AWS/ApplicationELB metric of the service's load balancer (and of its target group), from
+    their CloudWatch dimensions, which the health stack reads from the cluster stack's parameters."""
+    dims = {"LoadBalancer": load_balancer} | ({"TargetGroup": target_group} if target_group else {})
+    return cw.Metric(
+        namespace="AWS/ApplicationELB",
+        metric_name=name,
+        dimensions_map=dims,
+        statistic=statistic,
+        period=MINUTE,
+        label=label,
+    )
+
+
 @dataclass(frozen=True)
 class Watched:
     """What the monitoring watches, as the other constructs created it."""
@@ -69,8 +84,10 @@ class Watched:
     checker: lambda_.IFunction  # the home region's checker (machinery alarms, dashboard)
     checker_logs: logs.ILogGroup
     checker_rule: events.Rule
-    load_balancer: elbv2.IApplicationLoadBalancer | None  # None: checker-only (cluster=false)
-    target_group: elbv2.IApplicationTargetGroup | None
+    # The load balancer's and target group's CloudWatch dimensions (app/<name>/<id>,
+    # targetgroup/<name>/<id>); None: checker-only (cluster=false).
+    load_balancer: str | None
+    target_group: str | None
     cluster_name: str | None
     namespace: str | None
     # The checker's locations (regions) when it runs in several, the home one first; empty: one
@@ -452,7 +469,7 @@ class Monitoring(Construct):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # no answer: availability pages
         )
 
-    def _load_balancer(self, lb: elbv2.IApplicationLoadBalancer, tg: elbv2.IApplicationTargetGroup) -> None:
+    def _load_balancer(self, lb: str, tg: str) -> None:
         self.lb_unhealthy = self._alarm(
             "UnhealthyTargets",
             user_facing=False,
@@ -460,14 +477,14 @@ class Monitoring(Construct):
                 "A hello pod has failed the load balancer's health check for 3 minutes. First: "
                 f"kubectl -n {self.watched.namespace} describe pods (readiness probe, restarts, OOMKilled)."
             ),
-            metric=tg.metrics.unhealthy_host_count(statistic="Maximum", period=MINUTE),
+            metric=alb_metric("UnHealthyHostCount", lb, target_group=tg, statistic="Maximum"),
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             threshold=1,
             evaluation_periods=3,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        errors = lb.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, statistic="Sum", period=MINUTE)
-        requests = lb.metrics.request_count(statistic="Sum", period=MINUTE)
+        errors = alb_metric("HTTPCode_Target_5XX_Count", lb, statistic="Sum")
+        requests = alb_metric("RequestCount", lb, statistic="Sum")
         self.lb_5xx = self._alarm(
             "Backend5xx",
             user_facing=True,
@@ -598,8 +615,8 @@ class DashboardView:
     cert_expiry_days: int
     alarms: Sequence[cw.IAlarm]
     checker: lambda_.IFunction
-    load_balancer: elbv2.IApplicationLoadBalancer | None = None
-    target_group: elbv2.IApplicationTargetGroup | None = None
+    load_balancer: str | None = None  # CloudWatch dimensions, as in Watched
+    target_group: str | None = None
     cluster_name: str | None = None
     namespace: str | None = None
 
@@ -709,7 +726,7 @@ class Dashboard(Construct):
         self.dashboard.add_widgets(availability, latency, phases)
         if v.load_balancer is not None and v.target_group is not None:
             self.dashboard.add_widgets(*self._load_balancer(v.load_balancer, v.target_group))
-            self.dashboard.add_widgets(failures, self._targets(v.target_group), checker)
+            self.dashboard.add_widgets(failures, self._targets(v.load_balancer, v.target_group), checker)
         else:
             self.dashboard.add_widgets(failures, checker, alarms)
         if v.cluster_name is not None and v.namespace is not None:
@@ -752,15 +769,10 @@ class Dashboard(Construct):
             )
 
     @staticmethod
-    def _load_balancer(
-        lb: elbv2.IApplicationLoadBalancer, tg: elbv2.IApplicationTargetGroup
-    ) -> tuple[cw.GraphWidget, ...]:
+    def _load_balancer(lb: str, tg: str) -> tuple[cw.GraphWidget, ...]:
         lb_latency = cw.GraphWidget(
             title="Latency: load balancer to pods (s)",
-            left=[
-                lb.metrics.target_response_time(statistic=s, period=MINUTE).with_(label=s)
-                for s in ("p50", "p90", "p99")
-            ],
+            left=[alb_metric("TargetResponseTime", lb, statistic=s, label=s) for s in ("p50", "p90", "p99")],
             width=8,
         )
         traffic = cw.GraphWidget(
@@ -768,7 +780,7 @@ class Dashboard(Construct):
             left=[
                 cw.MathExpression(
                     expression="requests / PERIOD(requests)",
-                    using_metrics={"requests": lb.metrics.request_count(statistic="Sum", period=MINUTE)},
+                    using_metrics={"requests": alb_metric("RequestCount", lb, statistic="Sum")},
                     label="requests/s",
                     period=MINUTE,
                 )
@@ -778,30 +790,21 @@ class Dashboard(Construct):
         status_codes = cw.GraphWidget(
             title="Errors: responses by class",
             left=[
-                lb.metrics.http_code_target(code, statistic="Sum", period=MINUTE).with_(label=label)
-                for code, label in (
-                    (elbv2.HttpCodeTarget.TARGET_2XX_COUNT, "2xx"),
-                    (elbv2.HttpCodeTarget.TARGET_3XX_COUNT, "3xx"),
-                    (elbv2.HttpCodeTarget.TARGET_4XX_COUNT, "4xx"),
-                    (elbv2.HttpCodeTarget.TARGET_5XX_COUNT, "5xx"),
-                )
+                alb_metric(f"HTTPCode_Target_{code}_Count", lb, statistic="Sum", label=code.lower())
+                for code in ("2XX", "3XX", "4XX", "5XX")
             ]
-            + [
-                lb.metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, statistic="Sum", period=MINUTE).with_(
-                    label="5xx from the ALB"
-                )
-            ],
+            + [alb_metric("HTTPCode_ELB_5XX_Count", lb, statistic="Sum", label="5xx from the ALB")],
             width=8,
         )
         return lb_latency, traffic, status_codes
 
     @staticmethod
-    def _targets(tg: elbv2.IApplicationTargetGroup) -> cw.GraphWidget:
+    def _targets(lb: str, tg: str) -> cw.GraphWidget:
         return cw.GraphWidget(
             title="Load balancer targets",
             left=[
-                tg.metrics.healthy_host_count(statistic="Minimum", period=MINUTE).with_(label="healthy"),
-                tg.metrics.unhealthy_host_count(statistic="Maximum", period=MINUTE).with_(label="unhealthy"),
+                alb_metric("HealthyHostCount", lb, target_group=tg, statistic="Minimum", label="healthy"),
+                alb_metric("UnHealthyHostCount", lb, target_group=tg, statistic="Maximum", label="unhealthy"),
             ],
             width=8,
         )

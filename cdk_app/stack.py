@@ -1,8 +1,14 @@
 """The stacks: the cluster and its service; the checker with its alarms, topic and dashboard;
 and one more checker per extra checker region. Each mostly wires constructs together.
 
-Updating an alarm deploys only the monitoring stack: the cluster stack only exports what the
-monitoring reads (the URL, the load balancer and target group names for their metrics).
+Updating an alarm deploys only the monitoring stack. The stacks share no CloudFormation export
+and no aws-cdk-lib cross-stack reference: the cluster stack writes what the others read (the
+URL, the load balancer and target group names for their metrics) as SSM parameters under fixed
+names (`config.SHARED`), in its region and in every other checker region, and the others read
+them at each deploy (`cdk_app/shared.py`, docs/decisions.md §8). So a domain turned on or off,
+or a replaced load balancer, never locks a stack, and `cdk deploy --all` hands the new values
+on: it deploys the cluster stack first (explicit dependencies) and never skips a stack that
+reads an SSM parameter.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from constructs import Construct
 from cdk_app import nag
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
-from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig
+from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, SHARED, STACK_NAME, AppConfig
 from cdk_app.monitoring import Monitoring, Watched
+from cdk_app.shared import SharedValues, read
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
 
@@ -39,12 +46,40 @@ class ClusterStack(Stack):
             self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
         )
         self.url = self.workload.url
+        # What the other stacks read, written where they read it: all of it here (the health
+        # stack), the URL in every other checker region.
+        self.shared = SharedValues(
+            self,
+            "Shared",
+            values={
+                SHARED.url: self.url,
+                SHARED.load_balancer: self.workload.load_balancer.load_balancer_full_name,
+                SHARED.target_group: self.workload.target_group.target_group_full_name,
+            },
+            remote=[SHARED.url],
+            remote_regions=config.locations[1:],
+        )
+        if config.keep_exports:
+            self._keep_exports()
         _outputs(
             self,
             ("HelloUrl", self.url, "Public URL of the service"),
             # make drill MODE=outage finds the listener by it (with a custom domain, the only way).
             ("LoadBalancerArn", self.workload.load_balancer.load_balancer_arn, "The service's load balancer"),
         )
+
+    def _keep_exports(self) -> None:
+        """What a health stack deployed before this release imports, under the names aws-cdk-lib
+        gave those exports (the same function names them), so this stack's update is not refused
+        while that health stack still imports them; the update after it drops them."""
+        lb, tg = self.workload.load_balancer, self.workload.target_group
+        for value in (
+            lb.load_balancer_dns_name,
+            lb.load_balancer_full_name,
+            tg.target_group_full_name,
+            *(listener.listener_arn for listener in lb.listeners),
+        ):
+            self.export_value(value)
 
 
 def default_target(config: AppConfig, url: str) -> dict[str, Any]:
@@ -65,11 +100,13 @@ class HealthStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         home = config.locations[0] if config.locations else None
+        if cluster:
+            self.add_stack_dependency(cluster, "reads the parameters the cluster stack writes")
         self.checker = HealthChecker(
             self,
             "Checker",
             config=config,
-            default_target=default_target(config, cluster.url) if cluster else None,
+            default_target=default_target(config, read(self, SHARED.url)) if cluster else None,
             location=home,
         )
         targets = [*([DEFAULT_TARGET] if cluster else []), *(t.name for t in config.extra_targets)]
@@ -87,8 +124,8 @@ class HealthStack(Stack):
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
                 checker_rule=self.checker.rule,
-                load_balancer=cluster.workload.load_balancer if cluster else None,
-                target_group=cluster.workload.target_group if cluster else None,
+                load_balancer=read(self, SHARED.load_balancer) if cluster else None,
+                target_group=read(self, SHARED.target_group) if cluster else None,
                 cluster_name=config.cluster_name if cluster else None,
                 namespace=config.namespace if cluster else None,
                 locations=config.locations,
@@ -119,15 +156,17 @@ class CheckerStack(Stack):
         *,
         config: AppConfig,
         location: str,
-        url: str | None,
+        cluster: ClusterStack | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        if cluster:
+            self.add_stack_dependency(cluster, "reads the URL the cluster stack writes into this region")
         self.checker = HealthChecker(
             self,
             "Checker",
             config=config,
-            default_target=default_target(config, url) if url else None,
+            default_target=default_target(config, read(self, SHARED.url)) if cluster else None,
             location=location,
             metrics_region=config.home_region,
         )
@@ -172,11 +211,8 @@ def build(app: App) -> Stacks:
             f"{CHECKER_STACK_PREFIX}-{region}",
             config=config,
             location=region,
-            url=cluster.url if cluster else None,
+            cluster=cluster,
             env=env(region),
-            # The cluster's URL reaches this region through SSM parameters written at deploy time
-            # by the cluster stack (aws-cdk-lib's cross-region references; docs/decisions.md §8).
-            cross_region_references=True,
             description=f"Hello World health checker in {region}, publishing to {home}",
         )
     nag.enable(app)

@@ -22,9 +22,9 @@ def synth(outdir: str | None = None, **context: Any) -> tuple[Stacks, Template]:
     """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's.
 
     The template is the home region's stacks (cluster and monitoring) as one: their resources
-    and outputs together, each Fn::ImportValue replaced by what the other stack exports, so a
-    path test follows a reference across the stack boundary as within a stack. The boundary
-    itself is tested on the stacks' own templates (tests/test_stacks.py).
+    and outputs together, each read of an SSM parameter replaced by the value the other stack
+    writes under that name, so a path test follows a value across the stack boundary as within a
+    stack. The boundary itself is tested on the stacks' own templates (tests/test_stacks.py).
 
     One synthesis per configuration for the whole run (the tests only read it); with `outdir`,
     always a new one."""
@@ -43,17 +43,42 @@ def _synth(outdir: str | None, context: dict[str, Any]) -> tuple[Stacks, Templat
     return stacks, merged(*(Template.from_stack(s).to_json() for s in home))
 
 
+SSM_READ = "AWS::SSM::Parameter::Value<String>"
+
+
+def written_parameters(template: dict[str, Any]) -> dict[str, Any]:
+    """Name -> value of every named SSM parameter the template writes in its own region."""
+    return {
+        r["Properties"]["Name"]: r["Properties"]["Value"]
+        for r in template.get("Resources", {}).values()
+        if r["Type"] == "AWS::SSM::Parameter" and "Name" in r["Properties"]
+    }
+
+
+def read_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """Template parameter -> the SSM parameter name CloudFormation resolves it from at deploy,
+    leaving out the CDK's own bootstrap version check."""
+    return {
+        key: p["Default"]
+        for key, p in template.get("Parameters", {}).items()
+        if p["Type"] == SSM_READ and not p["Default"].startswith("/cdk-bootstrap/")
+    }
+
+
 def merged(*templates: dict[str, Any]) -> Template:
-    exports: dict[str, Any] = {}
+    written: dict[str, Any] = {}
     for t in templates:
-        for output in t.get("Outputs", {}).values():
-            if "Export" in output:
-                exports[json.dumps(output["Export"]["Name"], sort_keys=True)] = output["Value"]
+        written |= written_parameters(t)
+    reads: dict[str, Any] = {}
+    for t in templates:
+        for key, name in read_parameters(t).items():
+            assert name in written, f"{key} reads {name}, which no stack here writes"
+            reads[key] = written[name]
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
-            if set(value) == {"Fn::ImportValue"}:
-                return exports[json.dumps(value["Fn::ImportValue"], sort_keys=True)]
+            if set(value) == {"Ref"} and value["Ref"] in reads:
+                return reads[value["Ref"]]
             return {k: resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [resolve(v) for v in value]
@@ -64,6 +89,8 @@ def merged(*templates: dict[str, Any]) -> Template:
         for section, body in t.items():
             if isinstance(body, dict):
                 for key, value in body.items():
+                    if section == "Parameters" and key in reads:
+                        continue  # resolved into every place that read it
                     assert key not in out.get(section, {}) or section not in ("Resources", "Outputs"), key
                     out.setdefault(section, {})[key] = resolve(value)
     return Template.from_json(out)

@@ -81,10 +81,11 @@ def test_a_failed_or_throttled_checker_run_is_never_retried_late() -> None:
 def test_checker_environment_targets_the_load_balancer_hello_url() -> None:
     env = _checker_function(default_template())["Environment"]["Variables"]
     assert env["PROBE_INTERVAL_SECONDS"] == "10" and env["SCHEDULE_SECONDS"] == "60" and env["CONFIRM_PROBES"] == "3"
-    joined = env["CHECK_TARGETS"]["Fn::Join"][1]
-    assert joined[0].startswith('[{"name":"hello","url":"http://')
-    assert "Fn::GetAtt" in joined[1]  # the load balancer's address, known at deploy time
-    assert joined[2].startswith('/hello","expect_body":"Hello World"')
+    [target] = json.loads(render(env["CHECK_TARGETS"]))
+    [lb_id] = resources(default_template(), "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    # The load balancer's address, known at deploy time (read from the cluster stack's parameter).
+    assert target["url"] == f"http://${{{lb_id}.DNSName}}/hello"
+    assert target["name"] == "hello" and target["expect_body"] == "Hello World"
 
 
 def test_checker_may_only_put_metrics_into_its_namespace() -> None:

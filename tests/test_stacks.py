@@ -13,11 +13,28 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
+from cdk_app.config import (
+    CHECKER_STACK_PREFIX,
+    MONITORING_STACK_NAME,
+    SHARED,
+    STACK_NAME,
+    AppConfig,
+    ConfigError,
+)
 from checker_lambda import contract
-from tests.infra import DEFAULTS, resources, stack_templates
+from service import settings as svc
+from tests.infra import (
+    DEFAULTS,
+    read_parameters,
+    render,
+    resources,
+    stack_templates,
+    statements,
+    written_parameters,
+)
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+DOMAIN = {"domainName": "hello.example.com", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"}
 
 
 @cache
@@ -48,19 +65,14 @@ def test_the_cluster_stack_holds_no_alarm_no_topic_no_checker() -> None:
     ]
 
 
-def test_the_checker_probes_the_url_the_cluster_stack_exports() -> None:
-    """Both ends: the cluster stack exports its load balancer's DNS name, the checker imports it."""
+def test_the_checker_probes_the_url_the_cluster_stack_writes() -> None:
+    """Both ends: the cluster stack writes its listener's URL under a fixed name, and the health
+    stack's checker probes what CloudFormation reads from that name."""
     t = one_region()
-    exported = {
-        o["Export"]["Name"]["Fn::Join"][1][-1] if isinstance(o["Export"]["Name"], dict) else o["Export"]["Name"]: o
-        for o in t[STACK_NAME].to_json()["Outputs"].values()
-        if "Export" in o
-    }
-    env = json.dumps(checker_function(t[MONITORING_STACK_NAME])["Environment"]["Variables"]["CHECK_TARGETS"])
-    dns = [o for o in t[STACK_NAME].to_json()["Outputs"].values() if "Export" in o and "DNSName" in json.dumps(o)]
-    assert dns and exported
-    [name] = [o["Export"]["Name"] for o in dns]
-    assert json.dumps({"Fn::ImportValue": name}) in env
+    [(key, name)] = [(k, n) for k, n in read_parameters(t[MONITORING_STACK_NAME].to_json()).items() if n == SHARED.url]
+    assert name in written_parameters(t[STACK_NAME].to_json())
+    targets = checker_function(t[MONITORING_STACK_NAME])["Environment"]["Variables"]["CHECK_TARGETS"]
+    assert {"Ref": key} in targets["Fn::Join"][1]
 
 
 def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
@@ -103,22 +115,6 @@ def test_three_regions_give_three_scheduled_checkers_publishing_to_the_home_regi
         ]
         assert role_policy["Condition"] == {"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}}
         assert role_policy["Resource"] == "*"
-
-
-def test_the_remote_checker_gets_the_url_through_a_deploy_time_cross_region_export() -> None:
-    """The cluster stack writes the URL's DNS name into the remote region (an SSM parameter, at
-    deploy time); the remote stack reads that parameter: no AWS call at synth."""
-    t = three_regions()
-    region = REGIONS[1]
-    remote = t[f"{CHECKER_STACK_PREFIX}-{region}"]
-    writers = props(t[STACK_NAME], "Custom::CrossRegionExportWriter")
-    assert sorted(w["WriterProps"]["region"] for w in writers) == sorted(REGIONS[1:])  # one per remote region
-    [writer] = [w for w in writers if w["WriterProps"]["region"] == region]
-    [(parameter, value)] = writer["WriterProps"]["exports"].items()
-    assert "DNSName" in json.dumps(value)
-    targets = json.dumps(checker_function(remote)["Environment"]["Variables"]["CHECK_TARGETS"])
-    assert parameter in targets
-    assert resources(remote, "Custom::CrossRegionExportReader")
 
 
 def test_the_quorum_alarm_covers_every_location_and_feeds_service_down() -> None:
@@ -277,7 +273,7 @@ def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> 
     )
     remote = t[f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"]
     assert set(t) == {MONITORING_STACK_NAME, f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"}
-    assert not resources(remote, "Custom::CrossRegionExportReader")  # the URL is the user's, known at synth
+    assert not read_parameters(remote.to_json())  # the URL is the user's, known at synth
     env = checker_function(remote)["Environment"]["Variables"]
     assert [x["name"] for x in json.loads(env["CHECK_TARGETS"])] == ["site"]
     assert (env["LOCATION"], env["METRICS_REGION"]) == (REGIONS[1], REGIONS[0])
@@ -315,3 +311,214 @@ def test_what_only_the_home_location_sees_notifies_and_never_pages() -> None:
         k.startswith("MonitoringFastBurn") and k in single_rule
         for k in resources(single, "AWS::CloudWatch::CompositeAlarm")
     )
+
+
+# --- the hops between the stacks: SSM parameters, never exports ---------------------------
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "one region": {},
+    "one region, domain": DOMAIN,
+    "three regions": {"checkerRegions": json.dumps(REGIONS)},
+    "three regions, domain": {"checkerRegions": json.dumps(REGIONS), **DOMAIN},
+}
+
+
+@cache
+def templates(setting: str) -> dict[str, Template]:
+    return stack_templates(alertEmail="oncall@example.com", **SETTINGS[setting])[1]
+
+
+def region_of(stack_name: str) -> str:
+    """The region a stack deploys to: a checker stack's own, the others the home one."""
+    prefix = f"{CHECKER_STACK_PREFIX}-"
+    return stack_name.removeprefix(prefix) if stack_name.startswith(prefix) else "home"
+
+
+def remote_writes(cluster: Template) -> dict[tuple[str, str], dict[str, Any]]:
+    """(region, name) -> the SDK calls of each custom resource that puts an SSM parameter in another
+    region: {"Create": ..., "Update": ..., "Delete": ..., "role": the role its provider runs as}."""
+    found = {}
+    functions = cluster.to_json()["Resources"]
+    for r in cluster.to_json()["Resources"].values():
+        calls = {
+            k: json.loads(render(r["Properties"][k])) for k in ("Create", "Update", "Delete") if k in r["Properties"]
+        }
+        if calls.get("Create", {}).get("action") != "putParameter":
+            continue
+        create = calls["Create"]
+        provider = r["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+        role = functions[provider]["Properties"]["Role"]["Fn::GetAtt"][0]
+        found[(create["region"], create["parameters"]["Name"])] = calls | {"role": role}
+    return found
+
+
+def ssm_grants(cluster: Template) -> dict[str, set[tuple[str, str]]]:
+    """Role -> (action, resource) pairs of every SSM permission its inline policies grant."""
+    grants: dict[str, set[tuple[str, str]]] = {}
+    for p in props(cluster, "AWS::IAM::Policy"):
+        for st in statements(p["PolicyDocument"]):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            for action in actions:
+                if action.lower().startswith("ssm:") and st["Effect"] == "Allow":
+                    resources_ = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                    for role in p["Roles"]:
+                        grants.setdefault(role["Ref"], set()).update((action, res) for res in resources_)
+    return grants
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_no_stack_imports_exports_or_cross_region_references_another(setting: str) -> None:
+    """An import locks the exporting stack (CloudFormation refuses to change or drop an export in
+    use); aws-cdk-lib's cross-region writer never rewrites a value it wrote once."""
+    t = templates(setting)
+    for name, template in t.items():
+        body = json.dumps(template.to_json())
+        assert "Fn::ImportValue" not in body and "Fn::GetStackOutput" not in body, name
+        assert not [k for k, o in template.to_json().get("Outputs", {}).items() if "Export" in o], name
+        for kind in ("Custom::CrossRegionExportWriter", "Custom::CrossRegionExportReader"):
+            assert not resources(template, kind), (name, kind)
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(setting: str) -> None:
+    """Both ends of every hop: what a stack reads (an SSM parameter type, resolved at its deploy)
+    the cluster stack writes, in that stack's region, under that name; in another region through
+    a call that overwrites the value on every change and deletes it with the stack, by a role that
+    may write exactly those parameters there."""
+    t = templates(setting)
+    cluster = t[STACK_NAME]
+    local = written_parameters(cluster.to_json())
+    remote = remote_writes(cluster)
+    needed_remote = set()
+    for name, template in t.items():
+        reads = read_parameters(template.to_json())
+        if name == STACK_NAME:
+            assert not reads
+            continue
+        assert reads, name
+        region = region_of(name)
+        for parameter in reads.values():
+            if region == "home":
+                assert parameter in local, (name, parameter)
+                continue
+            needed_remote.add((region, parameter))
+            calls = remote[(region, parameter)]
+            assert calls["Update"] == calls["Create"], "an update must write the new value"
+            assert calls["Create"]["parameters"]["Overwrite"] is True
+            # The same value as at home, resolved by the same CloudFormation expression.
+            assert calls["Create"]["parameters"]["Value"] == render(local[parameter])
+            delete = calls["Delete"]
+            assert (delete["action"], delete["region"], delete["parameters"]) == (
+                "deleteParameter",
+                region,
+                {"Name": parameter},
+            )
+    assert set(remote) == needed_remote  # nothing written that nobody reads
+    roles = {calls["role"] for calls in remote.values()}
+    granted = {pair for role, pairs in ssm_grants(cluster).items() if role in roles for pair in pairs}
+    expected = {
+        (action, f"arn:${{AWS::Partition}}:ssm:{region}:${{AWS::AccountId}}:parameter{parameter}")
+        for region, parameter in needed_remote
+        for action in ("ssm:PutParameter", "ssm:DeleteParameter")
+    }
+    assert granted == expected
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_the_url_the_cluster_stack_writes_is_its_listeners(setting: str) -> None:
+    cluster = templates(setting)[STACK_NAME]
+    url = render(written_parameters(cluster.to_json())[SHARED.url])
+    [(lb_id, _)] = resources(cluster, "AWS::ElasticLoadBalancingV2::LoadBalancer").items()
+    listeners = {int(p["Port"]): render(p) for p in props(cluster, "AWS::ElasticLoadBalancingV2::Listener")}
+    if "domainName" in SETTINGS[setting]:
+        assert url == f"https://{DOMAIN['domainName']}{svc.HELLO_PATH}"
+        assert listeners[443]["Protocol"] == "HTTPS"
+        [record] = [render(r) for r in props(cluster, "AWS::Route53::RecordSet")]
+        assert record["Name"].rstrip(".") == DOMAIN["domainName"]
+        assert f"${{{lb_id}.DNSName}}" in record["AliasTarget"]["DNSName"]
+    else:
+        assert url == f"http://${{{lb_id}.DNSName}}{svc.HELLO_PATH}"
+        assert listeners[80]["Protocol"] == "HTTP"
+
+
+def taken_from_other_stacks(template: Template) -> set[str]:
+    """Everything a stack takes from another, by the name it is taken under: SSM parameters it
+    reads, exports it imports, aws-cdk-lib cross-region reads."""
+    body = template.to_json()
+    imports = {json.dumps(m, sort_keys=True) for m in _find(body, "Fn::ImportValue")}
+    readers = {name for r in props(template, "Custom::CrossRegionExportReader") for name in r["ReaderProps"]["imports"]}
+    return set(read_parameters(body).values()) | imports | readers
+
+
+def _find(value: Any, key: str) -> list[Any]:
+    if isinstance(value, dict):
+        return [value[key]] if set(value) == {key} else [x for v in value.values() for x in _find(v, key)]
+    if isinstance(value, list):
+        return [x for v in value for x in _find(v, key)]
+    return []
+
+
+@pytest.mark.parametrize("regions", ["one region", "three regions"])
+def test_turning_the_domain_on_or_off_changes_nothing_another_stack_takes(regions: str) -> None:
+    """The other stacks take the same names either way (only the values change), so the cluster
+    stack's update is never refused for something another stack still holds."""
+    plain, domain = templates(regions), templates(f"{regions}, domain")
+    assert set(plain) == set(domain)
+    for name in set(plain) - {STACK_NAME}:
+        taken = taken_from_other_stacks(plain[name])
+        assert taken, name
+        assert taken == taken_from_other_stacks(domain[name]), name
+    assert set(written_parameters(plain[STACK_NAME].to_json())) == set(written_parameters(domain[STACK_NAME].to_json()))
+    assert set(remote_writes(plain[STACK_NAME])) == set(remote_writes(domain[STACK_NAME]))
+
+
+def stack_dependencies(**context: Any) -> dict[str, set[str]]:
+    """Stack -> the stacks the CDK CLI deploys before it (and destroys after it), from the cloud assembly."""
+    stacks, _ = stack_templates(alertEmail="oncall@example.com", **context)
+    assembly = stacks.health.node.root.synth()  # type: ignore[attr-defined]
+    return {
+        s.stack_name: {d.id for d in s.dependencies if d.id in {x.stack_name for x in assembly.stacks}}
+        for s in assembly.stacks
+    }
+
+
+@pytest.mark.parametrize("setting", ["one region", "three regions"])
+def test_the_other_stacks_deploy_after_the_cluster_stack_and_are_destroyed_before_it(setting: str) -> None:
+    deps = stack_dependencies(**SETTINGS[setting])
+    assert deps[STACK_NAME] == set()
+    others = set(deps) - {STACK_NAME}
+    assert others == {
+        MONITORING_STACK_NAME,
+        *(f"{CHECKER_STACK_PREFIX}-{r}" for r in REGIONS[1:] if "three" in setting),
+    }
+    for name in others:
+        assert STACK_NAME in deps[name], name
+
+
+# What the health stack of the release before SSM parameters (3939471) imports, read from its
+# synthesized template: with plain HTTP, and with a domain.
+PREVIOUS_IMPORTS = {
+    "one region": {
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCDNSNameF8B55F2F",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttp4275A5C801EEE0F2",
+    },
+    "one region, domain": {
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttps1842973E9802C15A",
+    },
+}
+
+
+@pytest.mark.parametrize("setting", sorted(PREVIOUS_IMPORTS))
+def test_keep_exports_offers_what_the_previous_health_stack_imports(setting: str) -> None:
+    """Upgrading: CloudFormation refuses to drop an export a deployed stack still imports, and the
+    CLI updates the cluster stack first; with keepExports the cluster stack keeps those exports
+    for one deploy (the health stack then imports nothing), and the next deploy drops them."""
+    _, t = stack_templates(alertEmail="oncall@example.com", keepExports="true", **SETTINGS[setting])
+    exported = {o["Export"]["Name"] for o in t[STACK_NAME].to_json()["Outputs"].values() if "Export" in o}
+    assert PREVIOUS_IMPORTS[setting] <= exported
+    assert "Fn::ImportValue" not in json.dumps(t[MONITORING_STACK_NAME].to_json())
+    assert not [o for o in templates(setting)[STACK_NAME].to_json()["Outputs"].values() if "Export" in o]
