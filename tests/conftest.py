@@ -28,6 +28,12 @@ def _tools_on_path() -> None:
 
 _tools_on_path()
 
+# Some tests press Ctrl-C (SIGINT) on a process they started. A run started in the background
+# (`cmd > log &` in a script) has SIGINT ignored and hands that on to every child, which would
+# then never stop: give this run, and so its children, the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 class RunningService:
     def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import math
 import random
@@ -120,11 +121,14 @@ class Timeline:
     calls: list[float] = field(default_factory=list)  # when each successful call returned
 
 
+@functools.cache
 def timeline(
     scenario: Scenario, monitor: type[Monitor] = Monitor, *, location: str | None = None, phase: float = 0.0
 ) -> Timeline:
     """`location`: the checker is one of several (every failure published at once); `phase`: its
-    invocations are scheduled this many seconds after the minute (each region's rule has its own)."""
+    invocations are scheduled this many seconds after the minute (each region's rule has its own).
+    Deterministic, so each one is run once (the same outage recurs across the searches); callers
+    only read it."""
     c = scenario.checker
     settings = dataclasses.replace(c.settings(), location=location)
     clock = _Clock()
