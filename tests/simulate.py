@@ -243,18 +243,18 @@ def replay(
     state = OK
     states: list[tuple[float, str]] = []
     buckets: dict[int, list[bool]] = {}
+    breaching: dict[int, bool] = {}  # per bucket, as of the datapoints readable so far
     i = 0
     for t in times:
         while i < len(arrivals) and arrivals[i].readable_at <= t:
-            buckets.setdefault(math.floor(arrivals[i].slot / p), []).append(arrivals[i].ok)
+            b = math.floor(arrivals[i].slot / p)
+            buckets.setdefault(b, []).append(arrivals[i].ok)
+            breaching[b] = alarm.breaching(buckets[b])
             i += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         values: list[bool | None] = []
         for b in range(last - range_periods + 1, last + 1):
-            if b < first_bucket:
-                values.append(False)
-            else:
-                values.append(alarm.breaching(buckets[b]) if b in buckets else None)
+            values.append(False if b < first_bucket else breaching.get(b))
         state = evaluate(values, n=alarm.n, m=alarm.m, treat=alarm.treat, state=state)
         states.append((t, state))
     return states
@@ -498,8 +498,8 @@ def quorum_replay(
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         values: list[bool | None] = []
         for b in range(last - range_periods + 1, last + 1):
-            have = published.get(b, set())
-            defined = {"fill": True, "union": bool(have), "all": len(have) == len(timelines)}[fill]
+            have = len(published.get(b, ()))
+            defined = fill == "fill" or (have > 0 if fill == "union" else have == len(timelines))
             values.append(len(failing.get(b, ())) >= alarm.k if defined else None)
         state = evaluate(values, n=alarm.n, m=alarm.m, treat="ignore", state=state)
         states.append((t, state))
