@@ -58,9 +58,12 @@ node_modules/.installed: package.json package-lock.json $(STAMP)
 	$(WITH_NODE) node "$(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Test processes (pytest-xdist): many tests wait on real processes, servers and deadlines, so
+# more workers than cores still helps. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 3
 test: install ## Run every test (offline)
 	$(WRONG_PYTHON)
-	$(WITH_NODE) $(PY) -m pytest
+	$(WITH_NODE) $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
