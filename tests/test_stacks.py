@@ -190,6 +190,16 @@ def test_one_location_alone_notifies_as_machinery_not_as_a_page() -> None:
     assert "others do not" in alone["AlarmDescription"]
 
 
+class Recorder:
+    """A CloudWatch client that keeps what it is asked to put."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def put_metric_data(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
 def test_each_remote_checker_counts_its_failures_where_an_alarm_reads_them_and_notifies() -> None:
     """Both ends of the hop: what the handler of the checker in each remote stack publishes on a
     failure (read from that stack's Lambda environment) is exactly what one alarm in the home
@@ -212,14 +222,9 @@ def test_each_remote_checker_counts_its_failures_where_an_alarm_reads_them_and_n
         env = checker_function(t[f"{CHECKER_STACK_PREFIX}-{region}"])["Environment"]["Variables"]
         destination = handler.error_destination({**env, "AWS_REGION": region})
         assert destination == (region, REGIONS[0])  # published to the home region, where health is
-        sent: list[dict[str, Any]] = []
-
-        class Recorder:
-            def put_metric_data(self, **kwargs: Any) -> None:
-                sent.append(kwargs)
-
-        report_error(Recorder(), destination[0], 0.0)
-        [call] = sent
+        recorder = Recorder()
+        report_error(recorder, destination[0], 0.0)
+        [call] = recorder.sent
         [datum] = call["MetricData"]
         [(alarm_id, alarm)] = [
             (k, a)
