@@ -113,7 +113,7 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
 
-preflight: $(STAMP) ## Can this account, region and machine take a deploy? Read-only calls, seconds (CONTEXT="-c key=value")
+preflight: $(STAMP) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
 	$(PY) -m tools.preflight $(CONTEXT)
 
 clean: ## Remove .venv, node_modules, cdk.out, cdk-outputs.json

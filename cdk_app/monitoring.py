@@ -121,6 +121,7 @@ class Monitoring(Construct):
             self._latency(target)
         if watched.locations:
             self._heartbeats()
+            self._remote_checker_errors()
         else:
             self._heartbeat()
         for target in watched.https_targets:
@@ -425,6 +426,37 @@ class Monitoring(Construct):
             ),
             rule=cw.AlarmRule.any_of(*silent),
         )
+
+    def _remote_checker_errors(self) -> None:
+        """Per checker in another region, its failed runs, which it counts here itself
+        (checker_lambda/handler.py): its Lambda's Errors metric is in its region, where no alarm
+        here can read it. The rule of the home checker's Errors alarm, 2 of 3, over periods of one
+        schedule (one invocation each, stamped with its scheduled time). A notification: the
+        quorum still watches, and a checker that stops reporting is its heartbeat's."""
+        schedule = Duration.minutes(self.config.schedule_minutes)
+        for loc in self.watched.locations[1:]:
+            self._alarm(
+                f"CheckerErrors-{loc}",
+                user_facing=False,
+                alarm_name=f"{self.config.name_prefix}-checker-errors-{loc}",  # read in notifications
+                alarm_description=(
+                    f"The health checker in {loc} failed in 2 of its last 3 runs, and said so (its Lambda's own "
+                    f"Errors metric is in {loc}). Not a page while a quorum still watches. First: the newest "
+                    f"error in its log group in {loc}."
+                ),
+                metric=cw.Metric(
+                    namespace=contract.NAMESPACE,
+                    metric_name=contract.CHECKER_ERRORS,
+                    dimensions_map={contract.LOCATION: loc},
+                    statistic="Sum",
+                    period=schedule,
+                ),
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                threshold=1,
+                datapoints_to_alarm=2,
+                evaluation_periods=3,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+            )
 
     def _rule_alarm(self, id: str, *, user_facing: bool, description: str, rule: cw.IAlarmRule) -> None:
         alarm = cw.CompositeAlarm(self, id, alarm_description=description, alarm_rule=rule)

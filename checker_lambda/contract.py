@@ -26,6 +26,10 @@ TLS_TIME = "TlsTime"  # TLS handshake, ms (HTTPS targets only)
 FIRST_BYTE_TIME = "FirstByteTime"  # request sent -> response headers, ms
 CERT_DAYS_REMAINING = "CertificateDaysRemaining"  # days (HTTPS targets only)
 FAILURES = "Failures"  # count of failed probes, by REASON
+# With the LOCATION dimension only: a checker in another region counts its own failed
+# invocations here, because its AWS/Lambda Errors stay in its region, where no alarm of the home
+# region can read them. The home checker does not publish it (its Errors alarm reads AWS/Lambda).
+CHECKER_ERRORS = "CheckerErrors"  # count of failed invocations; unit Count
 
 PHASE_METRICS = (DNS_TIME, CONNECT_TIME, TLS_TIME, FIRST_BYTE_TIME)
 
@@ -41,6 +45,11 @@ class Reason(StrEnum):
     PROTOCOL = "protocol"  # not a valid HTTP response, or the connection dropped mid-answer
     STATUS = "status"  # unexpected HTTP status
     BODY = "body"  # the body did not contain / match what was expected
+
+
+def location_dimensions(location: str) -> list[dict[str, str]]:
+    """The dimensions of CHECKER_ERRORS."""
+    return [{"Name": LOCATION, "Value": location}]
 
 
 def dimensions(target: str, reason: Reason | None = None, location: str | None = None) -> list[dict[str, str]]:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import ssl
+import sys
+import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import boto3
 
-from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget
+from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget, report_error
 from checker_lambda.probe import Prober
 from checker_lambda.run import Monitor, first_slot
-from checker_lambda.settings import Settings
+from checker_lambda.settings import ENV, REGION_PATTERN, Settings
 
 _monitor: Monitor | None = None
+_REGION = re.compile(REGION_PATTERN)
+# Kept free before the Lambda's deadline when a failure is being reported: the re-raise and the
+# runtime's own error report must still happen inside the invocation.
+ERROR_REPORT_MARGIN = 0.5
 
 
 def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
@@ -48,6 +58,65 @@ def scheduled_time(event: Any) -> float | None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        return _invoke(event, context)
+    except Exception:
+        # A checker in another region: Lambda records this error in that region, where no alarm
+        # can read it, so the checker counts it in the home region itself, then fails as before.
+        destination = error_destination(os.environ)
+        if destination is not None:
+            location, region = destination
+            scheduled = scheduled_time(event)  # the invocation's period, as its probes are stamped
+            when = time.time() if scheduled is None else scheduled
+            report_failure(location, region, when, context.get_remaining_time_in_millis() / 1000)
+        raise
+
+
+def error_destination(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(Location, home region) under which a checker in another region reports its failures, read
+    from the raw environment (the settings may be what failed); None for the home checker."""
+    home = environ.get(ENV["metrics_region"], "")
+    # LOCATION is the Lambda's region (cdk_app/checker.py); if it is what is broken, the region.
+    location = next(
+        (v for v in (environ.get(ENV["location"]), environ.get("AWS_REGION")) if v and _REGION.match(v)), None
+    )
+    return (location, home) if location and _REGION.match(home) else None
+
+
+def report_failure(location: str, region: str, when: float, seconds_left: float) -> bool:
+    """Best effort: count one failed invocation in `region`'s CloudWatch, giving up before the
+    Lambda's deadline (`seconds_left`, less ERROR_REPORT_MARGIN). Never raises: the failure being
+    reported matters more. Whether it was stored; when not, one log line says why."""
+    config = client_config(remote=True)
+    wait = min(seconds_left - ERROR_REPORT_MARGIN, publish_budget(config))
+    outcome: list[Exception | None] = []  # the sender's error, or None once stored
+
+    def send() -> None:
+        try:
+            report_error(boto3.client("cloudwatch", region_name=region, config=config), location, when)
+        except Exception as exc:  # noqa: BLE001  # logged below, never raised
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    if wait > 0:
+        # A thread, so that the wait is bounded whatever blocks (a DNS lookup has no timeout of its
+        # own). One that outlives the invocation resumes, still bounded by the client's timeouts,
+        # only if Lambda thaws this environment for another invocation.
+        sender = threading.Thread(target=send, name="error-report", daemon=True)
+        sender.start()
+        sender.join(wait)
+    done = list(outcome)
+    if done == [None]:
+        return True
+    why = f"{type(done[0]).__name__}: {done[0]}"[:300] if done else f"no answer within {max(wait, 0):.1f} s"
+    line = {"type": "error_report_failed", "region": region, "location": location, "why": why}
+    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+    return False
+
+
+def _invoke(event: Any, context: Any) -> dict[str, Any]:
     global _monitor
     if _monitor is None:
         _monitor = build_monitor(Settings.from_env())

@@ -125,3 +125,20 @@ class CloudWatchPublisher:
             raise ValueError(f"{len(data)} datapoints exceed one PutMetricData call ({MAX_DATUMS_PER_CALL})")
         self.client.put_metric_data(Namespace=contract.NAMESPACE, MetricData=data)
         return len(data)
+
+
+def report_error(client: Any, location: str, when: float) -> None:
+    """Count one failed invocation of the checker at `location` (one PutMetricData call)."""
+    client.put_metric_data(
+        Namespace=contract.NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": contract.CHECKER_ERRORS,
+                "Dimensions": contract.location_dimensions(location),
+                "Timestamp": datetime.fromtimestamp(when, tz=UTC),
+                "Value": 1.0,
+                "Unit": "Count",
+                "StorageResolution": 60,
+            }
+        ],
+    )

@@ -228,3 +228,126 @@ def test_the_largest_batch_a_run_may_publish_fits_one_call(aws_env: str) -> None
     published = CloudWatchPublisher(client, high_resolution=True).publish(results)
     assert published == len(results) * per_probe > MAX_DATUMS_PER_CALL - per_probe
     assert sizes and max(sizes) < 1_000_000
+
+
+# --- a checker in another region reports its own failures to the home region ------------------
+
+
+def checker_errors(region: str, location: str) -> tuple[list[list[dict[str, str]]], float]:
+    """The CheckerErrors metrics stored in `region` for `location` (their dimensions), and their count."""
+    cw = boto3.client("cloudwatch", region_name=region)
+    dims = contract.location_dimensions(location)
+    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.CHECKER_ERRORS)["Metrics"]
+    now = datetime.now(UTC)
+    points = cw.get_metric_statistics(
+        Namespace=contract.NAMESPACE,
+        MetricName=contract.CHECKER_ERRORS,
+        Dimensions=dims,
+        StartTime=now - timedelta(minutes=10),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return [m["Dimensions"] for m in listed if {"Name": contract.LOCATION, "Value": location} in m["Dimensions"]], sum(
+        d["Sum"] for d in points
+    )
+
+
+def remote_checker(monkeypatch: pytest.MonkeyPatch, own: str, home: str, **env: str) -> None:
+    for key, value in {
+        "AWS_DEFAULT_REGION": own,
+        "AWS_REGION": own,  # what Lambda sets: the checker's own region
+        "LOCATION": own,
+        "METRICS_REGION": home,
+        "PROBE_INTERVAL_SECONDS": "1",
+        "SCHEDULE_SECONDS": "2",
+        "CONFIRM_PROBES": "2",
+        **env,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_a_remote_checker_with_broken_settings_counts_each_failure_at_home_and_still_fails(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler
+) -> None:
+    """Bad settings in one region only: every invocation fails at its cold start; Lambda's Errors
+    for it are in sa-east-1, so the checker counts them in us-east-1, where the alarm reads."""
+    home, own = "us-east-1", "sa-east-1"
+    remote_checker(monkeypatch, own, home, CHECK_TARGETS="[]")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="CHECK_TARGETS must be a non-empty JSON list"):
+            fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(10))
+    dims, count = checker_errors(home, own)
+    assert dims == [contract.location_dimensions(own)] and count == 2
+    assert checker_errors(own, own) == ([], 0)
+    # The home checker (no METRICS_REGION) leaves its errors to Lambda's own metric, alarmed at home.
+    monkeypatch.setenv("LOCATION", "eu-south-1")
+    monkeypatch.setenv("AWS_REGION", home)
+    monkeypatch.delenv("METRICS_REGION")
+    with pytest.raises(ValueError, match="CHECK_TARGETS"):
+        fresh_handler.handler({}, Context(10))
+    assert checker_errors(home, "eu-south-1") == ([], 0)
+
+
+def test_a_remote_checker_that_fails_after_publishing_counts_the_failure_at_home(
+    aws_env: str, live_service: RunningService, monkeypatch: pytest.MonkeyPatch, fresh_handler
+) -> None:
+    """The case no heartbeat sees: probes still reach the home region, the invocation still fails."""
+    home, own = "us-east-1", "eu-central-1"
+    target = {"name": "after-publish", "url": f"{live_service.url}/hello", "timeout": 0.5}
+    remote_checker(monkeypatch, own, home, CHECK_TARGETS=json.dumps([target]))
+    real_publish = CloudWatchPublisher.publish
+
+    def publish_then_fail(self: CloudWatchPublisher, results):  # type: ignore[no-untyped-def]
+        real_publish(self, results)
+        raise RuntimeError("a bug after the publish")
+
+    monkeypatch.setattr(CloudWatchPublisher, "publish", publish_then_fail)
+    with pytest.raises(RuntimeError, match="a bug after the publish"):
+        fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(25))
+    cw = boto3.client("cloudwatch", region_name=home)
+    probes = cw.list_metrics(
+        Namespace=contract.NAMESPACE,
+        MetricName=contract.AVAILABILITY,
+        Dimensions=[{"Name": "Target", "Value": "after-publish"}],
+    )["Metrics"]
+    assert probes and all({"Name": contract.LOCATION, "Value": own} in m["Dimensions"] for m in probes)
+    assert checker_errors(home, own) == ([contract.location_dimensions(own)], 1)
+
+
+def test_a_home_cloudwatch_that_never_answers_does_not_hold_a_failing_invocation_past_its_deadline(
+    monkeypatch: pytest.MonkeyPatch, fresh_handler
+) -> None:
+    """The report waits at most until ERROR_REPORT_MARGIN before the deadline, then the original
+    error goes out; the client's own timeouts (3 s read, two attempts) are longer than that."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    remote_checker(monkeypatch, "ap-south-1", "us-east-1", CHECK_TARGETS="not json")
+    deadline_in = 2.0
+    began = time.monotonic()
+    try:
+        with pytest.raises(ValueError, match="CHECK_TARGETS is not valid JSON"):
+            fresh_handler.handler({}, Context(deadline_in))
+        took = time.monotonic() - began
+        assert held, "the report was never attempted"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert deadline_in - handler.ERROR_REPORT_MARGIN - 0.2 <= took < deadline_in

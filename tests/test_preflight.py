@@ -714,3 +714,149 @@ def test_a_checker_only_deploy_skips_what_only_the_cluster_needs() -> None:
     for name in ("docker", "zones", "add-ons", "quota VPCs", "quota Elastic IPs", "quota NAT gateways", "stack"):
         result = check.run(name)
         assert (result.status, result.detail) == ("skip", "cluster=false: a checker-only deploy does not need it")
+
+
+# --- checker stacks left behind in regions no longer in checkerRegions ---------------------------
+
+TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+
+
+def regional(service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_with_the_command_to_delete_it(
+    aws_env: str,
+) -> None:
+    """One call per enabled region, at once: the stack of a region still in the list is fine, the
+    other is named with a command that deletes it; once it is deleted, the line is ok."""
+    from cdk_app.config import CHECKER_STACK_PREFIX
+
+    kept, dropped = "ap-southeast-2", "ca-central-1"
+    for region in (kept, dropped):
+        regional("cloudformation", region).create_stack(
+            StackName=f"{CHECKER_STACK_PREFIX}-{region}", TemplateBody=TEMPLATE
+        )
+    config = preflight.read_config({"checkerRegions": json.dumps(["us-east-1", kept])})
+    enabled = regional("ec2", "us-east-1").describe_regions()["Regions"]
+    assert len(enabled) >= 17  # every region is asked
+    try:
+        check = Preflight(config, {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional)
+        started = time.monotonic()
+        result = check.run("checker stacks")
+        took = time.monotonic() - started
+        print(f"\nchecker stacks over {len(enabled)} regions against moto: {took:.2f} s")
+        command = f"aws cloudformation delete-stack --region {dropped} --stack-name {CHECKER_STACK_PREFIX}-{dropped}"
+        assert result == Result(
+            "warn",
+            "checker stacks",
+            f'{CHECKER_STACK_PREFIX}-{dropped} (CREATE_COMPLETE) not in checkerRegions=["us-east-1","{kept}"]: '
+            f"still probing, publishing and billed; delete: {command}",
+        )
+        assert took < preflight.SWEEP_SECONDS
+        # The command names the stack in its region: run as said, the line is ok again.
+        words = command.split()
+        where = words[words.index("--region") + 1]
+        regional("cloudformation", where).delete_stack(StackName=words[words.index("--stack-name") + 1])
+        again = Preflight(config, {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional)
+        assert again.run("checker stacks") == Result(
+            "ok",
+            "checker stacks",
+            f'none outside checkerRegions=["us-east-1","{kept}"] in the {len(enabled)} enabled regions',
+        )
+        # Back to one region: every checker stack is left over; several are deleted in one loop.
+        single = Preflight(
+            preflight.read_config({}), {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional
+        ).run("checker stacks")
+        assert single.status == "warn" and single.detail.startswith(
+            f"{CHECKER_STACK_PREFIX}-{kept} (CREATE_COMPLETE) not in one region:"
+        )
+    finally:
+        for region in (kept, dropped):
+            regional("cloudformation", region).delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-{region}")
+
+
+def test_regions_that_refuse_or_never_answer_are_named_and_the_sweep_keeps_its_time(
+    aws_env: str,
+) -> None:
+    """An SCP or a region not enabled answers with an error, a network with nothing: each is part
+    of the line, the others are still read, and the sweep ends on time."""
+    import socket
+    import threading
+
+    from cdk_app.config import CHECKER_STACK_PREFIX
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    stubbed: list[Stubber] = []
+
+    def some_refuse(service: str, region: str) -> Any:
+        if service == "cloudformation" and region == "eu-south-1":
+            client = regional(service, region)
+            stubber = Stubber(client)
+            stubber.add_client_error("describe_stacks", **client_error("AccessDenied", "denied by an SCP", 403))
+            stubber.activate()
+            stubbed.append(stubber)
+            return client
+        if service == "cloudformation" and region == "sa-east-1":
+            return boto3.client(
+                service,
+                region_name=region,
+                endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+                config=botocore.config.Config(read_timeout=30, retries={"total_max_attempts": 1}),
+            )
+        return regional(service, region)
+
+    regional("cloudformation", "eu-north-1").create_stack(
+        StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1", TemplateBody=TEMPLATE
+    )
+    try:
+        check = Preflight(
+            preflight.read_config({}),
+            {"sts": regional("sts", "us-east-1")},
+            region="us-east-1",
+            regional=some_refuse,
+            sweep_seconds=2,
+        )
+        started = time.monotonic()
+        result = check.run("checker stacks")
+        took = time.monotonic() - started
+    finally:
+        regional("cloudformation", "eu-north-1").delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1")
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert result.status == "warn", result
+    assert result.detail.startswith(f"{CHECKER_STACK_PREFIX}-eu-north-1 (CREATE_COMPLETE) not in one region")
+    assert (
+        "not read in eu-south-1: access denied to cloudformation:DescribeStacks: grant it to your identity "
+        "(AccessDenied)" in result.detail
+    )
+    assert "not read in sa-east-1: no answer within 2 s" in result.detail
+    assert took < 3, took
+    # Without the list of regions there is nothing to sweep: worth knowing, not a failed deploy.
+    ec2 = regional("ec2", "us-east-1")
+    with Stubber(ec2) as denied:
+        denied.add_client_error("describe_regions", **client_error("UnauthorizedOperation", status=403))
+        blind = Preflight(
+            preflight.read_config({}),
+            {"sts": regional("sts", "us-east-1")},
+            region="us-east-1",
+            regional=lambda service, region: ec2 if service == "ec2" else regional(service, region),
+        ).run("checker stacks")
+    assert blind == Result(
+        "warn",
+        "checker stacks",
+        "could not list the enabled regions to look for them (access denied to ec2:DescribeRegions: grant it to "
+        "your identity (UnauthorizedOperation))",
+    )

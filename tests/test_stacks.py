@@ -190,6 +190,60 @@ def test_one_location_alone_notifies_as_machinery_not_as_a_page() -> None:
     assert "others do not" in alone["AlarmDescription"]
 
 
+class Recorder:
+    """A CloudWatch client that keeps what it is asked to put."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def put_metric_data(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+def test_each_remote_checker_counts_its_failures_where_an_alarm_reads_them_and_notifies() -> None:
+    """Both ends of the hop: what the handler of the checker in each remote stack publishes on a
+    failure (read from that stack's Lambda environment) is exactly what one alarm in the home
+    stack reads, and that alarm notifies the topic itself (machinery, not a page)."""
+    from checker_lambda import handler
+    from checker_lambda.metrics import report_error
+
+    t = three_regions()
+    health = t[MONITORING_STACK_NAME]
+    [topic_id] = resources(health, "AWS::SNS::Topic")
+    alarms = {k: a["Properties"] for k, a in resources(health, "AWS::CloudWatch::Alarm").items()}
+    errors = {k: a for k, a in alarms.items() if a.get("MetricName") == contract.CHECKER_ERRORS}
+    assert len(errors) == len(REGIONS) - 1  # the home checker's errors: its Lambda Errors alarm
+    [down] = [
+        c["Properties"]
+        for c in resources(health, "AWS::CloudWatch::CompositeAlarm").values()
+        if c["Properties"].get("AlarmName") == "hello-service-down"
+    ]
+    for region in REGIONS[1:]:
+        env = checker_function(t[f"{CHECKER_STACK_PREFIX}-{region}"])["Environment"]["Variables"]
+        destination = handler.error_destination({**env, "AWS_REGION": region})
+        assert destination == (region, REGIONS[0])  # published to the home region, where health is
+        recorder = Recorder()
+        report_error(recorder, destination[0], 0.0)
+        [call] = recorder.sent
+        [datum] = call["MetricData"]
+        [(alarm_id, alarm)] = [
+            (k, a)
+            for k, a in errors.items()
+            if a["Dimensions"] == [{"Name": d["Name"], "Value": d["Value"]} for d in datum["Dimensions"]]
+        ]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (call["Namespace"], datum["MetricName"])
+        assert alarm["Dimensions"] == [{"Name": contract.LOCATION, "Value": region}]
+        assert alarm["AlarmName"] == f"hello-checker-errors-{region}"
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+        assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_id}]
+        assert alarm_id not in json.dumps(down["AlarmRule"])  # notifies, never pages
+        assert "First:" in alarm["AlarmDescription"] and region in alarm["AlarmDescription"]
+    single = resources(one_region()[MONITORING_STACK_NAME], "AWS::CloudWatch::Alarm").values()
+    assert not [a for a in single if a["Properties"].get("MetricName") == contract.CHECKER_ERRORS]
+
+
 @pytest.mark.parametrize("key", ["cluster"])
 def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> None:
     _, t = stack_templates(

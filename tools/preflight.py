@@ -29,6 +29,7 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
@@ -36,6 +37,16 @@ from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NA
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_SECONDS = 20.0
 DOCKER_TIMEOUT_SECONDS = 10.0
+# Looking for checker stacks in every enabled region (17 by default, more opted in): one call per
+# region, all at once, each at most REGION_CALL's timeouts; the regions still silent when the
+# sweep's time is up are named as unread. Within DEADLINE_SECONDS with room to spare.
+SWEEP_SECONDS = 12.0
+REGION_CALL = Config(
+    connect_timeout=2,
+    read_timeout=3,
+    retries={"total_max_attempts": 2, "mode": "standard"},
+    user_agent_extra="preflight",
+)
 
 # What aws_eks_v2 and cdk_app/addons.py install as EKS add-ons (AWS::EKS::Addon):
 # eks-pod-identity-agent comes with aws_eks_v2 for the Pod Identity service accounts.
@@ -77,6 +88,7 @@ IAM_ACTIONS = {
     "GetServiceQuota": "servicequotas:GetServiceQuota",
     "GetAWSDefaultServiceQuota": "servicequotas:GetAWSDefaultServiceQuota",
     "DescribeStacks": "cloudformation:DescribeStacks",
+    "DescribeRegions": "ec2:DescribeRegions",
 }
 CLIENTS = ("sts", "ssm", "ec2", "eks", "service-quotas", "cloudformation")
 
@@ -255,8 +267,13 @@ class Preflight:
         assembly: Path = ROOT / "cdk.out",
         bootstrap_qualifier: str = "hnb659fds",
         other_ssm: Mapping[str, Any] | None = None,
+        regional: Callable[[str, str], Any] | None = None,
+        sweep_seconds: float = SWEEP_SECONDS,
     ) -> None:
         self.other_ssm = dict(other_ssm or {})
+        # (service, region) -> a client for any region, with short timeouts (the checker stacks sweep)
+        self.regional = regional
+        self.sweep_seconds = sweep_seconds
         self.config = config
         self.clients = clients
         self.region = region
@@ -281,6 +298,7 @@ class Preflight:
         ("quota Elastic IPs", "check_eip_quota"),
         ("quota NAT gateways", "check_nat_quota"),
         ("stack", "check_stack"),
+        ("checker stacks", "check_checker_stacks"),
     )
 
     # What only the cluster stack needs: a checker-only deploy (cluster=false) builds no image and
@@ -329,13 +347,18 @@ class Preflight:
 
     def aws(self, service: str) -> Any:
         """A regional client, once credentials and region are known good."""
+        self.ready()
+        return self.clients[service]
+
+    def ready(self) -> str:
+        """The region, once it and the credentials are known good; else Skip."""
         if self.region is None:
             raise Skip("needs a region (see the region line)")
         try:
             self.identity()
         except (BotoCoreError, ClientError) as exc:
             raise Skip("needs working credentials (see the credentials line)") from exc
-        return self.clients[service]
+        return self.region
 
     def check_credentials(self) -> str:
         try:
@@ -549,6 +572,73 @@ class Preflight:
             raise Fail(f"{STACK_NAME} is {status}: wait until it finishes")
         return f"{STACK_NAME} exists ({status}): deploy updates it"
 
+    def check_checker_stacks(self) -> str:
+        """HelloWorldChecker-<region> stacks this configuration no longer has: the CDK never deletes
+        a stack that left the app, so a region dropped from checkerRegions keeps probing,
+        publishing under its Location and costing, until deleted by hand."""
+        home = self.ready()
+        if self.regional is None:
+            raise Skip("needs a client for every region")
+        end = time.monotonic() + self.sweep_seconds
+        try:
+            enabled = self.regional("ec2", home).describe_regions()["Regions"]  # the enabled ones only
+        except (BotoCoreError, ClientError) as exc:  # nothing this deploy needs: worth knowing only
+            raise Warn(f"could not list the enabled regions to look for them ({explain(exc)})") from exc
+        regions = sorted(r["RegionName"] for r in enabled)
+        clients = {r: self.regional("cloudformation", r) for r in regions}  # here: a session is not thread-safe
+        # Every stack of this app is pinned to its region, so a checker stack is looked up by its
+        # exact name in its own region: one call per region, no listing of the account's stacks.
+        found: dict[str, str | None] = {}  # region -> the stack's status, or None: no such stack
+        refused: dict[str, BaseException] = {}
+
+        def look(region: str) -> None:
+            try:
+                stacks = clients[region].describe_stacks(StackName=f"{CHECKER_STACK_PREFIX}-{region}")["Stacks"]
+                found[region] = str(stacks[0]["StackStatus"])
+            except ClientError as exc:
+                if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
+                    found[region] = None
+                else:
+                    refused[region] = exc
+            except BotoCoreError as exc:
+                refused[region] = exc
+
+        threads = [threading.Thread(target=look, args=(r,), name=f"preflight-{r}", daemon=True) for r in regions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        found, refused = dict(found), dict(refused)  # what was known at the end of the sweep
+        unread: dict[str, list[str]] = {}
+        for region in regions:
+            if region not in found:
+                why = explain(refused[region]) if region in refused else f"no answer within {self.sweep_seconds:g} s"
+                unread.setdefault(why, []).append(region)
+        not_read = "; ".join(f"not read in {', '.join(where)}: {why}" for why, where in unread.items())
+        wanted = {f"{CHECKER_STACK_PREFIX}-{r}" for r in self.config.locations[1:]}
+        left = [
+            (r, f"{CHECKER_STACK_PREFIX}-{r}", status)
+            for r, status in sorted(found.items())
+            if status is not None and f"{CHECKER_STACK_PREFIX}-{r}" not in wanted
+        ]
+        going = [name for _, name, status in left if status == "DELETE_IN_PROGRESS"]
+        left = [stack for stack in left if stack[1] not in going]
+        if left:
+            raise Warn(
+                f"{', '.join(f'{name} ({status})' for _, name, status in left)} not in {self._checker_regions()}: "
+                f"still probing, publishing and billed; delete: {delete_command([r for r, _, _ in left])}"
+                + (f"; {not_read}" if not_read else "")
+            )
+        if unread:
+            read = len(regions) - sum(len(where) for where in unread.values())
+            raise Warn(f"none outside {self._checker_regions()} in {read} of {len(regions)} regions; {not_read}")
+        tail = f" ({', '.join(going)} being deleted)" if going else ""
+        return f"none outside {self._checker_regions()} in the {len(regions)} enabled regions{tail}"
+
+    def _checker_regions(self) -> str:
+        regions = self.config.checker_regions
+        return f"checkerRegions={json.dumps(list(regions), separators=(',', ':'))}" if regions else "one region"
+
     def quota(self, quota: Quota) -> float:
         sq = self.clients["service-quotas"]
         try:
@@ -626,6 +716,17 @@ class Preflight:
 _GO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
+def delete_command(regions: list[str]) -> str:
+    """The command that deletes the checker stacks of these regions. Not `cdk destroy`: that needs
+    the stack in the app, so the old checkerRegions list, which is not known here."""
+    if len(regions) == 1:
+        return f"aws cloudformation delete-stack --region {regions[0]} --stack-name {CHECKER_STACK_PREFIX}-{regions[0]}"
+    return (
+        f"for r in {' '.join(regions)}; do aws cloudformation delete-stack --region $r "
+        f"--stack-name {CHECKER_STACK_PREFIX}-$r; done"
+    )
+
+
 def run_all(preflight: Preflight, deadline: float = DEADLINE_SECONDS, out: Any = None) -> list[Result]:
     """Every check at once; each line printed in order as soon as it is known. A check still
     running at the deadline is a FAIL (its thread is a daemon: it cannot hold the exit)."""
@@ -653,7 +754,6 @@ def run_all(preflight: Preflight, deadline: float = DEADLINE_SECONDS, out: Any =
 def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
     """The real thing: a boto3 session as the CDK CLI would resolve it, short timeouts."""
     import boto3
-    from botocore.config import Config
 
     config = read_config(context)
     qualifier = str(
@@ -686,6 +786,9 @@ def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
         region_source=source,
         known_regions=frozenset(session.get_available_regions("eks")),
         bootstrap_qualifier=qualifier,
+        regional=lambda service, region: session.client(  # type: ignore[call-overload]
+            service, region_name=region, config=REGION_CALL
+        ),
         # The other checkerRegions get a checker stack each: each must be bootstrapped too.
         other_ssm={
             other: session.client("ssm", region_name=other, config=botocore_config)
