@@ -538,31 +538,35 @@ class Monitoring(Construct):
         )
 
     def _checker_health(self) -> None:
+        """The checker's own failures, 2 of its last 3 runs. A period is one schedule (one
+        invocation): with 1-minute periods and `scheduleMinutes` 2 or more, at most one period in
+        three could hold a failure and the alarms could never fire."""
         fn, rule = self.watched.checker, self.watched.checker_rule
+        run = Duration.minutes(self.config.schedule_minutes)
         failed_invocations = cw.Metric(
             namespace="AWS/Events",
             metric_name="FailedInvocations",
             dimensions_map={"RuleName": rule.rule_name},
             statistic="Sum",
-            period=MINUTE,
+            period=run,
         )
         for alarm_id, metric, description in (
             (
                 "CheckerErrors",
-                fn.metric_errors(statistic="Sum", period=MINUTE),
-                "The health checker Lambda failed in 2 of 3 minutes (bad settings, or it cannot publish "
+                fn.metric_errors(statistic="Sum", period=run),
+                "The health checker Lambda failed in 2 of its last 3 runs (bad settings, or it cannot publish "
                 "metrics). First: read the newest error in its log group.",
             ),
             (
                 "CheckerThrottles",
-                fn.metric_throttles(statistic="Sum", period=MINUTE),
-                "The health checker Lambda was throttled in 2 of 3 minutes: the account's concurrency is "
+                fn.metric_throttles(statistic="Sum", period=run),
+                "The health checker Lambda was throttled in 2 of its last 3 runs: the account's concurrency is "
                 "exhausted. First: Lambda console, account-level ConcurrentExecutions.",
             ),
             (
                 "ScheduleFailures",
                 failed_invocations,
-                "EventBridge could not invoke the health checker in 2 of 3 minutes. First: check the "
+                "EventBridge could not invoke the health checker in 2 of its last 3 runs. First: check the "
                 "Lambda's resource policy and that the function exists.",
             ),
         ):

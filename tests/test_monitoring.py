@@ -300,3 +300,18 @@ def test_the_single_region_dashboard_has_no_location() -> None:
     [d] = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
     body = _flatten(d["Properties"]["DashboardBody"])
     assert "Location" not in body and '"hello"' in body
+
+
+@pytest.mark.parametrize("minutes", [1, 5])
+def test_the_checkers_own_failure_alarms_count_runs_whatever_the_schedule(minutes: int) -> None:
+    """2 of the last 3 runs: with 1-minute periods and a run every 5 minutes, at most one period
+    in three holds a failure and the alarms could never fire."""
+    _, t = synth() if minutes == 1 else synth(scheduleMinutes=minutes, probeIntervalSeconds=30)
+    own = {
+        props["MetricName"]: props
+        for props in metric_alarms(t).values()
+        if props.get("MetricName") in ("Errors", "Throttles", "FailedInvocations")
+    }
+    assert set(own) == {"Errors", "Throttles", "FailedInvocations"}
+    for name, props in own.items():
+        assert (props["Period"], props["DatapointsToAlarm"], props["EvaluationPeriods"]) == (60 * minutes, 2, 3), name
