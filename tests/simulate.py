@@ -453,13 +453,20 @@ def located(
     *,
     seen_by: Iterable[int] | None = None,
     invocations: int = 12,
+    remote_publish: float = 0.0,
 ) -> list[Timeline]:
     """One timeline per location, each with its own invocation phase; `seen_by`: the locations
-    that see the outage (all by default), the others find the target healthy."""
+    that see the outage (all by default), the others find the target healthy; `remote_publish`:
+    how long each publish of a location other than the first (the home one) takes."""
     seeing = set(range(len(phases))) if seen_by is None else set(seen_by)
     return [
         timeline(
-            Scenario(c, outage=outage if i in seeing else None, invocations=invocations),
+            Scenario(
+                c,
+                outage=outage if i in seeing else None,
+                invocations=invocations,
+                publish_seconds=remote_publish if i else 0.0,
+            ),
             location=f"loc{i}",
             phase=phase,
         )
@@ -513,17 +520,22 @@ def location_phases(n: int) -> list[tuple[float, ...]]:
 
 
 def quorum_worst_cases(
-    c: Checker, fills: Sequence[str] = ("fill", "union"), n: int = 3, k: int = 2
+    c: Checker, fills: Sequence[str] = ("fill", "union"), n: int = 3, k: int = 2, remote_publish: float = 0.0
 ) -> dict[str, float]:
     """Worst detection and recovery of the quorum alarm, all locations seeing an outage that
-    starts (and ends) anywhere in a slot, for every phase set, range and FILL reading."""
+    starts (and ends) anywhere in a slot, for every phase set, range and FILL reading; each
+    publish from another region taking `remote_publish` seconds."""
     alarm = quorum_alarm(c, k)
     worst = {"detection": 0.0, "recovery": 0.0}
     duration = 2 * c.schedule + 5 * c.interval
     for phases in location_phases(n):
         for start in [3 * c.schedule + x * c.interval / 8 + 0.01 for x in range(8 * c.schedule // c.interval)]:
             tls = located(
-                c, phases, (start, start + duration), invocations=math.ceil((start + duration) / c.schedule) + 4
+                c,
+                phases,
+                (start, start + duration),
+                invocations=math.ceil((start + duration) / c.schedule) + 4,
+                remote_publish=remote_publish,
             )
             until = start + duration + 2 * c.schedule
             for range_periods in range(alarm.n, 2 * alarm.n + 1):
