@@ -5,6 +5,7 @@ Each cross-stack hop is asserted at both ends on the stacks' own templates."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from functools import cache
@@ -352,6 +353,16 @@ def remote_writes(cluster: Template) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
+def copied_names(setting: str, region: str) -> dict[str, str]:
+    """Name read in `region` -> the home region's name whose value it holds (the configuration's
+    names, the one source of truth)."""
+    if region == "home":
+        return {}
+    c = config(alertEmail="oncall@example.com", **SETTINGS[setting])
+    there, home = c.shared_names(region), c.shared_names()
+    return {getattr(there, f.name): getattr(home, f.name) for f in dataclasses.fields(home)}
+
+
 def ssm_grants(cluster: Template) -> dict[str, set[tuple[str, str]]]:
     """Role -> (action, resource) pairs of every SSM permission its inline policies grant."""
     grants: dict[str, set[tuple[str, str]]] = {}
@@ -397,6 +408,7 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
             continue
         assert reads, name
         region = region_of(name)
+        copied = copied_names(setting, region)
         for parameter in reads.values():
             if region == "home":
                 assert parameter in local, (name, parameter)
@@ -405,8 +417,8 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
             calls = remote[(region, parameter)]
             assert calls["Update"] == calls["Create"], "an update must write the new value"
             assert calls["Create"]["parameters"]["Overwrite"] is True
-            # The same value as at home, resolved by the same CloudFormation expression.
-            assert calls["Create"]["parameters"]["Value"] == render(local[parameter])
+            # The same value as under the home name it copies, resolved by the same expression.
+            assert calls["Create"]["parameters"]["Value"] == render(local[copied[parameter]])
             delete = calls["Delete"]
             assert (delete["action"], delete["region"], delete["parameters"]) == (
                 "deleteParameter",
@@ -422,6 +434,32 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
         for action in ("ssm:PutParameter", "ssm:DeleteParameter")
     }
     assert granted == expected
+
+
+def written_in_each_region(cluster: Template, home: str) -> set[tuple[str, str]]:
+    """(region, name) of every SSM parameter a cluster stack writes, at home and elsewhere."""
+    return {(home, name) for name in written_parameters(cluster.to_json())} | set(remote_writes(cluster))
+
+
+def test_two_deployments_each_checking_from_the_others_home_write_no_name_in_common() -> None:
+    """Deployment A lives in us-east-1 and checks from eu-west-1; deployment B, in the same account,
+    lives in eu-west-1 and checks from us-east-1. If A's copy of its URL in eu-west-1 had B's name
+    there, each deploy would overwrite the other's URL (PutParameter, Overwrite) and a destroy
+    would delete it: the copies are named after the region they come from; home names stay."""
+    a = templates("three regions")[STACK_NAME]
+    b = stack_templates(alertEmail="oncall@example.com", checkerRegions=json.dumps([REGIONS[1], REGIONS[0]]))[1][
+        STACK_NAME
+    ]
+    written_a, written_b = written_in_each_region(a, REGIONS[0]), written_in_each_region(b, REGIONS[1])
+    assert {r for r, _ in written_a} == set(REGIONS) and {r for r, _ in written_b} == set(REGIONS[:2])
+    assert not written_a & written_b
+    assert set(written_parameters(a.to_json())) == {
+        "/HelloWorldEks/url",
+        "/HelloWorldEks/load-balancer-full-name",
+        "/HelloWorldEks/target-group-full-name",
+    }
+    assert set(remote_writes(a)) == {(r, "/HelloWorldEks/from-us-east-1/url") for r in REGIONS[1:]}
+    assert set(remote_writes(b)) == {(REGIONS[0], "/HelloWorldEks/from-eu-west-1/url")}
 
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
