@@ -108,8 +108,9 @@ class AppConfig:
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
     checker_quorum: int  # 0: a majority of checker_regions
-    # One deploy when upgrading a deployment made before the stacks shared SSM parameters: the
-    # cluster stack keeps exporting what the old health stack imports (docs/decisions.md §8).
+    # The cluster stack keeps exporting what a health stack made before the stacks shared SSM
+    # parameters imports, so upgrading it is not refused; on by default until every deployment
+    # has run the new health stack once (docs/decisions.md §8).
     keep_exports: bool
     # cluster and nodes
     node_instance_type: str
