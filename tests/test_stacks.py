@@ -76,6 +76,55 @@ def test_the_checker_probes_the_url_the_cluster_stack_writes() -> None:
     assert {"Ref": key} in targets["Fn::Join"][1]
 
 
+@pytest.mark.parametrize("setting", ["three regions", "three regions, domain"])
+def test_each_remote_checker_probes_the_url_the_cluster_stack_writes_into_its_region(setting: str) -> None:
+    """Both ends, in every other checker region: the cluster stack writes its URL there, and that
+    region's checker probes what CloudFormation reads from that name (not merely reads it)."""
+    t = templates(setting)
+    remote = remote_writes(t[STACK_NAME])
+    for region in REGIONS[1:]:
+        stack = t[f"{CHECKER_STACK_PREFIX}-{region}"]
+        url = config(**SETTINGS[setting]).shared_names(region).url
+        assert (region, url) in remote
+        [key] = [k for k, n in read_parameters(stack.to_json()).items() if n == url]
+        targets = checker_function(stack)["Environment"]["Variables"]["CHECK_TARGETS"]
+        assert {"Ref": key} in targets["Fn::Join"][1], region
+
+
+def alb_dimensions(value: Any) -> list[dict[str, Any]]:
+    """The dimensions of every AWS/ApplicationELB metric in a resource's properties, as a mapping
+    (plain alarms and metric-math alarms' MetricStat alike)."""
+    if isinstance(value, list):
+        return [d for v in value for d in alb_dimensions(v)]
+    if not isinstance(value, dict):
+        return []
+    found = [d for v in value.values() for d in alb_dimensions(v)]
+    if value.get("Namespace") == "AWS/ApplicationELB":
+        found.append({d["Name"]: d["Value"] for d in value["Dimensions"]})
+    return found
+
+
+@pytest.mark.parametrize("setting", ["one region", "three regions"])
+def test_the_alarms_read_the_full_names_the_cluster_stack_writes_as_their_dimensions(setting: str) -> None:
+    """Both ends of the load balancer's hop: the cluster stack writes the load balancer's and the
+    target group's full names (`app/...`, `targetgroup/...`: the AWS/ApplicationELB dimensions,
+    not the DNS name), and each ALB alarm's LoadBalancer and TargetGroup dimensions are what the
+    health stack reads from those two names, each from its own."""
+    t = templates(setting)
+    cluster, health = t[STACK_NAME], t[MONITORING_STACK_NAME]
+    [lb] = resources(cluster, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    [tg] = resources(cluster, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    written = written_parameters(cluster.to_json())
+    assert written[SHARED.load_balancer] == {"Fn::GetAtt": [lb, "LoadBalancerFullName"]}
+    assert written[SHARED.target_group] == {"Fn::GetAtt": [tg, "TargetGroupFullName"]}
+    key = {name: k for k, name in read_parameters(health.to_json()).items()}
+    expected = {"LoadBalancer": {"Ref": key[SHARED.load_balancer]}, "TargetGroup": {"Ref": key[SHARED.target_group]}}
+    dimensions = alb_dimensions(props(health, "AWS::CloudWatch::Alarm"))
+    assert any("TargetGroup" in d for d in dimensions) and any("TargetGroup" not in d for d in dimensions)
+    for d in dimensions:
+        assert "LoadBalancer" in d and d == {k: expected[k] for k in d}, d
+
+
 def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
     health = one_region()[MONITORING_STACK_NAME]
     alarms = props(health, "AWS::CloudWatch::Alarm")
@@ -423,6 +472,10 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
             needed_remote.add((region, parameter))
             calls = remote[(region, parameter)]
             assert calls["Update"] == calls["Create"], "an update must write the new value"
+            for event in ("Create", "Update"):
+                # Fixed by region and name, never by the value or the response: a new physical id
+                # on an update makes CloudFormation delete the old resource, the name just written.
+                assert calls[event]["physicalResourceId"] == {"id": f"{region}:{parameter}"}, event
             assert calls["Create"]["parameters"]["Overwrite"] is True
             # The same value as under the home name it copies, resolved by the same expression.
             assert calls["Create"]["parameters"]["Value"] == render(local[copied[parameter]])
