@@ -151,7 +151,8 @@ class AppConfig:
         the home region's own (None: the home region), or the copies in another checker region."""
         if region is None or region == self.home_region:
             return SHARED
-        assert self.home_region, "a region other than the home one exists only when checkerRegions pins them"
+        if not self.home_region:
+            raise ValueError(f"{region}: a region other than the home one exists only when checkerRegions pins them")
         return SharedNames.of(STACK_NAME, copied_from=self.home_region)
 
     @property
