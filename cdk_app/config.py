@@ -29,8 +29,9 @@ CHECKER_STACK_PREFIX = "HelloWorldChecker"  # one more checker per extra checker
 class SharedNames:
     """The SSM parameters through which the cluster stack hands the other stacks what they read.
 
-    Fixed names, derived from the cluster stack's name and from nothing a setting changes (a
-    domain, a replaced load balancer), so no stack ever holds a lock on another: the cluster stack
+    Fixed names, derived from the cluster stack's name (and, for the copies in other regions, its
+    region) and from nothing else a setting changes (a domain, a replaced load balancer), so no
+    stack ever holds a lock on another: the cluster stack
     writes them in each region that reads them, the others read them at each deploy
     (docs/decisions.md §8)."""
 
@@ -39,11 +40,17 @@ class SharedNames:
     target_group: str  # the TargetGroup dimension (targetgroup/<name>/<id>)
 
     @classmethod
-    def of(cls, stack_name: str) -> SharedNames:
+    def of(cls, stack_name: str, *, copied_from: str | None = None) -> SharedNames:
+        """The names in the cluster stack's own region; with `copied_from` (its region), the names
+        of the copies it writes into another region, qualified by where they come from
+        (`/HelloWorldEks/from-us-east-1/url`): a deployment whose home is that other region writes
+        its own `/HelloWorldEks/url` there, and a shared name would let each overwrite the other's
+        value and delete it on destroy."""
+        base = f"/{stack_name}" + (f"/from-{copied_from}" if copied_from else "")
         return cls(
-            url=f"/{stack_name}/url",
-            load_balancer=f"/{stack_name}/load-balancer-full-name",
-            target_group=f"/{stack_name}/target-group-full-name",
+            url=f"{base}/url",
+            load_balancer=f"{base}/load-balancer-full-name",
+            target_group=f"{base}/target-group-full-name",
         )
 
 
@@ -101,8 +108,9 @@ class AppConfig:
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
     checker_quorum: int  # 0: a majority of checker_regions
-    # One deploy when upgrading a deployment made before the stacks shared SSM parameters: the
-    # cluster stack keeps exporting what the old health stack imports (docs/decisions.md §8).
+    # The cluster stack keeps exporting what a health stack made before the stacks shared SSM
+    # parameters imports, so upgrading it is not refused; on by default until every deployment
+    # has run the new health stack once (docs/decisions.md §8).
     keep_exports: bool
     # cluster and nodes
     node_instance_type: str
@@ -137,6 +145,15 @@ class AppConfig:
     def home_region(self) -> str | None:
         """The region of the cluster, the alarms, the topic and the dashboard, when pinned."""
         return self.checker_regions[0] if self.checker_regions else None
+
+    def shared_names(self, region: str | None = None) -> SharedNames:
+        """The names under which the cluster stack writes, and the other stacks read, in `region`:
+        the home region's own (None: the home region), or the copies in another checker region."""
+        if region is None or region == self.home_region:
+            return SHARED
+        if not self.home_region:
+            raise ValueError(f"{region}: a region other than the home one exists only when checkerRegions pins them")
+        return SharedNames.of(STACK_NAME, copied_from=self.home_region)
 
     @property
     def locations(self) -> tuple[str, ...]:

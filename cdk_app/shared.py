@@ -12,7 +12,7 @@ stack that has one (docs/decisions.md §8).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -36,8 +36,9 @@ def _label(name: str) -> str:
 
 
 class SharedValues(Construct):
-    """Writes `values` (parameter name -> value) in the stack's own region, and `remote` of
-    them into each of `remote_regions` (where the other checkers read)."""
+    """Writes `values` (parameter name -> value) in the stack's own region, and copies of some of
+    them into other regions (where the other checkers read): `remote` is region -> {name written
+    there: the name here whose value it copies}."""
 
     def __init__(
         self,
@@ -45,8 +46,7 @@ class SharedValues(Construct):
         id: str,
         *,
         values: Mapping[str, str],
-        remote: Sequence[str] = (),
-        remote_regions: Sequence[str] = (),
+        remote: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.parameters = {
@@ -55,13 +55,13 @@ class SharedValues(Construct):
         }
         self.remote: dict[tuple[str, str], cr.AwsCustomResource] = {}
         stack = Stack.of(self)
-        for region in remote_regions:
-            for name in remote:
-                self.remote[(region, name)] = self._remote(stack, region, name, values[name])
+        for region, copies in (remote or {}).items():
+            for name, source in copies.items():
+                self.remote[(region, name)] = self._remote(stack, region, name, values[source], label=_label(source))
         if self.remote:
             nag.acknowledge_aws_custom_resource_provider(stack)
 
-    def _remote(self, stack: Stack, region: str, name: str, value: str) -> cr.AwsCustomResource:
+    def _remote(self, stack: Stack, region: str, name: str, value: str, *, label: str) -> cr.AwsCustomResource:
         arn = stack.format_arn(service="ssm", region=region, resource="parameter", resource_name=name.lstrip("/"))
         # The value is a property of the resource: when it changes (a replaced load balancer),
         # CloudFormation sends an update, and the update overwrites the parameter.
@@ -74,7 +74,9 @@ class SharedValues(Construct):
         )
         resource = cr.AwsCustomResource(
             self,
-            _label(name) + "".join(w.capitalize() for w in region.split("-")),  # UrlEuWest1
+            # UrlEuWest1, from the home name: a new logical id would delete the live parameter
+            # (the old resource's Delete runs after the new one's Put, on the same name).
+            label + "".join(w.capitalize() for w in region.split("-")),
             resource_type="Custom::RemoteParameter",
             on_create=put,
             on_update=put,

@@ -4,11 +4,11 @@ and one more checker per extra checker region. Each mostly wires constructs toge
 Updating an alarm deploys only the monitoring stack. The stacks share no CloudFormation export
 and no aws-cdk-lib cross-stack reference: the cluster stack writes what the others read (the
 URL, the load balancer and target group names for their metrics) as SSM parameters under fixed
-names (`config.SHARED`), in its region and in every other checker region, and the others read
-them at each deploy (`cdk_app/shared.py`, docs/decisions.md §8). So a domain turned on or off,
-or a replaced load balancer, never locks a stack, and `cdk deploy --all` hands the new values
-on: it deploys the cluster stack first (explicit dependencies) and never skips a stack that
-reads an SSM parameter.
+names, in its region (`config.SHARED`) and in every other checker region (copies named after
+its region, `AppConfig.shared_names`), and the others read them at each deploy
+(`cdk_app/shared.py`, docs/decisions.md §8). So a domain turned on or off, or a replaced load
+balancer, never locks a stack, and `cdk deploy --all` hands the new values on: it deploys the
+cluster stack first (explicit dependencies) and never skips a stack that reads an SSM parameter.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class ClusterStack(Stack):
         )
         self.url = self.workload.url
         # What the other stacks read, written where they read it: all of it here (the health
-        # stack), the URL in every other checker region.
+        # stack), the URL in every other checker region, under names that say it is this
+        # region's (another deployment may live there).
         self.shared = SharedValues(
             self,
             "Shared",
@@ -56,8 +57,7 @@ class ClusterStack(Stack):
                 SHARED.load_balancer: self.workload.load_balancer.load_balancer_full_name,
                 SHARED.target_group: self.workload.target_group.target_group_full_name,
             },
-            remote=[SHARED.url],
-            remote_regions=config.locations[1:],
+            remote={region: {config.shared_names(region).url: SHARED.url} for region in config.locations[1:]},
         )
         if config.keep_exports:
             self._keep_exports()
@@ -166,7 +166,7 @@ class CheckerStack(Stack):
             self,
             "Checker",
             config=config,
-            default_target=default_target(config, read(self, SHARED.url)) if cluster else None,
+            default_target=default_target(config, read(self, config.shared_names(location).url)) if cluster else None,
             location=location,
             metrics_region=config.home_region,
         )

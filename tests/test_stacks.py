@@ -5,6 +5,7 @@ Each cross-stack hop is asserted at both ends on the stacks' own templates."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from functools import cache
@@ -73,6 +74,55 @@ def test_the_checker_probes_the_url_the_cluster_stack_writes() -> None:
     assert name in written_parameters(t[STACK_NAME].to_json())
     targets = checker_function(t[MONITORING_STACK_NAME])["Environment"]["Variables"]["CHECK_TARGETS"]
     assert {"Ref": key} in targets["Fn::Join"][1]
+
+
+@pytest.mark.parametrize("setting", ["three regions", "three regions, domain"])
+def test_each_remote_checker_probes_the_url_the_cluster_stack_writes_into_its_region(setting: str) -> None:
+    """Both ends, in every other checker region: the cluster stack writes its URL there, and that
+    region's checker probes what CloudFormation reads from that name (not merely reads it)."""
+    t = templates(setting)
+    remote = remote_writes(t[STACK_NAME])
+    for region in REGIONS[1:]:
+        stack = t[f"{CHECKER_STACK_PREFIX}-{region}"]
+        url = config(**SETTINGS[setting]).shared_names(region).url
+        assert (region, url) in remote
+        [key] = [k for k, n in read_parameters(stack.to_json()).items() if n == url]
+        targets = checker_function(stack)["Environment"]["Variables"]["CHECK_TARGETS"]
+        assert {"Ref": key} in targets["Fn::Join"][1], region
+
+
+def alb_dimensions(value: Any) -> list[dict[str, Any]]:
+    """The dimensions of every AWS/ApplicationELB metric in a resource's properties, as a mapping
+    (plain alarms and metric-math alarms' MetricStat alike)."""
+    if isinstance(value, list):
+        return [d for v in value for d in alb_dimensions(v)]
+    if not isinstance(value, dict):
+        return []
+    found = [d for v in value.values() for d in alb_dimensions(v)]
+    if value.get("Namespace") == "AWS/ApplicationELB":
+        found.append({d["Name"]: d["Value"] for d in value["Dimensions"]})
+    return found
+
+
+@pytest.mark.parametrize("setting", ["one region", "three regions"])
+def test_the_alarms_read_the_full_names_the_cluster_stack_writes_as_their_dimensions(setting: str) -> None:
+    """Both ends of the load balancer's hop: the cluster stack writes the load balancer's and the
+    target group's full names (`app/...`, `targetgroup/...`: the AWS/ApplicationELB dimensions,
+    not the DNS name), and each ALB alarm's LoadBalancer and TargetGroup dimensions are what the
+    health stack reads from those two names, each from its own."""
+    t = templates(setting)
+    cluster, health = t[STACK_NAME], t[MONITORING_STACK_NAME]
+    [lb] = resources(cluster, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    [tg] = resources(cluster, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    written = written_parameters(cluster.to_json())
+    assert written[SHARED.load_balancer] == {"Fn::GetAtt": [lb, "LoadBalancerFullName"]}
+    assert written[SHARED.target_group] == {"Fn::GetAtt": [tg, "TargetGroupFullName"]}
+    key = {name: k for k, name in read_parameters(health.to_json()).items()}
+    expected = {"LoadBalancer": {"Ref": key[SHARED.load_balancer]}, "TargetGroup": {"Ref": key[SHARED.target_group]}}
+    dimensions = alb_dimensions(props(health, "AWS::CloudWatch::Alarm"))
+    assert any("TargetGroup" in d for d in dimensions) and any("TargetGroup" not in d for d in dimensions)
+    for d in dimensions:
+        assert "LoadBalancer" in d and d == {k: expected[k] for k in d}, d
 
 
 def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
@@ -406,6 +456,16 @@ def remote_writes(cluster: Template) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
+def copied_names(setting: str, region: str) -> dict[str, str]:
+    """Name read in `region` -> the home region's name whose value it holds (the configuration's
+    names, the one source of truth)."""
+    if region == "home":
+        return {}
+    c = config(alertEmail="oncall@example.com", **SETTINGS[setting])
+    there, home = c.shared_names(region), c.shared_names()
+    return {getattr(there, f.name): getattr(home, f.name) for f in dataclasses.fields(home)}
+
+
 def ssm_grants(cluster: Template) -> dict[str, set[tuple[str, str]]]:
     """Role -> (action, resource) pairs of every SSM permission its inline policies grant."""
     grants: dict[str, set[tuple[str, str]]] = {}
@@ -420,15 +480,22 @@ def ssm_grants(cluster: Template) -> dict[str, set[tuple[str, str]]]:
     return grants
 
 
+def exports(template: Template) -> set[str]:
+    return {o["Export"]["Name"] for o in template.to_json().get("Outputs", {}).values() if "Export" in o}
+
+
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_no_stack_imports_exports_or_cross_region_references_another(setting: str) -> None:
     """An import locks the exporting stack (CloudFormation refuses to change or drop an export in
-    use); aws-cdk-lib's cross-region writer never rewrites a value it wrote once."""
+    use); aws-cdk-lib's cross-region writer never rewrites a value it wrote once. The only exports
+    are the ones keepExports keeps for the previous release's health stack, which nothing here
+    imports."""
     t = templates(setting)
     for name, template in t.items():
         body = json.dumps(template.to_json())
         assert "Fn::ImportValue" not in body and "Fn::GetStackOutput" not in body, name
-        assert not [k for k, o in template.to_json().get("Outputs", {}).items() if "Export" in o], name
+        if name != STACK_NAME:
+            assert not exports(template), name
         for kind in ("Custom::CrossRegionExportWriter", "Custom::CrossRegionExportReader"):
             assert not resources(template, kind), (name, kind)
 
@@ -451,6 +518,7 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
             continue
         assert reads, name
         region = region_of(name)
+        copied = copied_names(setting, region)
         for parameter in reads.values():
             if region == "home":
                 assert parameter in local, (name, parameter)
@@ -458,9 +526,13 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
             needed_remote.add((region, parameter))
             calls = remote[(region, parameter)]
             assert calls["Update"] == calls["Create"], "an update must write the new value"
+            for event in ("Create", "Update"):
+                # Fixed by region and name, never by the value or the response: a new physical id
+                # on an update makes CloudFormation delete the old resource, the name just written.
+                assert calls[event]["physicalResourceId"] == {"id": f"{region}:{parameter}"}, event
             assert calls["Create"]["parameters"]["Overwrite"] is True
-            # The same value as at home, resolved by the same CloudFormation expression.
-            assert calls["Create"]["parameters"]["Value"] == render(local[parameter])
+            # The same value as under the home name it copies, resolved by the same expression.
+            assert calls["Create"]["parameters"]["Value"] == render(local[copied[parameter]])
             delete = calls["Delete"]
             assert (delete["action"], delete["region"], delete["parameters"]) == (
                 "deleteParameter",
@@ -476,6 +548,54 @@ def test_every_parameter_a_stack_reads_is_written_in_its_region_under_that_name(
         for action in ("ssm:PutParameter", "ssm:DeleteParameter")
     }
     assert granted == expected
+
+
+# The remote writers' logical ids, pinned as the export names are. A refactor that changed one (a
+# construct renamed or moved) would make CloudFormation create the new resource, which puts the
+# parameter, and then, in the cleanup, delete the old one, whose Delete deletes the same name:
+# that region would be left without the URL (its checker's next deploy cannot resolve it) until
+# the value next changes. Change one only with a way around that (README, "How the stacks hand
+# values on": a parameter deleted by hand).
+REMOTE_WRITERS = {
+    "SharedUrlEuWest10E369AD1": ("eu-west-1", "/HelloWorldEks/from-us-east-1/url"),
+    "SharedUrlApSoutheast22A648998": ("ap-southeast-2", "/HelloWorldEks/from-us-east-1/url"),
+}
+
+
+@pytest.mark.parametrize("setting", ["three regions", "three regions, domain"])
+def test_the_remote_writers_keep_their_logical_ids(setting: str) -> None:
+    cluster = templates(setting)[STACK_NAME]
+    found = {}
+    for logical_id, r in resources(cluster, "Custom::RemoteParameter").items():
+        create = json.loads(render(r["Properties"]["Create"]))
+        found[logical_id] = (create["region"], create["parameters"]["Name"])
+    assert found == REMOTE_WRITERS
+
+
+def written_in_each_region(cluster: Template, home: str) -> set[tuple[str, str]]:
+    """(region, name) of every SSM parameter a cluster stack writes, at home and elsewhere."""
+    return {(home, name) for name in written_parameters(cluster.to_json())} | set(remote_writes(cluster))
+
+
+def test_two_deployments_each_checking_from_the_others_home_write_no_name_in_common() -> None:
+    """Deployment A lives in us-east-1 and checks from eu-west-1; deployment B, in the same account,
+    lives in eu-west-1 and checks from us-east-1. If A's copy of its URL in eu-west-1 had B's name
+    there, each deploy would overwrite the other's URL (PutParameter, Overwrite) and a destroy
+    would delete it: the copies are named after the region they come from; home names stay."""
+    a = templates("three regions")[STACK_NAME]
+    b = stack_templates(alertEmail="oncall@example.com", checkerRegions=json.dumps([REGIONS[1], REGIONS[0]]))[1][
+        STACK_NAME
+    ]
+    written_a, written_b = written_in_each_region(a, REGIONS[0]), written_in_each_region(b, REGIONS[1])
+    assert {r for r, _ in written_a} == set(REGIONS) and {r for r, _ in written_b} == set(REGIONS[:2])
+    assert not written_a & written_b
+    assert set(written_parameters(a.to_json())) == {
+        "/HelloWorldEks/url",
+        "/HelloWorldEks/load-balancer-full-name",
+        "/HelloWorldEks/target-group-full-name",
+    }
+    assert set(remote_writes(a)) == {(r, "/HelloWorldEks/from-us-east-1/url") for r in REGIONS[1:]}
+    assert set(remote_writes(b)) == {(REGIONS[0], "/HelloWorldEks/from-eu-west-1/url")}
 
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
@@ -550,29 +670,38 @@ def test_the_other_stacks_deploy_after_the_cluster_stack_and_are_destroyed_befor
 
 
 # What the health stack of the release before SSM parameters (3939471) imports, read from its
-# synthesized template: with plain HTTP, and with a domain.
+# synthesized template, in one region and in three (the same names: the cluster stack's region is
+# pinned, its exports named alike; the old remote checkers read aws-cdk-lib's cross-region
+# parameters, not exports), with plain HTTP and with a domain.
+_PREVIOUS_HTTP = {
+    "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCDNSNameF8B55F2F",
+    "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+    "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+    "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttp4275A5C801EEE0F2",
+}
+_PREVIOUS_DOMAIN = {
+    "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
+    "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
+    "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttps1842973E9802C15A",
+}
 PREVIOUS_IMPORTS = {
-    "one region": {
-        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCDNSNameF8B55F2F",
-        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
-        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
-        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttp4275A5C801EEE0F2",
-    },
-    "one region, domain": {
-        "HelloWorldEks:ExportsOutputFnGetAttWorkloadLoadBalancer33BAD6BCLoadBalancerFullName7E52FECC",
-        "HelloWorldEks:ExportsOutputFnGetAttWorkloadTargets7E6C5D40TargetGroupFullName83A37C50",
-        "HelloWorldEks:ExportsOutputRefWorkloadLoadBalancerHttps1842973E9802C15A",
-    },
+    "one region": _PREVIOUS_HTTP,
+    "one region, domain": _PREVIOUS_DOMAIN,
+    "three regions": _PREVIOUS_HTTP,
+    "three regions, domain": _PREVIOUS_DOMAIN,
 }
 
 
 @pytest.mark.parametrize("setting", sorted(PREVIOUS_IMPORTS))
-def test_keep_exports_offers_what_the_previous_health_stack_imports(setting: str) -> None:
+def test_by_default_the_cluster_stack_keeps_what_the_previous_health_stack_imports(setting: str) -> None:
     """Upgrading: CloudFormation refuses to drop an export a deployed stack still imports, and the
-    CLI updates the cluster stack first; with keepExports the cluster stack keeps those exports
-    for one deploy (the health stack then imports nothing), and the next deploy drops them."""
-    _, t = stack_templates(alertEmail="oncall@example.com", keepExports="true", **SETTINGS[setting])
-    exported = {o["Export"]["Name"] for o in t[STACK_NAME].to_json()["Outputs"].values() if "Export" in o}
-    assert PREVIOUS_IMPORTS[setting] <= exported
-    assert "Fn::ImportValue" not in json.dumps(t[MONITORING_STACK_NAME].to_json())
-    assert not [o for o in templates(setting)[STACK_NAME].to_json()["Outputs"].values() if "Export" in o]
+    CLI updates the cluster stack first. A forgotten `-c keepExports=true` would fail that update,
+    so cdk.json turns it on (the exports lock nothing while nothing imports them) until every
+    deployment has run the new health stack once; with keepExports=false there are none."""
+    t = templates(setting)  # cdk.json's defaults
+    assert PREVIOUS_IMPORTS[setting] <= exports(t[STACK_NAME])
+    for name, template in t.items():
+        assert "Fn::ImportValue" not in json.dumps(template.to_json()), name
+    _, off = stack_templates(alertEmail="oncall@example.com", keepExports="false", **SETTINGS[setting])
+    for name, template in off.items():
+        assert not exports(template), name
