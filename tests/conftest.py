@@ -103,7 +103,11 @@ def no_aws(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point boto3 at the moto server, with dummy credentials (nothing reaches AWS)."""
+    """Point boto3 at the moto server, with dummy credentials (nothing reaches AWS), and start
+    from an empty account: the server lives for the whole run, its state for one test."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
