@@ -25,6 +25,17 @@ MONITORING_STACK_NAME = "HelloWorldHealth"  # checker, alarms, topic, dashboard:
 CHECKER_STACK_PREFIX = "HelloWorldChecker"  # one more checker per extra checkerRegions entry: -<region>
 
 
+def checker_stack_description(region: str, home: str) -> str:
+    """The description of a checker stack in another region: `make preflight` reads the home
+    region back from it (checker_stack_home) to tell this deployment's stacks from others'."""
+    return f"Hello World health checker in {region}, publishing to {home}"
+
+
+def checker_stack_home(description: str) -> str | None:
+    found = re.search(r", publishing to ([a-z0-9-]+)$", description)
+    return found.group(1) if found else None
+
+
 @dataclass(frozen=True)
 class SharedNames:
     """The SSM parameters through which the cluster stack hands the other stacks what they read.

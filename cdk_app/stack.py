@@ -22,7 +22,14 @@ from constructs import Construct
 from cdk_app import nag
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
-from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, SHARED, STACK_NAME, AppConfig
+from cdk_app.config import (
+    CHECKER_STACK_PREFIX,
+    MONITORING_STACK_NAME,
+    SHARED,
+    STACK_NAME,
+    AppConfig,
+    checker_stack_description,
+)
 from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.shared import SharedValues, read
 from cdk_app.workload import HelloWorkload
@@ -213,7 +220,7 @@ def build(app: App) -> Stacks:
             location=region,
             cluster=cluster,
             env=env(region),
-            description=f"Hello World health checker in {region}, publishing to {home}",
+            description=checker_stack_description(region, config.locations[0]),
         )
     nag.enable(app)
     return stacks

@@ -315,3 +315,11 @@ def test_the_checkers_own_failure_alarms_count_runs_whatever_the_schedule(minute
     assert set(own) == {"Errors", "Throttles", "FailedInvocations"}
     for name, props in own.items():
         assert (props["Period"], props["DatapointsToAlarm"], props["EvaluationPeriods"]) == (60 * minutes, 2, 3), name
+
+
+def test_each_remote_checkers_failure_alarm_counts_its_runs_whatever_the_schedule() -> None:
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    _, t = synth(checkerRegions=json.dumps(regions), scheduleMinutes=5, probeIntervalSeconds=30)
+    remote = [p for p in metric_alarms(t).values() if p.get("MetricName") == contract.CHECKER_ERRORS]
+    assert sorted(d["Value"] for p in remote for d in p["Dimensions"]) == sorted(regions[1:])
+    assert all((p["Period"], p["DatapointsToAlarm"], p["EvaluationPeriods"]) == (300, 2, 3) for p in remote), remote

@@ -730,12 +730,13 @@ def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_wit
 ) -> None:
     """One call per enabled region, at once: the stack of a region still in the list is fine, the
     other is named with a command that deletes it; once it is deleted, the line is ok."""
-    from cdk_app.config import CHECKER_STACK_PREFIX
+    from cdk_app.config import CHECKER_STACK_PREFIX, checker_stack_description
 
-    kept, dropped = "ap-southeast-2", "ca-central-1"
-    for region in (kept, dropped):
+    kept, dropped, elsewhere = "ap-southeast-2", "ca-central-1", "sa-east-1"
+    for region, home in ((kept, "us-east-1"), (dropped, "us-east-1"), (elsewhere, "eu-west-3")):
         regional("cloudformation", region).create_stack(
-            StackName=f"{CHECKER_STACK_PREFIX}-{region}", TemplateBody=TEMPLATE
+            StackName=f"{CHECKER_STACK_PREFIX}-{region}",
+            TemplateBody=json.dumps({**json.loads(TEMPLATE), "Description": checker_stack_description(region, home)}),
         )
     config = preflight.read_config({"checkerRegions": json.dumps(["us-east-1", kept])})
     enabled = regional("ec2", "us-east-1").describe_regions()["Regions"]
@@ -747,17 +748,22 @@ def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_wit
         took = time.monotonic() - started
         print(f"\nchecker stacks over {len(enabled)} regions against moto: {took:.2f} s")
         command = f"aws cloudformation delete-stack --region {dropped} --stack-name {CHECKER_STACK_PREFIX}-{dropped}"
+        other = f"aws cloudformation delete-stack --region {elsewhere} --stack-name {CHECKER_STACK_PREFIX}-{elsewhere}"
         assert result == Result(
             "warn",
             "checker stacks",
             f'{CHECKER_STACK_PREFIX}-{dropped} (CREATE_COMPLETE) not in checkerRegions=["us-east-1","{kept}"]: '
-            f"still probing, publishing and billed; delete: {command}",
+            "still probing and billed; after make deploy with this list (it removes the alarms on that location: "
+            f"deleting first wakes its heartbeat alarm), delete: {command}; "
+            f"{CHECKER_STACK_PREFIX}-{elsewhere} (CREATE_COMPLETE) publishes to eu-west-3, not us-east-1: a previous "
+            f"home's or another deployment's; only if it is yours, delete: {other}",
         )
         assert took < preflight.SWEEP_SECONDS
         # The command names the stack in its region: run as said, the line is ok again.
         words = command.split()
         where = words[words.index("--region") + 1]
         regional("cloudformation", where).delete_stack(StackName=words[words.index("--stack-name") + 1])
+        regional("cloudformation", elsewhere).delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-{elsewhere}")
         again = Preflight(config, {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional)
         assert again.run("checker stacks") == Result(
             "ok",
@@ -772,7 +778,7 @@ def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_wit
             f"{CHECKER_STACK_PREFIX}-{kept} (CREATE_COMPLETE) not in one region:"
         )
     finally:
-        for region in (kept, dropped):
+        for region in (kept, dropped, elsewhere):
             regional("cloudformation", region).delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-{region}")
 
 

@@ -32,7 +32,14 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NAME, AppConfig, ConfigError
+from cdk_app.config import (
+    CHECKER_STACK_PREFIX,
+    MONITORING_STACK_NAME,
+    STACK_NAME,
+    AppConfig,
+    ConfigError,
+    checker_stack_home,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_SECONDS = 20.0
@@ -589,11 +596,13 @@ class Preflight:
         # Every stack of this app is pinned to its region, so a checker stack is looked up by its
         # exact name in its own region: one call per region, no listing of the account's stacks.
         found: dict[str, str | None] = {}  # region -> the stack's status, or None: no such stack
+        publishes_to: dict[str, str | None] = {}  # region -> the home region the stack says it publishes to
         refused: dict[str, BaseException] = {}
 
         def look(region: str) -> None:
             try:
                 stacks = clients[region].describe_stacks(StackName=f"{CHECKER_STACK_PREFIX}-{region}")["Stacks"]
+                publishes_to[region] = checker_stack_home(str(stacks[0].get("Description", "")))
                 found[region] = str(stacks[0]["StackStatus"])
             except ClientError as exc:
                 if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
@@ -623,12 +632,25 @@ class Preflight:
         ]
         going = [name for _, name, status in left if status == "DELETE_IN_PROGRESS"]
         left = [stack for stack in left if stack[1] not in going]
-        if left:
-            raise Warn(
-                f"{', '.join(f'{name} ({status})' for _, name, status in left)} not in {self._checker_regions()}: "
-                f"still probing, publishing and billed; delete: {delete_command([r for r, _, _ in left])}"
-                + (f"; {not_read}" if not_read else "")
+        # A stack that says it publishes to another home region is a previous home's, or another
+        # deployment's in this account (stack names are fixed): named apart, deleted only if yours.
+        ours = [stack for stack in left if publishes_to.get(stack[0]) in (home, None)]
+        others = [stack for stack in left if stack not in ours]
+        parts = []
+        if ours:
+            parts.append(
+                f"{', '.join(f'{name} ({status})' for _, name, status in ours)} not in {self._checker_regions()}: "
+                "still probing and billed; after make deploy with this list (it removes the alarms on that "
+                "location: deleting first wakes its heartbeat alarm), delete: "
+                + delete_command([r for r, _, _ in ours])
             )
+        for region, name, status in others:
+            parts.append(
+                f"{name} ({status}) publishes to {publishes_to.get(region)}, not {home}: a previous home's or "
+                f"another deployment's; only if it is yours, delete: {delete_command([region])}"
+            )
+        if parts:
+            raise Warn("; ".join(parts) + (f"; {not_read}" if not_read else ""))
         if unread:
             read = len(regions) - sum(len(where) for where in unread.values())
             raise Warn(f"none outside {self._checker_regions()} in {read} of {len(regions)} regions; {not_read}")
