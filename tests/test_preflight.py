@@ -849,7 +849,9 @@ def test_regions_that_refuse_or_never_answer_are_named_and_the_sweep_keeps_its_t
         "(AccessDenied)" in result.detail
     )
     assert "not read in sa-east-1: no answer within 2 s" in result.detail
-    assert took < 3, took
+    # The hung region alone would hold the line 6 s (a 3 s read, tried twice); the margin over the
+    # 2 s sweep is for a loaded machine (the clients of every region are made first).
+    assert took < 5, took
     # Without the list of regions there is nothing to sweep: worth knowing, not a failed deploy.
     ec2 = regional("ec2", "us-east-1")
     with Stubber(ec2) as denied:
