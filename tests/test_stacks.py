@@ -439,7 +439,7 @@ def test_what_only_the_home_location_sees_notifies_and_never_pages() -> None:
     )
 
 
-# --- the hops between the stacks: SSM parameters, never exports ---------------------------
+# --- the hops between the stacks: a parameter read at run time, pinned exports ------------------
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "one region": {},
