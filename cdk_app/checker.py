@@ -52,7 +52,8 @@ def lambda_code() -> lambda_.Code:
 
 
 class HealthChecker(Construct):
-    """`location`: the Location dimension (with several checkerRegions); `metrics_region`: the home
+    """`url_parameter_arn`: the SSM parameter its default target's URL is read from at run time;
+    `location`: the Location dimension (with several checkerRegions); `metrics_region`: the home
     region it publishes to, when that is not its own."""
 
     def __init__(
@@ -62,6 +63,7 @@ class HealthChecker(Construct):
         *,
         config: AppConfig,
         default_target: dict[str, Any] | None,
+        url_parameter_arn: str | None = None,
         location: str | None = None,
         metrics_region: str | None = None,
     ) -> None:
@@ -80,6 +82,9 @@ class HealthChecker(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        if url_parameter_arn:
+            # The URL's parameter, read at each invocation (checker_lambda/urls.py): that one only.
+            self.role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[url_parameter_arn]))
         self.function = lambda_.Function(
             self,
             "Function",

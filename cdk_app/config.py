@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker_lambda import metrics, timing
+from checker_lambda import metrics, timing, urls
 from checker_lambda.settings import REGION_PATTERN, Labels, Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
@@ -38,30 +38,24 @@ def checker_stack_home(description: str) -> str | None:
 
 @dataclass(frozen=True)
 class SharedNames:
-    """The SSM parameters through which the cluster stack hands the other stacks what they read.
+    """The names under which the cluster stack hands the other stacks what they use, fixed: derived
+    from the cluster stack's name and from nothing a setting changes (a domain, a replaced load
+    balancer). The one source of truth for them (docs/decisions.md §8)."""
 
-    Fixed names, derived from the cluster stack's name (and, for the copies in other regions, its
-    region) and from nothing else a setting changes (a domain, a replaced load balancer), so no
-    stack ever holds a lock on another: the cluster stack
-    writes them in each region that reads them, the others read them at each deploy
-    (docs/decisions.md §8)."""
-
-    url: str  # the listener's URL: what every checker probes
-    load_balancer: str  # the LoadBalancer dimension of AWS/ApplicationELB (app/<name>/<id>)
-    target_group: str  # the TargetGroup dimension (targetgroup/<name>/<id>)
+    # An SSM parameter in the home region, read by every checker Lambda at run time (never by
+    # CloudFormation): the listener's URL, what the service's target probes.
+    url: str
+    # CloudFormation exports the health stack imports: the AWS/ApplicationELB dimensions of its
+    # ALB alarms, the load balancer's (app/<name>/<id>) and the target group's full names.
+    load_balancer_export: str
+    target_group_export: str
 
     @classmethod
-    def of(cls, stack_name: str, *, copied_from: str | None = None) -> SharedNames:
-        """The names in the cluster stack's own region; with `copied_from` (its region), the names
-        of the copies it writes into another region, qualified by where they come from
-        (`/HelloWorldEks/from-us-east-1/url`): a deployment whose home is that other region writes
-        its own `/HelloWorldEks/url` there, and a shared name would let each overwrite the other's
-        value and delete it on destroy."""
-        base = f"/{stack_name}" + (f"/from-{copied_from}" if copied_from else "")
+    def of(cls, stack_name: str) -> SharedNames:
         return cls(
-            url=f"{base}/url",
-            load_balancer=f"{base}/load-balancer-full-name",
-            target_group=f"{base}/target-group-full-name",
+            url=f"/{stack_name}/url",
+            load_balancer_export=f"{stack_name}-LoadBalancerFullName",
+            target_group_export=f"{stack_name}-TargetGroupFullName",
         )
 
 
@@ -157,15 +151,6 @@ class AppConfig:
         """The region of the cluster, the alarms, the topic and the dashboard, when pinned."""
         return self.checker_regions[0] if self.checker_regions else None
 
-    def shared_names(self, region: str | None = None) -> SharedNames:
-        """The names under which the cluster stack writes, and the other stacks read, in `region`:
-        the home region's own (None: the home region), or the copies in another checker region."""
-        if region is None or region == self.home_region:
-            return SHARED
-        if not self.home_region:
-            raise ValueError(f"{region}: a region other than the home one exists only when checkerRegions pins them")
-        return SharedNames.of(STACK_NAME, copied_from=self.home_region)
-
     @property
     def locations(self) -> tuple[str, ...]:
         """The checker's locations when there are several; empty for one (no Location dimension)."""
@@ -209,6 +194,8 @@ class AppConfig:
             interval=self.probe_interval_seconds,
             slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
             publish_budget=metrics.publish_budget(metrics.client_config(remote=remote)),
+            # The service's target names its URL's parameter: read before the first slot.
+            read_budget=urls.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
         )
 
     def checker_settings(
@@ -493,6 +480,14 @@ class _Reader:
                 "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets' are invalid together: "
                 f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
                 f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
+            )
+        read = urls.url_read_budget(remote=True)  # the slower of the two
+        if c.deploy_cluster and timing.first_slot_delay(
+            interval=c.probe_interval_seconds, read_budget=read
+        ) > timing.slot_tolerance(c.probe_interval_seconds):
+            raise ConfigError(
+                f"context key 'probeIntervalSeconds'={c.probe_interval_seconds} is invalid: the checker's read of "
+                f"its URL ({read:g} s at its slowest) would make the first slot later than it may be probed"
             )
         run_for = c.checker_timeout_seconds(remote=len(c.locations) > 1)
         if run_for > timing.LAMBDA_MAX_TIMEOUT:

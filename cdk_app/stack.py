@@ -1,14 +1,13 @@
 """The stacks: the cluster and its service; the checker with its alarms, topic and dashboard;
 and one more checker per extra checker region. Each mostly wires constructs together.
 
-Updating an alarm deploys only the monitoring stack. The stacks share no CloudFormation export
-and no aws-cdk-lib cross-stack reference: the cluster stack writes what the others read (the
-URL, the load balancer and target group names for their metrics) as SSM parameters under fixed
-names, in its region (`config.SHARED`) and in every other checker region (copies named after
-its region, `AppConfig.shared_names`), and the others read them at each deploy
-(`cdk_app/shared.py`, docs/decisions.md §8). So a domain turned on or off, or a replaced load
-balancer, never locks a stack, and `cdk deploy --all` hands the new values on: it deploys the
-cluster stack first (explicit dependencies) and never skips a stack that reads an SSM parameter.
+Updating an alarm deploys only the monitoring stack. The cluster stack hands the others two
+kinds of values (`cdk_app/shared.py`, docs/decisions.md §8): the URL as an SSM parameter in the
+home region that every checker Lambda reads at run time (so a domain turned on or off, or a
+replaced load balancer, reaches every checker at its next invocation, and no deploy asks
+CloudFormation to resolve an SSM parameter), and the load balancer's and target group's full
+names as exports under pinned names that the health stack imports for its ALB alarms. The CLI
+deploys the cluster stack first (explicit dependencies).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Environment, Stack
 from constructs import Construct
 
-from cdk_app import nag
+from cdk_app import nag, shared
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
@@ -31,7 +30,6 @@ from cdk_app.config import (
     checker_stack_description,
 )
 from cdk_app.monitoring import Monitoring, Watched
-from cdk_app.shared import SharedValues, read
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
 
@@ -53,18 +51,23 @@ class ClusterStack(Stack):
             self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
         )
         self.url = self.workload.url
-        # What the other stacks read, written where they read it: all of it here (the health
-        # stack), the URL in every other checker region, under names that say it is this
-        # region's (another deployment may live there).
-        self.shared = SharedValues(
+        # What the other stacks take: the URL every checker reads at run time (home region only),
+        # and the alarms' dimensions as exports under pinned names.
+        self.url_parameter = shared.write_url(self, self.url)
+        lb, tg = self.workload.load_balancer, self.workload.target_group
+        shared.export(
             self,
-            "Shared",
-            values={
-                SHARED.url: self.url,
-                SHARED.load_balancer: self.workload.load_balancer.load_balancer_full_name,
-                SHARED.target_group: self.workload.target_group.target_group_full_name,
-            },
-            remote={region: {config.shared_names(region).url: SHARED.url} for region in config.locations[1:]},
+            "LoadBalancerFullNameExport",
+            value=lb.load_balancer_full_name,
+            name=SHARED.load_balancer_export,
+            description="The load balancer's full name (the LoadBalancer dimension of the health stack's alarms)",
+        )
+        shared.export(
+            self,
+            "TargetGroupFullNameExport",
+            value=tg.target_group_full_name,
+            name=SHARED.target_group_export,
+            description="The target group's full name (the TargetGroup dimension of the health stack's alarms)",
         )
         if config.keep_exports:
             self._keep_exports()
@@ -89,10 +92,14 @@ class ClusterStack(Stack):
             self.export_value(value)
 
 
-def default_target(config: AppConfig, url: str) -> dict[str, Any]:
+def default_target(config: AppConfig) -> dict[str, Any]:
+    """The service's own target: it names the URL's parameter (and its region, the home one),
+    which the checker reads at each invocation (checker_lambda/urls.py)."""
     return {
         "name": DEFAULT_TARGET,
-        "url": url,
+        "url": "",
+        "url_parameter": SHARED.url,
+        "url_parameter_region": shared.url_region(config.home_region),
         "expect_status": 200,
         "expect_body": svc.HELLO_BODY,
         "timeout": config.probe_timeout_seconds,
@@ -108,12 +115,13 @@ class HealthStack(Stack):
         super().__init__(scope, id, **kwargs)
         home = config.locations[0] if config.locations else None
         if cluster:
-            self.add_stack_dependency(cluster, "reads the parameters the cluster stack writes")
+            self.add_stack_dependency(cluster, "imports the cluster stack's exports; its checker reads the URL")
         self.checker = HealthChecker(
             self,
             "Checker",
             config=config,
-            default_target=default_target(config, read(self, SHARED.url)) if cluster else None,
+            default_target=default_target(config) if cluster else None,
+            url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=home,
         )
         targets = [*([DEFAULT_TARGET] if cluster else []), *(t.name for t in config.extra_targets)]
@@ -131,8 +139,8 @@ class HealthStack(Stack):
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
                 checker_rule=self.checker.rule,
-                load_balancer=read(self, SHARED.load_balancer) if cluster else None,
-                target_group=read(self, SHARED.target_group) if cluster else None,
+                load_balancer=shared.import_value(SHARED.load_balancer_export) if cluster else None,
+                target_group=shared.import_value(SHARED.target_group_export) if cluster else None,
                 cluster_name=config.cluster_name if cluster else None,
                 namespace=config.namespace if cluster else None,
                 locations=config.locations,
@@ -168,12 +176,13 @@ class CheckerStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         if cluster:
-            self.add_stack_dependency(cluster, "reads the URL the cluster stack writes into this region")
+            self.add_stack_dependency(cluster, "its checker reads the URL the cluster stack writes")
         self.checker = HealthChecker(
             self,
             "Checker",
             config=config,
-            default_target=default_target(config, read(self, config.shared_names(location).url)) if cluster else None,
+            default_target=default_target(config) if cluster else None,
+            url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=location,
             metrics_region=config.home_region,
         )

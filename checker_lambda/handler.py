@@ -19,8 +19,11 @@ from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_b
 from checker_lambda.probe import Prober
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import ENV, REGION_PATTERN, Settings
+from checker_lambda.urls import UrlReader, needs_read
 
 _monitor: Monitor | None = None
+_urls: UrlReader | None = None  # keeps the last good URL of each parameter across invocations
+_configured: Settings | None = None  # as read from the environment: URL parameters not yet read
 _REGION = re.compile(REGION_PATTERN)
 # Kept free before the Lambda's deadline when a failure is being reported: the re-raise and the
 # runtime's own error report must still happen inside the invocation.
@@ -117,12 +120,18 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
 
 
 def _invoke(event: Any, context: Any) -> dict[str, Any]:
-    global _monitor
+    global _monitor, _urls, _configured
     if _monitor is None:
-        _monitor = build_monitor(Settings.from_env())
+        _configured = Settings.from_env()
+        _monitor = build_monitor(_configured)
+        _urls = UrlReader(remote=_configured.metrics_region is not None) if needs_read(_configured) else None
     now = time.time()
     deadline = now + context.get_remaining_time_in_millis() / 1000
     start = first_slot(scheduled_time(event), now, _monitor.settings)
+    if _urls is not None and _configured is not None:
+        # Before the first slot, bounded (urls.url_read_budget; the slot offset absorbs it, and
+        # past that the slot is probed late within its tolerance). No value ever read: raises.
+        _monitor.settings = _urls.resolve(_configured)
     results = _monitor.run(start, deadline)
     return {
         "probes": len(results),

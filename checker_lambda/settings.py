@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
 
 MAX_TARGETS = 10  # targets per checker (the synth check keeps a run's datapoints within one call)
@@ -15,6 +15,8 @@ MAX_BODY_BYTES_RANGE = (1024, 10 * 1024 * 1024)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 _REGION = re.compile(REGION_PATTERN)
+# An SSM parameter name as PutParameter accepts it (a fully qualified, /-rooted one here).
+_PARAMETER = re.compile(r"^/[A-Za-z0-9_.\-/]{1,1010}$")
 
 
 class SettingsError(ValueError):
@@ -50,13 +52,18 @@ ENV_LABELS: Labels = {
 
 @dataclass(frozen=True)
 class Target:
+    """A URL to probe: given (`url`), or read by the Lambda at the start of each invocation from an
+    SSM parameter (`url_parameter` in `url_parameter_region`; checker_lambda/urls.py). Exactly one."""
+
     name: str
-    url: str
+    url: str  # "" until read, for a target with a url_parameter
     expect_status: int = 200
     expect_body: str | None = None  # substring the body must contain
     expect_regex: str | None = None  # or a regular expression it must match (re.search)
     timeout: float = 5.0
     max_body_bytes: int = MAX_BODY_BYTES  # read at most this much; expectations are judged on it
+    url_parameter: str | None = None  # an SSM parameter holding the URL, read at run time
+    url_parameter_region: str | None = None  # its region (the home region)
 
     @property
     def https(self) -> bool:
@@ -65,35 +72,71 @@ class Target:
     def to_json(self) -> dict[str, object]:
         """What Target.parse reads back: the fields that differ from their defaults."""
         defaults = {f.name: f.default for f in fields(self)}
-        return {k: v for k, v in asdict(self).items() if k in ("name", "url") or v != defaults[k]}
+        keep = ("name", "url_parameter", "url_parameter_region") if self.url_parameter else ("name", "url")
+        return {k: v for k, v in asdict(self).items() if k in keep or (k != "url" and v != defaults[k])}
+
+    def with_url(self, url: str) -> Target:
+        """This target with the URL read from its parameter, checked as a given one would be."""
+        target = replace(self, url=url)
+        target.validate(f"{self.name} (from {self.url_parameter})", resolved=True)
+        return target
 
     @classmethod
     def parse(cls, raw: Mapping[str, object], where: str) -> Target:
-        allowed = {"name", "url", "expect_status", "expect_body", "expect_regex", "timeout", "max_body_bytes"}
+        allowed = {
+            "name",
+            "url",
+            "url_parameter",
+            "url_parameter_region",
+            "expect_status",
+            "expect_body",
+            "expect_regex",
+            "timeout",
+            "max_body_bytes",
+        }
         unknown = set(raw) - allowed
         if unknown:
             raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
         url = raw.get("url")
-        if not isinstance(url, str):
+        parameter = raw.get("url_parameter")
+        if (url is None) == (parameter is None):
+            raise SettingsError(f"{where}: give url (an http:// or https:// URL) or url_parameter, exactly one")
+        if parameter is not None:
+            region = raw.get("url_parameter_region")
+            if not isinstance(parameter, str) or not _PARAMETER.match(parameter):
+                raise SettingsError(f"{where}.url_parameter={parameter!r} must be an SSM parameter name like /a/b")
+            if not isinstance(region, str) or not _REGION.match(region):
+                raise SettingsError(
+                    f"{where}.url_parameter_region={region!r} must be an AWS region name like eu-west-1"
+                )
+        elif "url_parameter_region" in raw:
+            raise SettingsError(f"{where}.url_parameter_region goes with url_parameter, not url")
+        if url is not None and not isinstance(url, str):
             raise SettingsError(f"{where}.url is required: an http:// or https:// URL")
-        name = raw.get("name", _default_name(url))
+        name = raw.get("name", _default_name(url) if isinstance(url, str) else _default_name(f"ssm://{parameter}"))
         expect_status = raw.get("expect_status", 200)
         timeout = raw.get("timeout", 5.0)
         expect_body = raw.get("expect_body")
         expect_regex = raw.get("expect_regex")
         target = cls(
             name=name,  # type: ignore[arg-type]
-            url=url,
             expect_status=expect_status,  # type: ignore[arg-type]
             expect_body=expect_body,  # type: ignore[arg-type]
             expect_regex=expect_regex,  # type: ignore[arg-type]
             timeout=timeout,  # type: ignore[arg-type]
             max_body_bytes=raw.get("max_body_bytes", MAX_BODY_BYTES),  # type: ignore[arg-type]
+            url="" if url is None else url,
+            url_parameter=parameter,  # type: ignore[arg-type]
+            url_parameter_region=raw.get("url_parameter_region") if parameter is not None else None,  # type: ignore[arg-type]
         )
         target.validate(where)
         return target
 
-    def validate(self, where: str) -> None:
+    def validate(self, where: str, *, resolved: bool = False) -> None:
+        """`resolved`: the URL read from the parameter is checked, not the rest (already was)."""
+        if self.url_parameter and not self.url and not resolved:
+            self._validate_rest(where)
+            return
         if not self.url.isascii():
             # Sent as-is on the wire: an international name must be given in its IDNA (xn--) form,
             # a path percent-encoded.
@@ -101,6 +144,10 @@ class Target:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"{where}.url={self.url!r} is not an http:// or https:// URL")
+        if not resolved:
+            self._validate_rest(where)
+
+    def _validate_rest(self, where: str) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise SettingsError(f"{where}.name={self.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
         if not isinstance(self.expect_status, int) or not 100 <= self.expect_status <= 599:

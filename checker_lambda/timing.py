@@ -72,16 +72,26 @@ def slot_tolerance(interval: float) -> float:
     return interval - slot_offset(interval)
 
 
-def invocation_timeout(*, schedule: float, interval: float, slowest_probe: float, publish_budget: float) -> int:
+def first_slot_delay(*, interval: float, read_budget: float) -> float:
+    """How late the first slot can be for an invocation that starts on time and first reads its URL
+    parameters (checker_lambda/urls.py) at their slowest: the slot offset absorbs the read."""
+    return max(0.0, read_budget - slot_offset(interval))
+
+
+def invocation_timeout(
+    *, schedule: float, interval: float, slowest_probe: float, publish_budget: float, read_budget: float = 0.0
+) -> int:
     """Seconds an invocation needs so that its last slot is probed and published.
 
     The last slot may start late by a news publish after the slot before it (both at their
-    slowest), as long as that is within `slot_tolerance` (later, it is skipped); then it takes
-    its probe and the final publish, both at their slowest. More than the schedule: an
-    invocation may, at worst, overlap the next one by a few seconds.
+    slowest), or, when it is also the first, by the URL read before it (`read_budget`), as long
+    as that is within `slot_tolerance` (later, it is skipped); then it takes its probe and the
+    final publish, both at their slowest. More than the schedule: an invocation may, at worst,
+    overlap the next one by a few seconds.
     """
     step = slowest_probe + publish_budget
-    late = min(slot_tolerance(interval), max(0.0, step - interval))
+    read_late = first_slot_delay(interval=interval, read_budget=read_budget)
+    late = min(slot_tolerance(interval), max(0.0, step - interval, read_late))
     last_start = schedule - interval + slot_offset(interval) + late
     return math.ceil(last_start + step)
 

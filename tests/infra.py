@@ -22,9 +22,9 @@ def synth(outdir: str | None = None, **context: Any) -> tuple[Stacks, Template]:
     """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's.
 
     The template is the home region's stacks (cluster and monitoring) as one: their resources
-    and outputs together, each read of an SSM parameter replaced by the value the other stack
-    writes under that name, so a path test follows a value across the stack boundary as within a
-    stack. The boundary itself is tested on the stacks' own templates (tests/test_stacks.py).
+    and outputs together, each import replaced by the value the other stack exports under that
+    name, so a path test follows a value across the stack boundary as within a stack. The
+    boundary itself is tested on the stacks' own templates (tests/test_stacks.py).
 
     One synthesis per configuration for the whole run (the tests only read it); with `outdir`,
     always a new one."""
@@ -43,7 +43,7 @@ def _synth(outdir: str | None, context: dict[str, Any]) -> tuple[Stacks, Templat
     return stacks, merged(*(Template.from_stack(s).to_json() for s in home))
 
 
-SSM_READ = "AWS::SSM::Parameter::Value<String>"
+SSM_READ_PREFIX = "AWS::SSM::Parameter::Value<"
 
 
 def written_parameters(template: dict[str, Any]) -> dict[str, Any]:
@@ -55,30 +55,38 @@ def written_parameters(template: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_parameters(template: dict[str, Any]) -> dict[str, str]:
-    """Template parameter -> the SSM parameter name CloudFormation resolves it from at deploy,
-    leaving out the CDK's own bootstrap version check."""
-    return {
-        key: p["Default"]
-        for key, p in template.get("Parameters", {}).items()
-        if p["Type"] == SSM_READ and not p["Default"].startswith("/cdk-bootstrap/")
-    }
+def ssm_typed_parameters(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every template parameter CloudFormation would resolve from SSM at deploy."""
+    return {k: p for k, p in template.get("Parameters", {}).items() if p["Type"].startswith(SSM_READ_PREFIX)}
+
+
+def exported(template: dict[str, Any]) -> dict[str, Any]:
+    """Export name -> the value the template exports under it."""
+    return {o["Export"]["Name"]: o["Value"] for o in template.get("Outputs", {}).values() if "Export" in o}
+
+
+def url_from_parameter(template: dict[str, Any], target: dict[str, Any]) -> Any:
+    """What a checker target that names an SSM parameter probes: the value written under that
+    name, by a stack in the parameter's region (the merged template is the home region's)."""
+    written = written_parameters(template)
+    assert target["url_parameter"] in written, f"{target['url_parameter']}: no stack here writes it"
+    return written[target["url_parameter"]]
 
 
 def merged(*templates: dict[str, Any]) -> Template:
-    written: dict[str, Any] = {}
+    """The templates as one, each Fn::ImportValue replaced by the value exported under that name
+    (the path tests follow the load balancer's names across the stack boundary). The URL is not
+    taken at deploy: the checker reads it at run time (url_from_parameter follows that hop)."""
+    exports: dict[str, Any] = {}
     for t in templates:
-        written |= written_parameters(t)
-    reads: dict[str, Any] = {}
-    for t in templates:
-        for key, name in read_parameters(t).items():
-            assert name in written, f"{key} reads {name}, which no stack here writes"
-            reads[key] = written[name]
+        exports |= exported(t)
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
-            if set(value) == {"Ref"} and value["Ref"] in reads:
-                return reads[value["Ref"]]
+            if set(value) == {"Fn::ImportValue"}:
+                name = value["Fn::ImportValue"]
+                assert name in exports, f"imports {name}, which no stack here exports"
+                return exports[name]
             return {k: resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [resolve(v) for v in value]
@@ -89,8 +97,6 @@ def merged(*templates: dict[str, Any]) -> Template:
         for section, body in t.items():
             if isinstance(body, dict):
                 for key, value in body.items():
-                    if section == "Parameters" and key in reads:
-                        continue  # resolved into every place that read it
                     assert key not in out.get(section, {}) or section not in ("Resources", "Outputs"), key
                     out.setdefault(section, {})[key] = resolve(value)
     return Template.from_json(out)

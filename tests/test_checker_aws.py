@@ -29,7 +29,8 @@ class Context:
 
 @pytest.fixture
 def fresh_handler(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(handler, "_monitor", None)
+    for name in ("_monitor", "_urls", "_configured"):  # a cold start
+        monkeypatch.setattr(handler, name, None)
     return handler
 
 

@@ -160,3 +160,47 @@ def test_make_local_names_its_own_options() -> None:
         "--confirm 7 must be 2..6 "
         "(at least 2, so one failed probe never changes the verdict; at most the probes per run)"
     )
+
+
+URL_PARAMETER_TARGET = {
+    "name": "hello",
+    "url_parameter": "/HelloWorldEks/url",
+    "url_parameter_region": "us-east-1",
+    "expect_body": "Hello World",
+}
+
+
+def test_a_url_parameter_target_round_trips_through_the_environment() -> None:
+    s = Settings.from_env({"CHECK_TARGETS": json.dumps([URL_PARAMETER_TARGET]), "LOCATION": "eu-west-1"})
+    [t] = s.targets
+    assert (t.url, t.url_parameter, t.url_parameter_region) == ("", "/HelloWorldEks/url", "us-east-1")
+    assert Settings.from_env(s.to_env()) == s
+    assert json.loads(s.to_env()["CHECK_TARGETS"]) == [URL_PARAMETER_TARGET]
+    resolved = t.with_url("https://hello.example.com/hello")
+    assert resolved.https and resolved.url_parameter == t.url_parameter
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            {**URL_PARAMETER_TARGET, "url": "http://x/"},
+            r"CHECK_TARGETS\[0\]: give url .* or url_parameter, exactly one",
+        ),
+        ({"name": "hello"}, r"CHECK_TARGETS\[0\]: give url .* or url_parameter, exactly one"),
+        ({**URL_PARAMETER_TARGET, "url_parameter_region": "Europe"}, r"url_parameter_region='Europe' must be an AWS"),
+        ({"url_parameter": "/a"}, r"url_parameter_region=None must be an AWS region"),
+        ({**URL_PARAMETER_TARGET, "url_parameter": "no-slash"}, r"url_parameter='no-slash' must be an SSM"),
+        ({"url": "http://x/", "url_parameter_region": "us-east-1"}, "url_parameter_region goes with url_parameter"),
+    ],
+)
+def test_a_bad_url_parameter_target_is_one_line(target: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as caught:
+        Settings.from_env({"CHECK_TARGETS": json.dumps([target])})
+    assert "\n" not in str(caught.value)
+
+
+def test_a_url_read_from_the_parameter_is_checked_as_a_given_one() -> None:
+    [t] = Settings.from_env({"CHECK_TARGETS": json.dumps([URL_PARAMETER_TARGET])}).targets
+    with pytest.raises(SettingsError, match=r"hello \(from /HelloWorldEks/url\)\.url='ftp://x' is not an http"):
+        t.with_url("ftp://x")

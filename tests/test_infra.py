@@ -17,7 +17,7 @@ from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NA
 from cdk_app.stack import build
 from checker_lambda import contract, timing
 from checker_lambda.settings import Settings
-from tests.infra import DEFAULTS, ROOT, default_template, render, resources, synth
+from tests.infra import DEFAULTS, ROOT, default_template, render, resources, synth, url_from_parameter
 
 
 def _checker_function(template) -> dict:
@@ -83,8 +83,9 @@ def test_checker_environment_targets_the_load_balancer_hello_url() -> None:
     assert env["PROBE_INTERVAL_SECONDS"] == "10" and env["SCHEDULE_SECONDS"] == "60" and env["CONFIRM_PROBES"] == "3"
     [target] = json.loads(render(env["CHECK_TARGETS"]))
     [lb_id] = resources(default_template(), "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    # The load balancer's address, known at deploy time (read from the cluster stack's parameter).
-    assert target["url"] == f"http://${{{lb_id}.DNSName}}/hello"
+    # The load balancer's address, read by the checker at run time from the cluster stack's parameter.
+    assert "url" not in target
+    assert render(url_from_parameter(default_template().to_json(), target)) == f"http://${{{lb_id}.DNSName}}/hello"
     assert target["name"] == "hello" and target["expect_body"] == "Hello World"
 
 
@@ -143,7 +144,11 @@ def test_alarm_settings_match_the_documented_detection_formula(context: dict) ->
     _, t = synth(**context)
     alarm = _availability_alarm(t)
     # What the Lambda will read, read as it will (the load balancer's address rendered as a name).
-    settings = Settings.from_env(render(_checker_function(t)["Environment"]["Variables"]))
+    # (its region, a deploy-time value: the region the stack deploys to)
+    rendered = json.dumps(render(_checker_function(t)["Environment"]["Variables"])).replace(
+        "${AWS::Region}", "us-east-1"
+    )
+    settings = Settings.from_env(json.loads(rendered))
     interval, confirm, timeout = settings.interval, settings.confirm, settings.targets[0].timeout
     # The alarm counts in the checker's own units: one period per probe slot, confirm of 2*confirm-1.
     assert alarm["Period"] == interval
@@ -403,9 +408,8 @@ def test_with_a_domain_https_dns_validated_certificate_redirect_alias_and_checke
     t.has_resource_properties(
         "AWS::Route53::RecordSet", {"Name": "hello.example.com.", "Type": "A", "HostedZoneId": "Z0123456789ABC"}
     )
-    env = _checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]
-    text = env if isinstance(env, str) else json.dumps(env)
-    assert "https://hello.example.com/hello" in text
+    [target] = json.loads(render(_checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]))
+    assert url_from_parameter(t.to_json(), target) == "https://hello.example.com/hello"
     # HTTPS: the certificate of the service itself is watched too.
     alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
     assert any(

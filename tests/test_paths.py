@@ -35,6 +35,7 @@ from tests.infra import (
     resources,
     statements,
     synth,
+    url_from_parameter,
 )
 
 UPSTREAM = json.loads((Path(__file__).parent / "data" / "upstream.json").read_text())
@@ -319,7 +320,13 @@ def test_the_checker_probes_the_listener_url_from_outside_the_vpc(app: Synthesiz
     _, fn = _checker(app)
     assert "VpcConfig" not in fn  # outside the VPC: it reaches the public URL as users do
     targets = json.loads(fn["Environment"]["Variables"]["CHECK_TARGETS"])
-    url = targets[0]["url"]
+    # The hop across the stack boundary, at run time: the target names the parameter, the
+    # cluster stack writes the URL under that name, and the checker's role may read exactly it.
+    url = render(url_from_parameter(app.template.to_json(), targets[0]))
+    role_id = logical_id_of(fn["Role"])
+    reading = [s for s in app.role_statements(role_id) if allows(s, "ssm:GetParameter")]
+    arn = f"arn:${{AWS::Partition}}:ssm:{targets[0]['url_parameter_region']}:${{AWS::AccountId}}:parameter"
+    assert [s["Resource"] for s in reading] == [arn + targets[0]["url_parameter"]]
     lb_id, _ = _load_balancer(app)
     listeners = _listeners(app)
     if "domainName" in app.context:

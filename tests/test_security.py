@@ -101,7 +101,7 @@ def test_bandit_finds_nothing_unexplained() -> None:
     assert report["results"] == [], [(r["filename"], r["line_number"], r["test_id"]) for r in report["results"]]
 
 
-def test_checker_role_can_only_write_its_logs_and_its_namespace() -> None:
+def test_checker_role_can_only_write_its_logs_and_its_namespace_and_read_the_url() -> None:
     t = default_template()
     fn = next(
         r["Properties"]
@@ -118,7 +118,12 @@ def test_checker_role_can_only_write_its_logs_and_its_namespace() -> None:
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
-    assert actions == ["cloudwatch:PutMetricData", "logs:CreateLogStream", "logs:PutLogEvents"]
+    assert actions == ["cloudwatch:PutMetricData", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"]
+    [read] = [s for s in statements if s["Action"] == "ssm:GetParameter"]
+    assert (
+        render(read["Resource"])
+        == "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/HelloWorldEks/url"
+    )
     for s in statements:
         if s["Resource"] == "*":
             assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "HelloWorld/HealthCheck"}}

@@ -1,0 +1,92 @@
+"""URLs read at run time: a target may name an SSM parameter instead of a URL (the service's own
+target does: the cluster stack writes `/HelloWorldEks/url` in the home region).
+
+The Lambda reads each such parameter at the start of every invocation (ssm:GetParameter, one
+call, short timeouts: `url_read_budget`), so a new URL (a domain turned on, a replaced load
+balancer) is probed from the next invocation on, in every region, with nothing to redeploy. The
+last good value is kept: a failed read probes it and logs one line; with none yet, the
+invocation fails, which the alarms see (the Lambda's Errors at home, CheckerErrors from another
+region, and silence on the heartbeat). CloudFormation never resolves the parameter, so no deploy
+depends on which credentials it would use for that (docs/decisions.md §8).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from checker_lambda.metrics import publish_budget
+from checker_lambda.settings import Settings
+
+# One attempt, short timeouts: the read comes before the invocation's first slot, and its budget
+# is counted where the invocation's timing is (timing.invocation_timeout, config checker_limits).
+# From another region, twice the margin for a new connection across the world (as metrics.py).
+URL_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+REMOTE_URL_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 1}
+)
+
+
+def url_client_config(*, remote: bool) -> Config:
+    return REMOTE_URL_CLIENT_CONFIG if remote else URL_CLIENT_CONFIG
+
+
+def url_read_budget(*, remote: bool) -> float:
+    """The longest one GetParameter call can take with that configuration, in seconds."""
+    return publish_budget(url_client_config(remote=remote))
+
+
+def needs_read(settings: Settings) -> bool:
+    return any(t.url_parameter for t in settings.targets)
+
+
+class UrlReader:
+    """Reads the targets' URL parameters; keeps the last good value of each across invocations."""
+
+    def __init__(self, *, remote: bool, client: Callable[[str], Any] | None = None) -> None:
+        self.config = url_client_config(remote=remote)
+        self._client = client or (lambda region: boto3.client("ssm", region_name=region, config=self.config))
+        self._clients: dict[str, Any] = {}
+        self.cached: dict[tuple[str, str], str] = {}  # (region, name) -> the last value read
+
+    def _read(self, region: str, name: str) -> str:
+        if region not in self._clients:
+            self._clients[region] = self._client(region)
+        value = self._clients[region].get_parameter(Name=name)["Parameter"]["Value"]
+        if not isinstance(value, str):
+            raise TypeError(f"{name} holds no string")
+        return value
+
+    def resolve(self, settings: Settings) -> Settings:
+        """The settings with each parameter's URL filled in. Raises when one has never been read."""
+        targets = []
+        for target in settings.targets:
+            if not target.url_parameter or not target.url_parameter_region:
+                targets.append(target)
+                continue
+            key = (target.url_parameter_region, target.url_parameter)
+            try:
+                resolved = target.with_url(self._read(*key))
+            except Exception as exc:
+                if key not in self.cached:
+                    raise
+                _log_read_failed(key, exc, self.cached[key])
+                resolved = target.with_url(self.cached[key])
+            else:
+                self.cached[key] = resolved.url
+            targets.append(resolved)
+        return replace(settings, targets=tuple(targets))
+
+
+def _log_read_failed(key: tuple[str, str], exc: Exception, used: str) -> None:
+    region, name = key
+    why = f"{type(exc).__name__}: {exc}"[:300]
+    line = {"type": "url_read_failed", "parameter": name, "region": region, "why": why, "probing": used}
+    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,194 @@
+"""The service's URL read by the checker at run time from /HelloWorldEks/url in the home region:
+real handler invocations against a moto server (SSM and CloudWatch) and a real HTTP service."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+
+from checker_lambda import contract, timing
+from checker_lambda.urls import UrlReader, url_read_budget
+from tests.conftest import RunningService
+from tests.peers import closed_port_url
+from tests.test_checker_aws import Context, checker_errors, fresh_handler, remote_checker  # noqa: F401
+
+HOME = "us-east-1"
+NAME = "/HelloWorldEks/url"
+
+
+def probes(out: str) -> list[dict]:
+    return [line for line in map(json.loads, filter(None, out.splitlines())) if line.get("type") == "probe"]
+
+
+def put_url(url: str, region: str = HOME) -> None:
+    boto3.client("ssm", region_name=region).put_parameter(Name=NAME, Value=url, Type="String", Overwrite=True)
+
+
+def delete_url(region: str = HOME) -> None:
+    with contextlib.suppress(ClientError):
+        boto3.client("ssm", region_name=region).delete_parameter(Name=NAME)
+
+
+def target(name: str = "hello") -> str:
+    return json.dumps([{"name": name, "url_parameter": NAME, "url_parameter_region": HOME, "timeout": 0.5}])
+
+
+def home_checker(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for key, value in {
+        "AWS_REGION": HOME,
+        "PROBE_INTERVAL_SECONDS": "1",
+        "SCHEDULE_SECONDS": "2",
+        "CONFIRM_PROBES": "2",
+        **env,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+def invoke(handler_module, seconds: float = 25) -> dict:
+    return handler_module.handler({"time": datetime.now(UTC).isoformat()}, Context(seconds))
+
+
+def test_the_checker_probes_the_url_its_parameter_holds_and_follows_a_change_and_keeps_it_on_a_failed_read(
+    aws_env: str,
+    live_service: RunningService,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    home_checker(monkeypatch, CHECK_TARGETS=target("from-parameter"))
+    assert invoke(fresh_handler)["verdicts"] == {"from-parameter": "up"}
+    seen = probes(capsys.readouterr().out)
+    assert {p["url"] for p in seen} == {up} and all(p["ok"] for p in seen)
+    listed = boto3.client("cloudwatch", region_name=HOME).list_metrics(
+        Namespace=contract.NAMESPACE, MetricName=contract.AVAILABILITY
+    )["Metrics"]
+    assert [{"Name": "Target", "Value": "from-parameter"}] in [m["Dimensions"] for m in listed]
+
+    # A new URL (a replaced load balancer): the next invocation of the same, warm, Lambda probes it.
+    down = closed_port_url()
+    put_url(down)
+    invoke(fresh_handler)
+    seen = probes(capsys.readouterr().out)
+    assert {p["url"] for p in seen} == {down} and not any(p["ok"] for p in seen)
+
+    # The read fails (the parameter is gone): the last good value is probed, one line says why.
+    delete_url()
+    invoke(fresh_handler)
+    out = capsys.readouterr().out
+    assert {p["url"] for p in probes(out)} == {down}
+    failed = [json.loads(line) for line in out.splitlines() if '"url_read_failed"' in line]
+    assert len(failed) == 1 and failed[0]["parameter"] == NAME and failed[0]["region"] == HOME
+    assert "ParameterNotFound" in failed[0]["why"]
+
+
+def test_with_no_value_ever_read_the_invocation_fails(
+    aws_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The home checker: it raises (Lambda's Errors metric, alarmed at home), probing nothing."""
+    delete_url()
+    home_checker(monkeypatch, CHECK_TARGETS=target())
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        invoke(fresh_handler, 10)
+    assert probes(capsys.readouterr().out) == []
+
+
+def test_a_remote_checker_with_no_value_ever_read_counts_the_failure_at_home_and_fails(
+    aws_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+) -> None:
+    own = "ca-central-1"
+    delete_url()
+    put_url("http://wrong-region.example/hello", region=own)  # never read: the target names HOME
+    remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target())
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        invoke(fresh_handler, 10)
+    dims, count = checker_errors(HOME, own)
+    assert dims == [contract.location_dimensions(own)] and count == 1
+
+
+@pytest.fixture
+def hanging_endpoint() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["home", "remote"])
+def test_a_read_from_an_ssm_that_never_answers_ends_within_its_budget(
+    hanging_endpoint: str, monkeypatch: pytest.MonkeyPatch, remote: bool
+) -> None:
+    """The real client, configured as in the Lambda: one attempt, its timeouts, nothing more. Its
+    budget fits in the slot offset at every interval the app allows (10, 30, 60 s)."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hanging_endpoint)
+    reader = UrlReader(remote=remote)
+    began = time.monotonic()
+    with pytest.raises((ReadTimeoutError, ConnectTimeoutError)):
+        reader._read(HOME, NAME)
+    took = time.monotonic() - began
+    budget = url_read_budget(remote=remote)
+    assert budget == (5.0 if remote else 3.0)
+    assert took <= budget + 0.5, took
+    print(f"hanging SSM: the read gave up after {took:.2f} s (budget {budget:g} s)")
+    for interval in (10, 30, 60):
+        assert timing.first_slot_delay(interval=interval, read_budget=budget) == 0.0
+
+
+def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
+    aws_env: str,
+    live_service: RunningService,
+    hanging_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The app's shortest interval (10 s): a good read, then an SSM endpoint that hangs. The second
+    invocation waits out its read (bounded) and probes its first slot on time, with the cached URL.
+    The deadline leaves room for the first slot only (publish budget 12 s)."""
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    home_checker(monkeypatch, CHECK_TARGETS=target(), PROBE_INTERVAL_SECONDS="10", SCHEDULE_SECONDS="20")
+    invoke(fresh_handler, 18)
+    capsys.readouterr()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hanging_endpoint)
+    fresh_handler._urls._clients.clear()  # a new connection, to the endpoint that hangs
+    scheduled = time.time()
+    fresh_handler.handler({"time": datetime.fromtimestamp(scheduled, tz=UTC).isoformat()}, Context(18))
+    out = capsys.readouterr().out
+    [first] = probes(out)
+    assert first["url"] == up and first["ok"]
+    slot = scheduled + timing.slot_offset(10)
+    late = first["time"] - slot
+    assert late <= 0.5, late  # on its slot: the read's 3 s fit in the 5 s offset
+    assert '"url_read_failed"' in out
+    print(f"first slot probed {late:+.2f} s from its time after a hanging read")
