@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import stat
 import subprocess
@@ -848,9 +849,11 @@ def test_regions_that_refuse_or_never_answer_are_named_and_the_sweep_keeps_its_t
         "not read in eu-south-1: access denied to cloudformation:DescribeStacks: grant it to your identity "
         "(AccessDenied)" in result.detail
     )
-    assert "not read in sa-east-1: no answer within 2 s" in result.detail
-    # The hung region alone would hold the line 6 s (a 3 s read, tried twice); the margin over the
-    # 2 s sweep is for a loaded machine (the clients of every region are made first).
+    # On a loaded machine moto may not answer some other region within 2 s either: named with it.
+    silent = re.search(r"not read in ([a-z0-9, -]+): no answer within 2 s", result.detail)
+    assert silent and "sa-east-1" in silent.group(1).split(", "), result.detail
+    # The hung region alone would hold the line 30 s (its read timeout); the margin over the 2 s
+    # sweep is for a loaded machine (the clients of every region are made first).
     assert took < 5, took
     # Without the list of regions there is nothing to sweep: worth knowing, not a failed deploy.
     ec2 = regional("ec2", "us-east-1")
