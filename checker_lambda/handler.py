@@ -93,10 +93,17 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
     config = client_config(remote=True)
     wait = min(seconds_left - ERROR_REPORT_MARGIN, publish_budget(config))
     outcome: list[Exception | None] = []  # the sender's error, or None once stored
+    try:
+        # Made here, not in the sender: boto3's default session is not thread-safe, and a sender
+        # left over from an earlier invocation may still be running.
+        client = boto3.client("cloudwatch", region_name=region, config=config)
+    except Exception as exc:  # noqa: BLE001  # logged below, never raised
+        outcome.append(exc)
+        wait = 0
 
     def send() -> None:
         try:
-            report_error(boto3.client("cloudwatch", region_name=region, config=config), location, when)
+            report_error(client, location, when)
         except Exception as exc:  # noqa: BLE001  # logged below, never raised
             outcome.append(exc)
         else:
@@ -112,7 +119,10 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
     done = list(outcome)
     if done == [None]:
         return True
-    why = f"{type(done[0]).__name__}: {done[0]}"[:300] if done else f"no answer within {max(wait, 0):.1f} s"
+    if done:
+        why = f"{type(done[0]).__name__}: {done[0]}"[:300]
+    else:
+        why = f"no answer within {wait:.1f} s" if wait > 0 else "no time left before the deadline"
     line = {"type": "error_report_failed", "region": region, "location": location, "why": why}
     sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
     sys.stdout.flush()
