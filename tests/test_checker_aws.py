@@ -352,3 +352,26 @@ def test_a_home_cloudwatch_that_never_answers_does_not_hold_a_failing_invocation
         for conn in held:
             conn.close()
     assert deadline_in - handler.ERROR_REPORT_MARGIN - 0.2 <= took < deadline_in
+
+
+def test_a_remote_failure_is_counted_in_the_period_of_the_run_that_failed(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, fresh_handler
+) -> None:
+    """Stamped with the scheduled time, not when the report was sent: a run due minutes ago (a
+    late or slow one) counts in its own period of the alarm, not in a later one."""
+    home, own = "us-east-1", "ap-south-1"
+    remote_checker(monkeypatch, own, home, CHECK_TARGETS="[]")
+    due = (datetime.now(UTC) - timedelta(minutes=4)).replace(second=0, microsecond=0)
+    with pytest.raises(ValueError, match="CHECK_TARGETS"):
+        fresh_handler.handler({"time": due.isoformat().replace("+00:00", "Z")}, Context(10))
+    cw = boto3.client("cloudwatch", region_name=home)
+    points = cw.get_metric_statistics(
+        Namespace=contract.NAMESPACE,
+        MetricName=contract.CHECKER_ERRORS,
+        Dimensions=contract.location_dimensions(own),
+        StartTime=due - timedelta(minutes=10),
+        EndTime=due + timedelta(minutes=10),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert [(p["Timestamp"], p["Sum"]) for p in points] == [(due, 1.0)]
