@@ -16,16 +16,29 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Aws, CfnOutput, Fn, Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_app.config import SHARED
 
+# The URL parameter's logical id in the release before (construct path Shared/Url). Pinned: a new
+# id makes CloudFormation create the new resource first, which SSM refuses (the name exists), and
+# would then delete the live parameter with the old one (tests/test_stacks.py).
+URL_PARAMETER_LOGICAL_ID = "SharedUrl6B3DA5D5"
 
-def write_url(scope: Construct, url: str) -> ssm.StringParameter:
-    """The listener's URL, in the cluster stack's own (the home) region."""
-    return ssm.StringParameter(scope, "SharedUrl", parameter_name=SHARED.url, string_value=url)
+
+def write_url(scope: Construct, url: str, *, after: Construct) -> ssm.StringParameter:
+    """The listener's URL, in the cluster stack's own (the home) region, written only once `after`
+    (the listeners, the certificate, the DNS record) is in place: every checker probes the new
+    URL from its next run, so a URL written before its endpoint exists is an outage seen from
+    every location (turning a domain on) or a redirect answered instead of the page (off)."""
+    parameter = ssm.StringParameter(scope, "SharedUrl", parameter_name=SHARED.url, string_value=url)
+    cast(ssm.CfnParameter, parameter.node.default_child).override_logical_id(URL_PARAMETER_LOGICAL_ID)
+    parameter.node.add_dependency(after)
+    return parameter
 
 
 def export(scope: Construct, id: str, *, value: str, name: str, description: str) -> CfnOutput:

@@ -53,7 +53,7 @@ class ClusterStack(Stack):
         self.url = self.workload.url
         # What the other stacks take: the URL every checker reads at run time (home region only),
         # and the alarms' dimensions as exports under pinned names.
-        self.url_parameter = shared.write_url(self, self.url)
+        self.url_parameter = shared.write_url(self, self.url, after=self.workload)
         lb, tg = self.workload.load_balancer, self.workload.target_group
         shared.export(
             self,

@@ -130,7 +130,16 @@ class HelloWorkload(Construct):
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             default_target_groups=[self.target_group],
         )
-        self.load_balancer.add_redirect(source_port=80, target_port=443)
+        # Port 80 redirects, under the same construct id as the plain-HTTP listener: a new id on
+        # the same port would be created before the old one is deleted, which ELBv2 refuses
+        # (DuplicateListener), so turning a domain on or off would fail.
+        self.load_balancer.add_listener(
+            "Http",
+            port=80,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            open=True,
+            default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True),
+        )
         route53.ARecord(
             self,
             "Alias",

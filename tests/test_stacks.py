@@ -599,3 +599,50 @@ def test_by_default_the_cluster_stack_keeps_what_the_previous_health_stack_impor
     pinned = {SHARED.load_balancer_export, SHARED.target_group_export}
     for name, template in off.items():
         assert exports(template) == (pinned if name == STACK_NAME else set()), name
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_the_url_is_written_only_once_what_it_names_is_in_place(setting: str) -> None:
+    """Every checker probes the parameter's value from its next run: written before the HTTPS
+    listener, certificate and DNS record exist (a domain turned on), or while port 80 still
+    redirects (turned off), it is an outage seen from every location, and the quorum pages."""
+    cluster = templates(setting)[STACK_NAME].to_json()["Resources"]
+    [(parameter_id, parameter)] = [
+        (k, r)
+        for k, r in cluster.items()
+        if r["Type"] == "AWS::SSM::Parameter" and r["Properties"].get("Name") == SHARED.url
+    ]
+    needed = {
+        k
+        for k, r in cluster.items()
+        if r["Type"]
+        in ("AWS::ElasticLoadBalancingV2::Listener", "AWS::CertificateManager::Certificate", "AWS::Route53::RecordSet")
+    }
+    assert needed and needed <= set(parameter.get("DependsOn", [])), (parameter_id, needed)
+    if "domainName" in SETTINGS[setting]:
+        assert {cluster[k]["Type"] for k in needed} >= {
+            "AWS::Route53::RecordSet",
+            "AWS::CertificateManager::Certificate",
+        }
+
+
+def test_the_url_parameter_keeps_the_logical_id_it_had() -> None:
+    """A new logical id makes CloudFormation create the new parameter first, which SSM refuses
+    (the name exists: the upgrade rolls back), and then delete the live one with the old resource."""
+    for setting in sorted(SETTINGS):
+        cluster = templates(setting)[STACK_NAME].to_json()["Resources"]
+        assert cluster["SharedUrl6B3DA5D5"]["Properties"]["Name"] == SHARED.url, setting
+
+
+def test_turning_the_domain_on_or_off_keeps_each_ports_listener():
+    """Same port, same logical id: a listener under a new id on a port in use is created before
+    the old one goes, and ELBv2 refuses it (DuplicateListener), failing the toggle."""
+
+    def by_port(t: Template) -> dict[int, str]:
+        return {
+            int(r["Properties"]["Port"]): k for k, r in resources(t, "AWS::ElasticLoadBalancingV2::Listener").items()
+        }
+
+    plain, secure = by_port(stack_templates()[1][STACK_NAME]), by_port(stack_templates(**DOMAIN)[1][STACK_NAME])
+    assert set(plain) == {80} and set(secure) == {80, 443}
+    assert plain[80] == secure[80]
