@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from checker_lambda import contract, timing
+from checker_lambda.settings import SettingsError
 from checker_lambda.urls import UrlReader, url_read_budget
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -192,3 +193,32 @@ def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
     assert late <= 0.5, late  # on its slot: the read's 3 s fit in the 5 s offset
     assert '"url_read_failed"' in out
     print(f"first slot probed {late:+.2f} s from its time after a hanging read")
+
+
+def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
+    aws_env: str,
+    live_service: RunningService,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bad value in the parameter is a failed read, exactly as a missing one: the last good URL
+    is probed and the log line says what was wrong; with none yet, the invocation fails."""
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    home_checker(monkeypatch, CHECK_TARGETS=target())
+    invoke(fresh_handler)
+    capsys.readouterr()
+    put_url("not-a-url")
+    invoke(fresh_handler)
+    out = capsys.readouterr().out
+    assert {p["url"] for p in probes(out)} == {up}
+    [failed] = [json.loads(line) for line in out.splitlines() if '"url_read_failed"' in line]
+    assert "SettingsError" in failed["why"] and "not an http:// or https:// URL" in failed["why"], failed
+    assert failed["probing"] == up
+
+    for name in ("_monitor", "_urls", "_configured"):  # a cold start: no value ever read
+        monkeypatch.setattr(fresh_handler, name, None)
+    with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
+        invoke(fresh_handler, 10)
+    assert probes(capsys.readouterr().out) == []
