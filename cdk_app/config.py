@@ -484,7 +484,7 @@ class _Reader:
         schedule = c.schedule_minutes * 60
         probes = schedule // c.probe_interval_seconds
         https = [c.https] + [t.https for t in c.extra_targets]
-        datums = probes * sum(metrics.most_datums_per_probe(https=h) for h in https)
+        datums = probes * sum(metrics.most_datums_per_probe(https=h) for h in https) + metrics.EXTRA_DATUMS_PER_RUN
         if datums > metrics.MAX_DATUMS_PER_CALL:
             raise ConfigError(
                 "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets' are invalid together: "

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -222,3 +222,61 @@ def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
     with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
         invoke(fresh_handler, 10)
     assert probes(capsys.readouterr().out) == []
+
+
+def url_read_failures(region: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The UrlReadFailures counts stored in `region` in the last minutes, by their dimensions."""
+    cw = boto3.client("cloudwatch", region_name=region)
+    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.URL_READ_FAILURES)["Metrics"]
+    now = datetime.now(UTC)
+    counts = {}
+    for metric in listed:
+        points = cw.get_metric_statistics(
+            Namespace=contract.NAMESPACE,
+            MetricName=contract.URL_READ_FAILURES,
+            Dimensions=metric["Dimensions"],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        counts[tuple((d["Name"], d["Value"]) for d in metric["Dimensions"])] = sum(p["Sum"] for p in points)
+    return counts
+
+
+@pytest.mark.parametrize("where", ["single-region", "home-of-several", "remote"])
+def test_a_failed_read_with_a_cached_url_is_counted_at_home_and_the_cached_url_still_probed(
+    aws_env: str,
+    live_service: RunningService,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """A persistent read failure must reach an alarm: each invocation that falls back to the cached
+    URL counts one UrlReadFailures, in the home region, under the checker's Location (none for a
+    single-region checker), as the alarm reads it. A good read counts nothing."""
+    own = "ca-central-1"
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    if where == "remote":
+        remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target())
+        expected = ((contract.LOCATION, own),)
+    elif where == "home-of-several":
+        home_checker(monkeypatch, CHECK_TARGETS=target(), LOCATION=HOME)
+        expected = ((contract.LOCATION, HOME),)
+    else:
+        home_checker(monkeypatch, CHECK_TARGETS=target())
+        expected = ()
+    invoke(fresh_handler)
+    capsys.readouterr()
+    assert url_read_failures(HOME) == {}  # a good read: nothing
+
+    delete_url()
+    invoke(fresh_handler)
+    out = capsys.readouterr().out
+    assert {p["url"] for p in probes(out)} == {up} and all(p["ok"] for p in probes(out))
+    assert '"url_read_failed"' in out
+    assert url_read_failures(HOME) == {expected: 1.0}
+    if where == "remote":
+        assert url_read_failures(own) == {}  # where no alarm reads it
