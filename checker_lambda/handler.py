@@ -146,8 +146,9 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
     scheduled = scheduled_time(event)
     start = first_slot(scheduled, now, _monitor.settings)
     if _urls is not None and _configured is not None:
-        # Before the first slot, bounded (urls.url_read_budget; the slot offset absorbs it, and
-        # past that the slot is probed late within its tolerance). No value ever read: raises.
+        # Before the first slot, bounded (urls.url_read_budget). The slot offset absorbs it for an
+        # invocation that starts on time; one already late (EventBridge, a cold start) may probe
+        # its first slot late, or skip it past its tolerance (a gap). No value ever read: raises.
         _monitor.settings = _urls.resolve(_configured)
         # A read that fell back to the cached URL is counted with the probes (in the home region,
         # where an alarm reads it), stamped with the invocation's period as CheckerErrors is.
