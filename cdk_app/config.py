@@ -208,8 +208,9 @@ class AppConfig:
         """What the checker Lambda runs with: the service's own target (none without a cluster),
         then extraTargets; with several locations, its Location and the home region."""
         return Settings(
-            # The service's target is the stack's own; its URL is known at deploy time only (a
-            # token), so it is built, not parsed.
+            # The service's target is the stack's own (stack.default_target): it names the SSM
+            # parameter its URL is read from at run time, in the home region; it is built, not
+            # parsed, and the only target read from a parameter (extraTargets give a URL).
             targets=(*([Target(**default_target)] if default_target else []), *self.extra_targets),
             interval=self.probe_interval_seconds,
             schedule=self.schedule_minutes * 60,
@@ -360,6 +361,15 @@ class _Reader:
         values = self.json_list(key)
         if not all(isinstance(t, dict) for t in values):
             raise self.fail(key, values, "a list of {name, url, ...} objects")
+        for i, t in enumerate(values):
+            # The checker's role may read the service's own URL parameter only, and only that read
+            # is counted in a run's time (checker_limits): every run would fail.
+            given = sorted({"url_parameter", "url_parameter_region"} & set(t))
+            if given:
+                raise ConfigError(
+                    f"context key '{key}'[{i}] has {', '.join(repr(k) for k in given)}: allowed is url (an http:// "
+                    "or https:// URL); only the service's own target is read from a parameter"
+                )
         try:
             return tuple(Target.parse(t, f"{key}[{i}]") for i, t in enumerate(values))
         except SettingsError as exc:
@@ -474,7 +484,7 @@ class _Reader:
         schedule = c.schedule_minutes * 60
         probes = schedule // c.probe_interval_seconds
         https = [c.https] + [t.https for t in c.extra_targets]
-        datums = probes * sum(metrics.most_datums_per_probe(https=h) for h in https)
+        datums = probes * sum(metrics.most_datums_per_probe(https=h) for h in https) + metrics.EXTRA_DATUMS_PER_RUN
         if datums > metrics.MAX_DATUMS_PER_CALL:
             raise ConfigError(
                 "context keys 'scheduleMinutes', 'probeIntervalSeconds' and 'extraTargets' are invalid together: "

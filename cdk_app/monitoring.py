@@ -28,7 +28,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
-from cdk_app.config import AppConfig
+from cdk_app.config import SHARED, AppConfig
 from checker_lambda import contract, timing
 
 MINUTE = Duration.minutes(1)
@@ -124,6 +124,8 @@ class Monitoring(Construct):
             self._remote_checker_errors()
         else:
             self._heartbeat()
+        if config.deploy_cluster:  # the service's own target: its URL is read at run time
+            self._url_read_failures()
         for target in watched.https_targets:
             self._certificate(target)
         if watched.load_balancer is not None and watched.target_group is not None:
@@ -448,6 +450,38 @@ class Monitoring(Construct):
                     namespace=contract.NAMESPACE,
                     metric_name=contract.CHECKER_ERRORS,
                     dimensions_map={contract.LOCATION: loc},
+                    statistic="Sum",
+                    period=schedule,
+                ),
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                threshold=1,
+                datapoints_to_alarm=2,
+                evaluation_periods=3,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+            )
+
+    def _url_read_failures(self) -> None:
+        """Per checker, its runs whose read of the service's URL failed and that probed the last
+        good URL instead (checker_lambda/urls.py), which it counts here itself. A persistent
+        failure (an IAM change, a deleted parameter, a bad value) would otherwise probe a stale
+        URL with nobody told. 2 of the last 3 runs, over periods of one schedule, as the checkers'
+        Errors alarms. A notification: the probes still run, against the URL last read."""
+        schedule = Duration.minutes(self.config.schedule_minutes)
+        for loc in self.watched.locations or (None,):
+            where = f" in {loc}" if loc else ""
+            self._alarm(
+                f"UrlReadFailures-{loc}" if loc else "UrlReadFailures",
+                user_facing=False,
+                alarm_name=f"{self.config.name_prefix}-url-read-failures" + (f"-{loc}" if loc else ""),
+                alarm_description=(
+                    f"The health checker{where} could not read the service's URL (SSM parameter {SHARED.url} in "
+                    f"the home region) in 2 of its last 3 runs, and probes the URL it read last, which may be "
+                    f"stale. First: its log lines of type url_read_failed (their 'why') in its log group{where}."
+                ),
+                metric=cw.Metric(
+                    namespace=contract.NAMESPACE,
+                    metric_name=contract.URL_READ_FAILURES,
+                    dimensions_map={contract.LOCATION: loc} if loc else None,
                     statistic="Sum",
                     period=schedule,
                 ),

@@ -22,6 +22,7 @@ from checker_lambda.settings import ENV, REGION_PATTERN, Settings
 from checker_lambda.urls import UrlReader, needs_read
 
 _monitor: Monitor | None = None
+_publisher: CloudWatchPublisher | None = None  # _monitor's: it also sends the invocation's own counts
 _urls: UrlReader | None = None  # keeps the last good URL of each parameter across invocations
 _configured: Settings | None = None  # as read from the environment: URL parameters not yet read
 _REGION = re.compile(REGION_PATTERN)
@@ -31,6 +32,10 @@ ERROR_REPORT_MARGIN = 0.5
 
 
 def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
+    return _build(settings, cloudwatch)[0]
+
+
+def _build(settings: Settings, cloudwatch: Any = None) -> tuple[Monitor, CloudWatchPublisher]:
     context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else None
     # METRICS_REGION: the home region, whose CloudWatch the alarms read; unset, the Lambda's own.
     config = client_config(remote=settings.metrics_region is not None)
@@ -41,12 +46,13 @@ def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
         location=settings.location,
         details=settings.metrics_region is None,  # a checker in another region: the alarms' metrics only
     )
-    return Monitor(
+    monitor = Monitor(
         settings,
         Prober(ssl_context=context),
         publisher.publish,
         publish_budget=publish_budget(config),  # the client above, at its slowest
     )
+    return monitor, publisher
 
 
 def scheduled_time(event: Any) -> float | None:
@@ -130,18 +136,23 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
 
 
 def _invoke(event: Any, context: Any) -> dict[str, Any]:
-    global _monitor, _urls, _configured
-    if _monitor is None:
+    global _monitor, _publisher, _urls, _configured
+    if _monitor is None or _publisher is None:
         _configured = Settings.from_env()
-        _monitor = build_monitor(_configured)
+        _monitor, _publisher = _build(_configured)
         _urls = UrlReader(remote=_configured.metrics_region is not None) if needs_read(_configured) else None
     now = time.time()
     deadline = now + context.get_remaining_time_in_millis() / 1000
-    start = first_slot(scheduled_time(event), now, _monitor.settings)
+    scheduled = scheduled_time(event)
+    start = first_slot(scheduled, now, _monitor.settings)
     if _urls is not None and _configured is not None:
-        # Before the first slot, bounded (urls.url_read_budget; the slot offset absorbs it, and
-        # past that the slot is probed late within its tolerance). No value ever read: raises.
+        # Before the first slot, bounded (urls.url_read_budget). The slot offset absorbs it for an
+        # invocation that starts on time; one already late (EventBridge, a cold start) may probe
+        # its first slot late, or skip it past its tolerance (a gap). No value ever read: raises.
         _monitor.settings = _urls.resolve(_configured)
+        # A read that fell back to the cached URL is counted with the probes (in the home region,
+        # where an alarm reads it), stamped with the invocation's period as CheckerErrors is.
+        _publisher.count_url_read_failures(_urls.failures, now if scheduled is None else scheduled)
     results = _monitor.run(start, deadline)
     return {
         "probes": len(results),

@@ -116,15 +116,38 @@ class CloudWatchPublisher:
         # Timing phases and certificate days: each is a billed metric per location, and the
         # dashboard and the certificate alarm read them from the home checker only.
         self.details = details
+        self._extra: list[dict[str, Any]] = []  # this invocation's own counts, sent with its next batch
+
+    def count_url_read_failures(self, count: int, when: float) -> None:
+        """This invocation's failed URL reads (0: none), stamped `when` (its scheduled time), to go
+        with its next batch of probes. Replaces what an earlier invocation left unsent."""
+        self._extra = [url_read_failures_datum(count, self.location, when)] if count else []
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
         data = metric_data(results, high_resolution=self.high_resolution, location=self.location, details=self.details)
         if not data:
             return 0
+        data = self._extra + data
         if len(data) > MAX_DATUMS_PER_CALL:
             raise ValueError(f"{len(data)} datapoints exceed one PutMetricData call ({MAX_DATUMS_PER_CALL})")
         self.client.put_metric_data(Namespace=contract.NAMESPACE, MetricData=data)
+        self._extra = []
         return len(data)
+
+
+# Datapoints an invocation adds to its probes' at most (url_read_failures_datum).
+EXTRA_DATUMS_PER_RUN = 1
+
+
+def url_read_failures_datum(count: int, location: str | None, when: float) -> dict[str, Any]:
+    return {
+        "MetricName": contract.URL_READ_FAILURES,
+        "Dimensions": contract.location_dimensions(location),
+        "Timestamp": datetime.fromtimestamp(when, tz=UTC),
+        "Value": float(count),
+        "Unit": "Count",
+        "StorageResolution": 60,
+    }
 
 
 def report_error(client: Any, location: str, when: float) -> None:

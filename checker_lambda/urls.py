@@ -4,7 +4,8 @@ target does: the cluster stack writes `/HelloWorldEks/url` in the home region).
 The Lambda reads each such parameter at the start of every invocation (ssm:GetParameter, one
 call, short timeouts: `url_read_budget`), so a new URL (a domain turned on, a replaced load
 balancer) is probed from the next invocation on, in every region, with nothing to redeploy. The
-last good value is kept: a failed read probes it and logs one line; with none yet, the
+last good value is kept: a failed read probes it, logs one line and is counted (UrlReadFailures,
+published in the home region with the probes, which an alarm there reads); with none yet, the
 invocation fails, which the alarms see (the Lambda's Errors at home, CheckerErrors from another
 region, and silence on the heartbeat). CloudFormation never resolves the parameter, so no deploy
 depends on which credentials it would use for that (docs/decisions.md §8).
@@ -54,6 +55,7 @@ class UrlReader:
         self._client = client or (lambda region: boto3.client("ssm", region_name=region, config=self.config))
         self._clients: dict[str, Any] = {}
         self.cached: dict[tuple[str, str], str] = {}  # (region, name) -> the last value read
+        self.failures = 0  # reads of the last `resolve` that failed and fell back to the cached value
 
     def _read(self, region: str, name: str) -> str:
         if region not in self._clients:
@@ -66,6 +68,7 @@ class UrlReader:
     def resolve(self, settings: Settings) -> Settings:
         """The settings with each parameter's URL filled in. Raises when one has never been read."""
         targets = []
+        self.failures = 0
         for target in settings.targets:
             if not target.url_parameter or not target.url_parameter_region:
                 targets.append(target)
@@ -77,6 +80,7 @@ class UrlReader:
                 if key not in self.cached:
                     raise
                 _log_read_failed(key, exc, self.cached[key])
+                self.failures += 1
                 resolved = target.with_url(self.cached[key])
             else:
                 self.cached[key] = resolved.url

@@ -29,7 +29,7 @@ class Context:
 
 @pytest.fixture
 def fresh_handler(monkeypatch: pytest.MonkeyPatch):
-    for name in ("_monitor", "_urls", "_configured"):  # a cold start
+    for name in ("_monitor", "_publisher", "_urls", "_configured"):  # a cold start
         monkeypatch.setattr(handler, name, None)
     return handler
 

@@ -9,13 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from checker_lambda import contract, timing
+from checker_lambda.settings import SettingsError
 from checker_lambda.urls import UrlReader, url_read_budget
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -192,3 +193,90 @@ def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
     assert late <= 0.5, late  # on its slot: the read's 3 s fit in the 5 s offset
     assert '"url_read_failed"' in out
     print(f"first slot probed {late:+.2f} s from its time after a hanging read")
+
+
+def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
+    aws_env: str,
+    live_service: RunningService,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bad value in the parameter is a failed read, exactly as a missing one: the last good URL
+    is probed and the log line says what was wrong; with none yet, the invocation fails."""
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    home_checker(monkeypatch, CHECK_TARGETS=target())
+    invoke(fresh_handler)
+    capsys.readouterr()
+    put_url("not-a-url")
+    invoke(fresh_handler)
+    out = capsys.readouterr().out
+    assert {p["url"] for p in probes(out)} == {up}
+    [failed] = [json.loads(line) for line in out.splitlines() if '"url_read_failed"' in line]
+    assert "SettingsError" in failed["why"] and "not an http:// or https:// URL" in failed["why"], failed
+    assert failed["probing"] == up
+
+    for name in ("_monitor", "_urls", "_configured"):  # a cold start: no value ever read
+        monkeypatch.setattr(fresh_handler, name, None)
+    with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
+        invoke(fresh_handler, 10)
+    assert probes(capsys.readouterr().out) == []
+
+
+def url_read_failures(region: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The UrlReadFailures counts stored in `region` in the last minutes, by their dimensions."""
+    cw = boto3.client("cloudwatch", region_name=region)
+    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.URL_READ_FAILURES)["Metrics"]
+    now = datetime.now(UTC)
+    counts = {}
+    for metric in listed:
+        points = cw.get_metric_statistics(
+            Namespace=contract.NAMESPACE,
+            MetricName=contract.URL_READ_FAILURES,
+            Dimensions=metric["Dimensions"],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        counts[tuple((d["Name"], d["Value"]) for d in metric["Dimensions"])] = sum(p["Sum"] for p in points)
+    return counts
+
+
+@pytest.mark.parametrize("where", ["single-region", "home-of-several", "remote"])
+def test_a_failed_read_with_a_cached_url_is_counted_at_home_and_the_cached_url_still_probed(
+    aws_env: str,
+    live_service: RunningService,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_handler,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """A persistent read failure must reach an alarm: each invocation that falls back to the cached
+    URL counts one UrlReadFailures, in the home region, under the checker's Location (none for a
+    single-region checker), as the alarm reads it. A good read counts nothing."""
+    own = "ca-central-1"
+    up = f"{live_service.url}/hello"
+    put_url(up)
+    if where == "remote":
+        remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target())
+        expected = ((contract.LOCATION, own),)
+    elif where == "home-of-several":
+        home_checker(monkeypatch, CHECK_TARGETS=target(), LOCATION=HOME)
+        expected = ((contract.LOCATION, HOME),)
+    else:
+        home_checker(monkeypatch, CHECK_TARGETS=target())
+        expected = ()
+    invoke(fresh_handler)
+    capsys.readouterr()
+    assert url_read_failures(HOME) == {}  # a good read: nothing
+
+    delete_url()
+    invoke(fresh_handler)
+    out = capsys.readouterr().out
+    assert {p["url"] for p in probes(out)} == {up} and all(p["ok"] for p in probes(out))
+    assert '"url_read_failed"' in out
+    assert url_read_failures(HOME) == {expected: 1.0}
+    if where == "remote":
+        assert url_read_failures(own) == {}  # where no alarm reads it

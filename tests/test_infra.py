@@ -223,6 +223,25 @@ def test_bad_context_fails_synth_with_one_clear_line(key: str, value: str, messa
     assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"name": "api", "url": "", "url_parameter": "/my/url", "url_parameter_region": "us-east-1"},
+        {"name": "api", "url_parameter": "/my/url"},
+    ],
+    ids=["parameter-and-region", "parameter"],
+)
+def test_an_extra_target_read_from_a_parameter_fails_synth_in_one_line(extra: dict) -> None:
+    """The checker's role may read the service's own URL parameter only, and only that read is
+    counted in the run's time: an extra target read from a parameter would fail every run."""
+    context = {**DEFAULTS, "extraTargets": json.dumps([extra])}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get, keys=context)
+    line = str(error.value)
+    assert line.startswith("context key 'extraTargets'[0] has 'url_parameter'") and "\n" not in line, line
+    assert "allowed is url" in line and "service's own target" in line, line
+
+
 def test_app_py_turns_a_bad_value_into_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """app.py's own path, in-process; the real CDK CLI's is test_cdk_cli_synth_stops_on_bad_context..."""
     import app

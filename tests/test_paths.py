@@ -368,11 +368,11 @@ def test_with_three_regions_every_alarm_still_reaches_the_topic() -> None:
     context = {"alertEmail": EMAIL, "checkerRegions": json.dumps(["us-east-1", "eu-west-1", "ap-southeast-2"])}
     _, template = synth(**context)
     app = Synthesized("three-regions", context, template, {})
-    per_location = [  # availability and heartbeat per location (home latency, remote errors notify on their own)
+    notify_alone = (contract.LATENCY, contract.CHECKER_ERRORS, contract.URL_READ_FAILURES)
+    per_location = [  # availability and heartbeat per location (home latency, remote errors, URL reads notify alone)
         k
         for k, a in app.of_type("AWS::CloudWatch::Alarm").items()
-        if "Location" in json.dumps(a["Properties"])
-        and a["Properties"].get("MetricName") not in (contract.LATENCY, contract.CHECKER_ERRORS)
+        if "Location" in json.dumps(a["Properties"]) and a["Properties"].get("MetricName") not in notify_alone
     ]
     assert len(per_location) >= 6 and not any("AlarmActions" in app.props(k) for k in per_location)
     _every_alarm_reaches_the_topic(app)

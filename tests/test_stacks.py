@@ -646,3 +646,52 @@ def test_turning_the_domain_on_or_off_keeps_each_ports_listener():
     plain, secure = by_port(stack_templates()[1][STACK_NAME]), by_port(stack_templates(**DOMAIN)[1][STACK_NAME])
     assert set(plain) == {80} and set(secure) == {80, 443}
     assert plain[80] == secure[80]
+
+
+@pytest.mark.parametrize("regions", [1, 3], ids=["single-region", "three-regions"])
+def test_each_checkers_failed_url_reads_are_counted_where_one_alarm_reads_them_and_notifies(regions: int) -> None:
+    """Both ends: what each checker's publisher sends on a read that fell back to its cached URL
+    (its Location and metrics region read from its Lambda's environment) is exactly the metric and
+    dimensions one alarm in the home stack reads, in the home region; the alarm notifies the topic
+    itself (a stale URL is a notification, not a page), 2 of the last 3 runs, missing data fine."""
+    from checker_lambda.metrics import CloudWatchPublisher
+    from checker_lambda.probe import ProbeResult
+    from checker_lambda.settings import ENV
+
+    t = three_regions() if regions == 3 else one_region()
+    health = t[MONITORING_STACK_NAME]
+    home = REGIONS[0]
+    [topic_id] = resources(health, "AWS::SNS::Topic")
+    alarms = {k: a["Properties"] for k, a in resources(health, "AWS::CloudWatch::Alarm").items()}
+    reads = {k: a for k, a in alarms.items() if a.get("MetricName") == contract.URL_READ_FAILURES}
+    assert len(reads) == regions
+    [down] = [
+        c["Properties"]
+        for c in resources(health, "AWS::CloudWatch::CompositeAlarm").values()
+        if c["Properties"].get("AlarmName") == "hello-service-down"
+    ]
+    checkers = {home: health} | {r: t[f"{CHECKER_STACK_PREFIX}-{r}"] for r in REGIONS[1:regions]}
+    matched = set()
+    for region, stack in checkers.items():
+        env = checker_function(stack)["Environment"]["Variables"]
+        assert env.get(ENV["metrics_region"], home) == home  # the home region's CloudWatch, where the alarm is
+        recorder = Recorder()
+        publisher = CloudWatchPublisher(recorder, high_resolution=False, location=env.get(ENV["location"]))
+        publisher.count_url_read_failures(1, 0.0)
+        failed = ProbeResult(target="hello", url="x", started_at=0.0, ok=False, reason=contract.Reason.TIMEOUT)
+        publisher.publish([failed])
+        [call] = recorder.sent
+        [datum] = [d for d in call["MetricData"] if d["MetricName"] == contract.URL_READ_FAILURES]
+        dims = [{"Name": d["Name"], "Value": d["Value"]} for d in datum["Dimensions"]]
+        assert dims == ([{"Name": contract.LOCATION, "Value": region}] if regions > 1 else [])
+        [(alarm_id, alarm)] = [(k, a) for k, a in reads.items() if a.get("Dimensions", []) == dims]
+        matched.add(alarm_id)
+        assert (alarm["Namespace"], alarm["MetricName"]) == (call["Namespace"], datum["MetricName"])
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_id}]
+        assert alarm_id not in json.dumps(down["AlarmRule"])  # notifies, never pages
+        assert "First:" in alarm["AlarmDescription"]
+    assert matched == set(reads)
