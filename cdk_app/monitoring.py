@@ -461,36 +461,35 @@ class Monitoring(Construct):
             )
 
     def _url_read_failures(self) -> None:
-        """Per checker, its runs whose read of the service's URL failed and that probed the last
-        good URL instead (checker_lambda/urls.py), which it counts here itself. A persistent
-        failure (an IAM change, a deleted parameter, a bad value) would otherwise probe a stale
-        URL with nobody told. 2 of the last 3 runs, over periods of one schedule, as the checkers'
-        Errors alarms. A notification: the probes still run, against the URL last read."""
-        schedule = Duration.minutes(self.config.schedule_minutes)
-        for loc in self.watched.locations or (None,):
-            where = f" in {loc}" if loc else ""
-            self._alarm(
-                f"UrlReadFailures-{loc}" if loc else "UrlReadFailures",
-                user_facing=False,
-                alarm_name=f"{self.config.name_prefix}-url-read-failures" + (f"-{loc}" if loc else ""),
-                alarm_description=(
-                    f"The health checker{where} could not read the service's URL (SSM parameter {SHARED.url} in "
-                    f"the home region) in 2 of its last 3 runs, and probes the URL it read last, which may be "
-                    f"stale. First: its log lines of type url_read_failed (their 'why') in its log group{where}."
-                ),
-                metric=cw.Metric(
-                    namespace=contract.NAMESPACE,
-                    metric_name=contract.URL_READ_FAILURES,
-                    dimensions_map={contract.LOCATION: loc} if loc else None,
-                    statistic="Sum",
-                    period=schedule,
-                ),
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                threshold=1,
-                datapoints_to_alarm=2,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
-            )
+        """The checkers' runs whose read of the service's URL failed and that probed the last good
+        URL instead (checker_lambda/urls.py), which each counts here itself. A persistent failure
+        (an IAM change, a deleted parameter, a bad value) would otherwise probe a stale URL with
+        nobody told. One metric without dimensions for every location, so one alarm however many
+        there are (each alarm is $0.10 a month); the url_read_failed log lines say which checker.
+        2 of the last 3 periods of one schedule, as the checkers' Errors alarms. A notification:
+        the probes still run, against the URL last read."""
+        where = " in one of the locations" if self.watched.locations else ""
+        self._alarm(
+            "UrlReadFailures",
+            user_facing=False,
+            alarm_name=f"{self.config.name_prefix}-url-read-failures",
+            alarm_description=(
+                f"The health checker{where} could not read the service's URL (SSM parameter {SHARED.url} in the "
+                "home region) in 2 of its last 3 runs, and probes the URL it read last, which may be stale. "
+                "First: the checkers' log lines of type url_read_failed (their 'why'), in each checker region."
+            ),
+            metric=cw.Metric(
+                namespace=contract.NAMESPACE,
+                metric_name=contract.URL_READ_FAILURES,
+                statistic="Sum",
+                period=Duration.minutes(self.config.schedule_minutes),
+            ),
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=1,
+            datapoints_to_alarm=2,
+            evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+        )
 
     def _rule_alarm(self, id: str, *, user_facing: bool, description: str, rule: cw.IAlarmRule) -> None:
         alarm = cw.CompositeAlarm(self, id, alarm_description=description, alarm_rule=rule)

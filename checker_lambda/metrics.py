@@ -121,7 +121,7 @@ class CloudWatchPublisher:
     def count_url_read_failures(self, count: int, when: float) -> None:
         """This invocation's failed URL reads (0: none), stamped `when` (its scheduled time), to go
         with its next batch of probes. Replaces what an earlier invocation left unsent."""
-        self._extra = [url_read_failures_datum(count, self.location, when)] if count else []
+        self._extra = [url_read_failures_datum(count, when)] if count else []
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
         data = metric_data(results, high_resolution=self.high_resolution, location=self.location, details=self.details)
@@ -139,10 +139,12 @@ class CloudWatchPublisher:
 EXTRA_DATUMS_PER_RUN = 1
 
 
-def url_read_failures_datum(count: int, location: str | None, when: float) -> dict[str, Any]:
+def url_read_failures_datum(count: int, when: float) -> dict[str, Any]:
+    """No dimensions, from every location alike: one metric and one alarm for all of them (an
+    alarm per location would add $0.10 a month to each); the log lines say where."""
     return {
         "MetricName": contract.URL_READ_FAILURES,
-        "Dimensions": contract.location_dimensions(location),
+        "Dimensions": [],
         "Timestamp": datetime.fromtimestamp(when, tz=UTC),
         "Value": float(count),
         "Unit": "Count",

@@ -178,7 +178,7 @@ def published_by_checker(target: str, https: bool) -> set[tuple[str, tuple[tuple
 
 def test_every_metric_is_published_by_the_checker_or_by_aws_for_this_stack(template) -> None:
     published = published_by_checker("hello", https=False) | published_by_checker("api", https=True)
-    read_failure = url_read_failures_datum(1, None, 0.0)  # the single-region checker's, on a failed URL read
+    read_failure = url_read_failures_datum(1, 0.0)  # the single-region checker's, on a failed URL read
     published.add((read_failure["MetricName"], tuple((x["Name"], x["Value"]) for x in read_failure["Dimensions"])))
     alb = next(iter(resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")))
     # A target group's metrics name its load balancer through the listener's ARN.
