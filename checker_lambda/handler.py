@@ -137,7 +137,7 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
 
 def _invoke(event: Any, context: Any) -> dict[str, Any]:
     global _monitor, _publisher, _urls, _configured
-    if _monitor is None or _publisher is None:
+    if _monitor is None:  # else built by whoever set it (make local, with its own log and publish)
         _configured = Settings.from_env()
         _monitor, _publisher = _build(_configured)
         _urls = UrlReader(remote=_configured.metrics_region is not None) if needs_read(_configured) else None
@@ -152,7 +152,8 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
         _monitor.settings = _urls.resolve(_configured)
         # A read that fell back to the cached URL is counted with the probes (in the home region,
         # where an alarm reads it), stamped with the invocation's period as CheckerErrors is.
-        _publisher.count_url_read_failures(_urls.failures, now if scheduled is None else scheduled)
+        if _publisher is not None:
+            _publisher.count_url_read_failures(_urls.failures, now if scheduled is None else scheduled)
     results = _monitor.run(start, deadline)
     return {
         "probes": len(results),
