@@ -32,9 +32,9 @@ URL_PARAMETER_LOGICAL_ID = "SharedUrl6B3DA5D5"
 
 def write_url(scope: Construct, url: str, *, after: Construct) -> ssm.StringParameter:
     """The listener's URL, in the cluster stack's own (the home) region, written only once `after`
-    (the listeners, the certificate, the DNS record) is in place: every checker probes the new
-    URL from its next run, so a URL written before its endpoint exists is an outage seen from
-    every location (turning a domain on) or a redirect answered instead of the page (off)."""
+    (the listeners, the certificate, the DNS record, the target group binding applied) is in
+    place: every checker probes the new URL from its next run, so a URL written before its
+    endpoint exists would be an outage seen from every location."""
     parameter = ssm.StringParameter(scope, "SharedUrl", parameter_name=SHARED.url, string_value=url)
     cast(ssm.CfnParameter, parameter.node.default_child).override_logical_id(URL_PARAMETER_LOGICAL_ID)
     parameter.node.add_dependency(after)

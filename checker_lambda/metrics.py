@@ -120,8 +120,15 @@ class CloudWatchPublisher:
 
     def count_url_read_failures(self, count: int, when: float) -> None:
         """This invocation's failed URL reads (0: none), stamped `when` (its scheduled time), to go
-        with its next batch of probes. Replaces what an earlier invocation left unsent."""
-        self._extra = [url_read_failures_datum(count, when)] if count else []
+        with its next batch of probes. Added to what an earlier invocation left unsent (one that
+        published nothing: every slot skipped, or its probes dropped at the deadline), under the
+        earlier stamp, so a failed read is never lost and a batch carries one such datapoint."""
+        if not count:
+            return
+        if self._extra:
+            self._extra[0]["Value"] += float(count)
+        else:
+            self._extra = [url_read_failures_datum(count, when)]
 
     def publish(self, results: Sequence[ProbeResult]) -> int:
         data = metric_data(results, high_resolution=self.high_resolution, location=self.location, details=self.details)

@@ -278,3 +278,28 @@ def test_a_failed_read_with_a_cached_url_is_counted_at_home_and_the_cached_url_s
     assert url_read_failures(HOME) == {expected: 1.0}
     if where == "remote":
         assert url_read_failures(own) == {}  # where no alarm reads it
+
+
+def test_a_failed_read_in_a_run_that_published_nothing_is_sent_with_the_next_batch() -> None:
+    """A run may publish nothing (every slot skipped after a slow read, or its probes dropped at
+    the deadline): its count is added to the next one's, under the earlier stamp, never lost."""
+    from checker_lambda.metrics import CloudWatchPublisher
+    from checker_lambda.probe import ProbeResult
+
+    class Client:
+        sent: list[dict] = []
+
+        def put_metric_data(self, **call: object) -> None:
+            self.sent.append(call)
+
+    client = Client()
+    publisher = CloudWatchPublisher(client, high_resolution=False)
+    publisher.count_url_read_failures(1, 60.0)  # a run that then publishes nothing
+    publisher.count_url_read_failures(0, 120.0)  # a good read
+    publisher.count_url_read_failures(1, 180.0)
+    publisher.publish([ProbeResult(target="hello", url="http://x/", started_at=180.0, ok=True)])
+    [call] = client.sent
+    [datum] = [d for d in call["MetricData"] if d["MetricName"] == contract.URL_READ_FAILURES]
+    assert datum["Value"] == 2.0 and datum["Timestamp"].timestamp() == 60.0
+    publisher.publish([ProbeResult(target="hello", url="http://x/", started_at=190.0, ok=True)])
+    assert not [d for d in client.sent[-1]["MetricData"] if d["MetricName"] == contract.URL_READ_FAILURES]

@@ -603,9 +603,9 @@ def test_by_default_the_cluster_stack_keeps_what_the_previous_health_stack_impor
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_the_url_is_written_only_once_what_it_names_is_in_place(setting: str) -> None:
-    """Every checker probes the parameter's value from its next run: written before the HTTPS
-    listener, certificate and DNS record exist (a domain turned on), or while port 80 still
-    redirects (turned off), it is an outage seen from every location, and the quorum pages."""
+    """Every checker probes the parameter's value from its next run: written before the listener,
+    certificate and DNS record it names exist, it is an outage seen from every location, and the
+    quorum pages."""
     cluster = templates(setting)[STACK_NAME].to_json()["Resources"]
     [(parameter_id, parameter)] = [
         (k, r)
@@ -634,18 +634,20 @@ def test_the_url_parameter_keeps_the_logical_id_it_had() -> None:
         assert cluster["SharedUrl6B3DA5D5"]["Properties"]["Name"] == SHARED.url, setting
 
 
-def test_turning_the_domain_on_or_off_keeps_each_ports_listener():
-    """Same port, same logical id: a listener under a new id on a port in use is created before
-    the old one goes, and ELBv2 refuses it (DuplicateListener), failing the toggle."""
+def test_each_ports_listener_keeps_the_logical_id_of_the_released_version():
+    """A listener under a new logical id on a port in use is created before the old one goes, and
+    ELBv2 refuses it (DuplicateListener): the upgrade would fail and roll back. The ids of the
+    release (3939471), per mode."""
 
     def by_port(t: Template) -> dict[int, str]:
-        return {
-            int(r["Properties"]["Port"]): k for k, r in resources(t, "AWS::ElasticLoadBalancingV2::Listener").items()
-        }
+        listeners = resources(t, "AWS::ElasticLoadBalancingV2::Listener")
+        return {int(r["Properties"]["Port"]): k for k, r in listeners.items()}
 
-    plain, secure = by_port(stack_templates()[1][STACK_NAME]), by_port(stack_templates(**DOMAIN)[1][STACK_NAME])
-    assert set(plain) == {80} and set(secure) == {80, 443}
-    assert plain[80] == secure[80]
+    assert by_port(stack_templates()[1][STACK_NAME]) == {80: "WorkloadLoadBalancerHttp4275A5C8"}
+    assert by_port(stack_templates(**DOMAIN)[1][STACK_NAME]) == {
+        80: "WorkloadLoadBalancerRedirect80To443405A67F9",
+        443: "WorkloadLoadBalancerHttps1842973E",
+    }
 
 
 @pytest.mark.parametrize("regions", [1, 3], ids=["single-region", "three-regions"])
