@@ -3,9 +3,9 @@ and one more checker per extra checker region. Each mostly wires constructs toge
 
 Updating an alarm deploys only the monitoring stack. The cluster stack hands the others two
 kinds of values (`cdk_app/shared.py`, docs/decisions.md §8): the URL as an SSM parameter in the
-home region that every checker Lambda reads at run time (so a domain turned on or off, or a
-replaced load balancer, reaches every checker at its next invocation, and no deploy asks
-CloudFormation to resolve an SSM parameter), and the load balancer's and target group's full
+home region that every checker Lambda reads at run time (so a replaced load balancer reaches
+every checker at its next invocation, and no deploy asks CloudFormation to resolve an SSM
+parameter), and the load balancer's and target group's full
 names as exports under pinned names that the health stack imports for its ALB alarms. The CLI
 deploys the cluster stack first (explicit dependencies).
 """
