@@ -187,6 +187,7 @@ class Monitoring(Construct):
                 target_group=watched.target_group,
                 cluster_name=watched.cluster_name,
                 namespace=watched.namespace,
+                reads_url=config.deploy_cluster,
             ),
         ).dashboard
         region = Stack.of(self).region
@@ -688,6 +689,7 @@ class DashboardView:
     target_group: str | None = None
     cluster_name: str | None = None
     namespace: str | None = None
+    reads_url: bool = False  # the service's own target: its URL read from SSM at each run
 
     def series(self) -> list[tuple[str, str | None]]:
         """(target, location) pairs, one line each; location None without locations."""
@@ -772,9 +774,32 @@ class Dashboard(Construct):
             ],
             width=8,
         )
+        # What the checkers count here themselves: the remote ones' failed runs (their Lambda
+        # metrics live in their regions) and failed URL reads (every location, one metric).
+        own_counts = [
+            cw.Metric(
+                namespace=contract.NAMESPACE,
+                metric_name=contract.CHECKER_ERRORS,
+                dimensions_map={contract.LOCATION: loc},
+                statistic="Sum",
+                period=MINUTE,
+                label=f"failed runs @ {loc}",
+            )
+            for loc in v.locations[1:]
+        ]
+        if v.reads_url:
+            own_counts.append(
+                cw.Metric(
+                    namespace=contract.NAMESPACE,
+                    metric_name=contract.URL_READ_FAILURES,
+                    statistic="Sum",
+                    period=MINUTE,
+                    label="URL reads failed (every location)",
+                )
+            )
         checker = cw.GraphWidget(
-            title="Checker Lambda" + (f" ({home})" if home else ""),
-            left=[v.checker.metric_invocations(period=MINUTE), v.checker.metric_errors(period=MINUTE)],
+            title="Checker Lambda" + (f" ({home}) and the checkers' own counts" if home else ""),
+            left=[v.checker.metric_invocations(period=MINUTE), v.checker.metric_errors(period=MINUTE), *own_counts],
             right=[v.checker.metric_duration(statistic="Maximum", period=MINUTE)],
             width=8,
         )

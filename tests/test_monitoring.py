@@ -245,6 +245,8 @@ def test_dashboard_answers_the_four_golden_signals(template) -> None:
     assert "alarm" in kinds
     failures = [w for w in body["widgets"] if w["properties"].get("title") == "Errors: failed probes by reason"]
     assert re.search(r"MetricName=\\\\?\"Failures\\\\?\"", json.dumps(failures))
+    # The checker's failed URL reads (counted by the checker itself) are on the dashboard.
+    assert contract.URL_READ_FAILURES in json.dumps(_widget(body, "Checker Lambda")["metrics"])
 
 
 def test_every_log_group_has_a_retention_and_is_removed_with_the_stack(template) -> None:
@@ -291,6 +293,10 @@ def test_the_dashboard_shows_availability_latency_and_failures_per_location() ->
     assert located == set(regions)
     failures = json.dumps(_widget(body, "Errors: failed probes by reason"))
     assert "Target,Location,Reason" in failures
+    # The remote checkers' failed runs, which only they can count where the dashboard is.
+    own = _widget(body, "Checker Lambda")["metrics"]
+    counted = {m[m.index("Location") + 1] for m in own if contract.CHECKER_ERRORS in m}
+    assert counted == set(regions[1:])
     # Without a cluster there is nothing about load balancers or pods.
     titles = {w["properties"].get("title", "") for w in body["widgets"]}
     assert not [t for t in titles if "load balancer" in t.lower() or "Saturation" in t]
