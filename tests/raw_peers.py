@@ -181,3 +181,27 @@ def short_body(conn: socket.socket, stop: threading.Event) -> None:
     """Promises 1000 bytes, sends 11, closes: a connection dropped mid-answer."""
     _read_request(conn)
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nHello World")
+
+
+@contextmanager
+def hanging_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
+    """An HTTP endpoint that accepts connections and never reads nor answers: yields its URL and
+    the connections accepted so far (a test counts the attempts a client made)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", held
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()

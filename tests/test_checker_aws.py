@@ -17,6 +17,7 @@ from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import Target
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
+from tests.raw_peers import hanging_endpoint
 
 
 class Context:
@@ -166,45 +167,21 @@ def test_a_publish_to_a_cloudwatch_that_never_answers_ends_within_the_publish_bu
     monkeypatch: pytest.MonkeyPatch, remote: bool
 ) -> None:
     """The real client, configured as in the Lambda, against a server that accepts and hangs."""
-    import socket
-    import threading
-
     from botocore.exceptions import ReadTimeoutError
 
     from checker_lambda.metrics import client_config, publish_budget
 
     CLIENT_CONFIG = client_config(remote=remote)  # noqa: N806  # as the Lambda builds it
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)  # read nothing, answer nothing
-
-    threading.Thread(target=accept, daemon=True).start()
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    client = boto3.client(
-        "cloudwatch",
-        region_name="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
-        config=CLIENT_CONFIG,
-    )
-    result = ProbeResult(target="svc", url="x", started_at=time.time(), ok=True)
-    began = time.monotonic()
-    try:
+    with hanging_endpoint() as (url, held):
+        client = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=url, config=CLIENT_CONFIG)
+        result = ProbeResult(target="svc", url="x", started_at=time.time(), ok=True)
+        began = time.monotonic()
         with pytest.raises(ReadTimeoutError):
             CloudWatchPublisher(client, high_resolution=True).publish([result])
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
-    took = time.monotonic() - began
+        took = time.monotonic() - began
     assert len(held) == 2  # both attempts were made
     assert 2 * CLIENT_CONFIG.read_timeout <= took <= publish_budget(CLIENT_CONFIG)
 
@@ -321,36 +298,17 @@ def test_a_home_cloudwatch_that_never_answers_does_not_hold_a_failing_invocation
 ) -> None:
     """The report waits at most until ERROR_REPORT_MARGIN before the deadline, then the original
     error goes out; the client's own timeouts (3 s read, two attempts) are longer than that."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)  # read nothing, answer nothing
-
-    threading.Thread(target=accept, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     remote_checker(monkeypatch, "ap-south-1", "us-east-1", CHECK_TARGETS="not json")
     deadline_in = 2.0
-    began = time.monotonic()
-    try:
+    with hanging_endpoint() as (url, held):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        began = time.monotonic()
         with pytest.raises(ValueError, match="CHECK_TARGETS is not valid JSON"):
             fresh_handler.handler({}, Context(deadline_in))
         took = time.monotonic() - began
         assert held, "the report was never attempted"
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
     assert deadline_in - handler.ERROR_REPORT_MARGIN - 0.2 <= took < deadline_in
 
 

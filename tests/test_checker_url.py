@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +16,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from checker_lambda import contract, timing
 from checker_lambda.settings import SettingsError
 from checker_lambda.urls import UrlReader, url_read_budget
+from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
 from tests.test_checker_aws import Context, checker_errors, fresh_handler, remote_checker  # noqa: F401
@@ -127,22 +126,8 @@ def test_a_remote_checker_with_no_value_ever_read_counts_the_failure_at_home_and
 @pytest.fixture
 def hanging_endpoint() -> Iterator[str]:
     """A server that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-    for conn in held:
-        conn.close()
+    with raw_peers.hanging_endpoint() as (url, _held):
+        yield url
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["home", "remote"])

@@ -788,61 +788,45 @@ def test_regions_that_refuse_or_never_answer_are_named_and_the_sweep_keeps_its_t
 ) -> None:
     """An SCP or a region not enabled answers with an error, a network with nothing: each is part
     of the line, the others are still read, and the sweep ends on time."""
-    import socket
-    import threading
-
     from cdk_app.config import CHECKER_STACK_PREFIX
+    from tests.raw_peers import hanging_endpoint
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
+    with hanging_endpoint() as (hung_url, _held):
+        stubbed: list[Stubber] = []
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)
+        def some_refuse(service: str, region: str) -> Any:
+            if service == "cloudformation" and region == "eu-south-1":
+                client = regional(service, region)
+                stubber = Stubber(client)
+                stubber.add_client_error("describe_stacks", **client_error("AccessDenied", "denied by an SCP", 403))
+                stubber.activate()
+                stubbed.append(stubber)
+                return client
+            if service == "cloudformation" and region == "sa-east-1":
+                return boto3.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=hung_url,
+                    config=botocore.config.Config(read_timeout=30, retries={"total_max_attempts": 1}),
+                )
+            return regional(service, region)
 
-    threading.Thread(target=accept, daemon=True).start()
-    stubbed: list[Stubber] = []
-
-    def some_refuse(service: str, region: str) -> Any:
-        if service == "cloudformation" and region == "eu-south-1":
-            client = regional(service, region)
-            stubber = Stubber(client)
-            stubber.add_client_error("describe_stacks", **client_error("AccessDenied", "denied by an SCP", 403))
-            stubber.activate()
-            stubbed.append(stubber)
-            return client
-        if service == "cloudformation" and region == "sa-east-1":
-            return boto3.client(
-                service,
-                region_name=region,
-                endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
-                config=botocore.config.Config(read_timeout=30, retries={"total_max_attempts": 1}),
-            )
-        return regional(service, region)
-
-    regional("cloudformation", "eu-north-1").create_stack(
-        StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1", TemplateBody=TEMPLATE
-    )
-    try:
-        check = Preflight(
-            preflight.read_config({}),
-            {"sts": regional("sts", "us-east-1")},
-            region="us-east-1",
-            regional=some_refuse,
-            sweep_seconds=2,
+        regional("cloudformation", "eu-north-1").create_stack(
+            StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1", TemplateBody=TEMPLATE
         )
-        started = time.monotonic()
-        result = check.run("checker stacks")
-        took = time.monotonic() - started
-    finally:
-        regional("cloudformation", "eu-north-1").delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1")
-        listener.close()
-        for conn in held:
-            conn.close()
+        try:
+            check = Preflight(
+                preflight.read_config({}),
+                {"sts": regional("sts", "us-east-1")},
+                region="us-east-1",
+                regional=some_refuse,
+                sweep_seconds=2,
+            )
+            started = time.monotonic()
+            result = check.run("checker stacks")
+            took = time.monotonic() - started
+        finally:
+            regional("cloudformation", "eu-north-1").delete_stack(StackName=f"{CHECKER_STACK_PREFIX}-eu-north-1")
     assert result.status == "warn", result
     assert result.detail.startswith(f"{CHECKER_STACK_PREFIX}-eu-north-1 (CREATE_COMPLETE) not in one region")
     assert (
