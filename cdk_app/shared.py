@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import Aws, CfnOutput, Fn, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -45,10 +45,6 @@ def export(scope: Construct, id: str, *, value: str, name: str, description: str
     output = CfnOutput(scope, id, value=value, export_name=name, description=description)
     output.override_logical_id(id)
     return output
-
-
-def import_value(name: str) -> str:
-    return Fn.import_value(name)
 
 
 def url_region(home_region: str | None) -> str:

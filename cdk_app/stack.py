@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Environment, Stack
+from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
 from cdk_app import nag, shared
@@ -139,8 +139,8 @@ class HealthStack(Stack):
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
                 checker_rule=self.checker.rule,
-                load_balancer=shared.import_value(SHARED.load_balancer_export) if cluster else None,
-                target_group=shared.import_value(SHARED.target_group_export) if cluster else None,
+                load_balancer=Fn.import_value(SHARED.load_balancer_export) if cluster else None,
+                target_group=Fn.import_value(SHARED.target_group_export) if cluster else None,
                 cluster_name=config.cluster_name if cluster else None,
                 namespace=config.namespace if cluster else None,
                 locations=config.locations,
