@@ -7,6 +7,7 @@ them. A bad value stops synth with one line naming the key and what is allowed.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import math
@@ -72,8 +73,10 @@ def arm64_instance(instance_type: str) -> bool:
     return family == "a" or "g" in capabilities
 
 
+@functools.cache
 def known_instance_types() -> frozenset[str]:
-    """Every EC2 instance type the pinned botocore's EC2 model lists (offline, no AWS call)."""
+    """Every EC2 instance type the pinned botocore's EC2 model lists (offline, no AWS call).
+    Read once per process: the model is a 0.2 s parse, and a process has one botocore."""
     from botocore.loaders import create_loader  # the model files alone: no session, no profile
 
     model = create_loader().load_service_model("ec2", "service-2")

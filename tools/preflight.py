@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import os
 import re
@@ -193,6 +194,7 @@ _MIN_VERSION = re.compile(r"\bMIN_BOOTSTRAP_STACK_VERSION\s*=\s*(\d+)")
 _SYNTHESIZER_JS = "package/core/lib/stack-synthesizers/default-synthesizer.js"
 
 
+@functools.cache  # a 0.8 s scan of the library's bundle; a process has one installed library
 def _bootstrap_requirement_from_library() -> tuple[int, str]:
     spec = util.find_spec("aws_cdk")
     if spec is None or not spec.submodule_search_locations:
