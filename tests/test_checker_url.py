@@ -42,14 +42,17 @@ def target(name: str = "hello") -> str:
     return json.dumps([{"name": name, "url_parameter": NAME, "url_parameter_region": HOME, "timeout": 0.5}])
 
 
+# Most tests here follow the URL, not the verdict, so one probe a run is enough: two slots a run
+# leave room for a cold start on a loaded machine making the first slot late (skipped).
+SHORT_RUNS = {"PROBE_INTERVAL_SECONDS": "1", "SCHEDULE_SECONDS": "2", "CONFIRM_PROBES": "2"}
+# A verdict takes two probes: four slots give it even when the first slot is skipped.
+VERDICT_RUNS = {**SHORT_RUNS, "SCHEDULE_SECONDS": "4"}
+
+
 def home_checker(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     for key, value in {
         "AWS_REGION": HOME,
-        "PROBE_INTERVAL_SECONDS": "1",
-        # Four slots a run: on a loaded machine a cold start may make the first one late (skipped),
-        # and a verdict takes two probes.
-        "SCHEDULE_SECONDS": "4",
-        "CONFIRM_PROBES": "2",
+        **SHORT_RUNS,
         **env,
     }.items():
         monkeypatch.setenv(key, value)
@@ -68,7 +71,7 @@ def test_the_checker_probes_the_url_its_parameter_holds_and_follows_a_change_and
 ) -> None:
     up = f"{live_service.url}/hello"
     put_url(up)
-    home_checker(monkeypatch, CHECK_TARGETS=target("from-parameter"))
+    home_checker(monkeypatch, CHECK_TARGETS=target("from-parameter"), **VERDICT_RUNS)
     assert invoke(fresh_handler)["verdicts"] == {"from-parameter": "up"}
     seen = probes(capsys.readouterr().out)
     assert {p["url"] for p in seen} == {up} and all(p["ok"] for p in seen)
@@ -116,7 +119,7 @@ def test_a_remote_checker_with_no_value_ever_read_counts_the_failure_at_home_and
     own = "ca-central-1"
     delete_url()
     put_url("http://wrong-region.example/hello", region=own)  # never read: the target names HOME
-    remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target())
+    remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target(), **SHORT_RUNS)
     with pytest.raises(ClientError, match="ParameterNotFound"):
         invoke(fresh_handler, 10)
     dims, count = checker_errors(HOME, own)
@@ -247,7 +250,7 @@ def test_a_failed_read_with_a_cached_url_is_counted_at_home_and_the_cached_url_s
     up = f"{live_service.url}/hello"
     put_url(up)
     if where == "remote":
-        remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target())
+        remote_checker(monkeypatch, own, HOME, CHECK_TARGETS=target(), **SHORT_RUNS)
     elif where == "home-of-several":
         home_checker(monkeypatch, CHECK_TARGETS=target(), LOCATION=HOME)
     else:
