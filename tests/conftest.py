@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,12 +52,12 @@ class RunningService:
         return self.proc.wait(timeout=timeout)
 
 
-def start_service(module: str = "service", **env: str) -> RunningService:
+def start_service(log_dir: Path, module: str = "service", **env: str) -> RunningService:
     """Start the service exactly as the image's ENTRYPOINT does: python -m service."""
     port = free_port()
     proc_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **env}
     # stdout goes to a file, not a pipe: an unread pipe fills up and blocks the service.
-    log = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
+    log = log_dir / f"{module}-{port}.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", module], cwd=ROOT, env=proc_env, stdout=sink, stderr=subprocess.STDOUT, text=True
@@ -71,10 +71,32 @@ def start_service(module: str = "service", **env: str) -> RunningService:
 
 
 @pytest.fixture(scope="session")
-def live_service() -> Iterator[RunningService]:
-    service = start_service(DRAIN_DELAY_SECONDS="0")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    service = start_service(tmp_path_factory.mktemp("live-service"), DRAIN_DELAY_SECONDS="0")
     yield service
     service.stop()
+
+
+StartService = Callable[..., RunningService]
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[StartService]:
+    """start(module="service", **env): a service of this test's own, stopped after it whatever
+    the outcome, its log in the test's temporary directory."""
+    started: list[RunningService] = []
+
+    def start(module: str = "service", **env: str) -> RunningService:
+        started.append(start_service(tmp_path, module, **env))
+        return started[-1]
+
+    yield start
+    for service in started:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.stop(timeout=5)
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -98,9 +98,9 @@ class Synthesized:
 
 @cache
 def synthesized(name: str) -> Synthesized:
-    outdir = tempfile.mkdtemp(prefix=f"cdk-{name}-")
-    _, template = synth(outdir=outdir, **CONFIGS[name])
-    assets = json.loads((Path(outdir) / f"{STACK_NAME}.assets.json").read_text())
+    with tempfile.TemporaryDirectory(prefix=f"cdk-{name}-") as outdir:
+        _, template = synth(outdir=outdir, **CONFIGS[name])
+        assets = json.loads((Path(outdir) / f"{STACK_NAME}.assets.json").read_text())
     return Synthesized(name, CONFIGS[name], template, assets)
 
 

@@ -14,7 +14,7 @@ import pytest
 from service import settings
 from service.app import AccessLog, Lifecycle, create_app
 from service.server import ServerSettings
-from tests.conftest import RunningService, start_service
+from tests.conftest import RunningService, StartService
 
 
 @pytest.fixture
@@ -141,8 +141,8 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() -> None:
-    service = start_service(DRAIN_DELAY_SECONDS="0.5", DRAIN_TIMEOUT_SECONDS="5")
+def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(services: StartService) -> None:
+    service = services(DRAIN_DELAY_SECONDS="0.5", DRAIN_TIMEOUT_SECONDS="5")
     # A request whose headers are half sent when SIGTERM arrives: in flight, not yet complete.
     in_flight = _raw(service.port, b"GET /hello HTTP/1.1\r\nHost: x\r\n")
     time.sleep(0.2)
@@ -166,8 +166,8 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() -> N
     assert events[0] == "listening" and "draining" in events and events[-1] == "stopped"
 
 
-def test_sigterm_waits_for_a_slow_response_then_exits_0() -> None:
-    service = start_service("tests.slow_service", DRAIN_DELAY_SECONDS="0", DRAIN_TIMEOUT_SECONDS="5")
+def test_sigterm_waits_for_a_slow_response_then_exits_0(services: StartService) -> None:
+    service = services("tests.slow_service", DRAIN_DELAY_SECONDS="0", DRAIN_TIMEOUT_SECONDS="5")
     sock = _raw(service.port, b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     time.sleep(0.3)  # the app is now sleeping inside the request
     service.proc.send_signal(signal.SIGTERM)
@@ -176,8 +176,8 @@ def test_sigterm_waits_for_a_slow_response_then_exits_0() -> None:
     assert service.proc.wait(timeout=10) == 0
 
 
-def test_drain_gives_up_after_the_timeout_and_still_exits_0() -> None:
-    service = start_service("tests.slow_service", DRAIN_DELAY_SECONDS="0", DRAIN_TIMEOUT_SECONDS="0.3")
+def test_drain_gives_up_after_the_timeout_and_still_exits_0(services: StartService) -> None:
+    service = services("tests.slow_service", DRAIN_DELAY_SECONDS="0", DRAIN_TIMEOUT_SECONDS="0.3")
     sock = _raw(service.port, b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # never completed
     time.sleep(0.2)
     started = time.monotonic()
