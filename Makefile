@@ -59,8 +59,9 @@ node_modules/.installed: package.json package-lock.json $(STAMP)
 	touch $@
 
 # Test processes (pytest-xdist): many tests wait on real processes, servers and deadlines, so
-# more workers than cores still helps. `make test TEST_WORKERS=0` runs them in one process.
-TEST_WORKERS ?= 3
+# more workers than cores still helps (2 cores: 4 measured fastest, docs/benchmarks.md).
+# `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 4
 test: install ## Run every test (offline)
 	$(WRONG_PYTHON)
 	$(WITH_NODE) $(PY) -m pytest -n $(TEST_WORKERS)
