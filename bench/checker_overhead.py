@@ -19,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def main() -> None:
     from checker_lambda.settings import Target
     from tests.conftest import start_service
 
-    service = start_service(DRAIN_DELAY_SECONDS="0")
+    logs = tempfile.TemporaryDirectory(prefix="bench-service-")
+    service = start_service(Path(logs.name), DRAIN_DELAY_SECONDS="0")
     try:
         target = Target(name="hello", url=f"{service.url}/hello", expect_body="Hello World")
         prober = Prober()
@@ -106,6 +108,7 @@ def main() -> None:
         )
     finally:
         service.stop()
+        logs.cleanup()
 
 
 if __name__ == "__main__":
