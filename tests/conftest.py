@@ -47,9 +47,16 @@ class RunningService:
         return self.log.read_text()
 
     def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then its exit code; one still running after `timeout` is killed and
+        TimeoutExpired raised (a drain that hangs fails, and leaves no process behind)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
 
 def start_service(log_dir: Path, module: str = "service", **env: str) -> RunningService:
@@ -66,6 +73,7 @@ def start_service(log_dir: Path, module: str = "service", **env: str) -> Running
         wait_for_port(port)
     except TimeoutError:
         proc.kill()
+        proc.wait()
         raise
     return RunningService(proc, port, log)
 
@@ -92,11 +100,8 @@ def services(tmp_path: Path) -> Iterator[StartService]:
 
     yield start
     for service in started:
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        with contextlib.suppress(subprocess.TimeoutExpired):  # killed: the test judged the exit
             service.stop(timeout=5)
-        if service.proc.poll() is None:
-            service.proc.kill()
-            service.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,9 @@ def target(name: str = "hello") -> str:
     return json.dumps([{"name": name, "url_parameter": NAME, "url_parameter_region": HOME, "timeout": 0.5}])
 
 
-# Most tests here follow the URL, not the verdict, so one probe a run is enough: two slots a run
-# leave room for a cold start on a loaded machine making the first slot late (skipped).
+# Most tests here follow the URL, not the verdict, so one probe a run is enough. Two slots a run:
+# the slots are set before the URL is read, and on a loaded machine that read may make the first
+# one late past its tolerance (skipped); the second is still probed.
 SHORT_RUNS = {"PROBE_INTERVAL_SECONDS": "1", "SCHEDULE_SECONDS": "2", "CONFIRM_PROBES": "2"}
 # A verdict takes two probes: four slots give it even when the first slot is skipped.
 VERDICT_RUNS = {**SHORT_RUNS, "SCHEDULE_SECONDS": "4"}
