@@ -68,47 +68,46 @@ def main() -> None:
     from checker_lambda.settings import Target
     from tests.conftest import start_service
 
-    logs = tempfile.TemporaryDirectory(prefix="bench-service-")
-    service = start_service(Path(logs.name), DRAIN_DELAY_SECONDS="0")
-    try:
-        target = Target(name="hello", url=f"{service.url}/hello", expect_body="Hello World")
-        prober = Prober()
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as logs:
+        service = start_service(Path(logs), DRAIN_DELAY_SECONDS="0")
+        try:
+            target = Target(name="hello", url=f"{service.url}/hello", expect_body="Hello World")
+            prober = Prober()
 
-        def ours_probe() -> None:
-            assert prober.probe(target).ok
+            def ours_probe() -> None:
+                assert prober.probe(target).ok
 
-        def raw_probe() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
-            conn.request("GET", "/hello")
-            response = conn.getresponse()
-            assert response.status == 200 and response.read() == b"Hello World"
-            conn.close()
+            def raw_probe() -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+                conn.request("GET", "/hello")
+                response = conn.getresponse()
+                assert response.status == 200 and response.read() == b"Hello World"
+                conn.close()
 
-        def measure(fn) -> tuple[float, float]:
-            for _ in range(20):
-                fn()
-            cpu, wall = time.process_time(), time.perf_counter()
-            for _ in range(probes):
-                fn()
-            return (time.process_time() - cpu) / probes, (time.perf_counter() - wall) / probes
+            def measure(fn) -> tuple[float, float]:
+                for _ in range(20):
+                    fn()
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(probes):
+                    fn()
+                return (time.process_time() - cpu) / probes, (time.perf_counter() - wall) / probes
 
-        results: dict[str, list[tuple[float, float]]] = {"ours": [], "raw": []}
-        for _ in range(3):
-            results["raw"].append(measure(raw_probe))
-            results["ours"].append(measure(ours_probe))
-        oc, ow = (statistics.median(x) for x in zip(*results["ours"], strict=True))
-        rc, rw = (statistics.median(x) for x in zip(*results["raw"], strict=True))
-        print(
-            f"per probe CPU (median of 3 x {probes}): checker {oc * 1000:.3f} ms, raw http.client {rc * 1000:.3f} ms,"
-            f" overhead {(oc - rc) * 1000:.3f} ms"
-        )
-        print(
-            f"per probe wall: checker {ow * 1000:.3f} ms, raw http.client {rw * 1000:.3f} ms,"
-            f" overhead {(ow - rw) * 1000:.3f} ms"
-        )
-    finally:
-        service.stop()
-        logs.cleanup()
+            results: dict[str, list[tuple[float, float]]] = {"ours": [], "raw": []}
+            for _ in range(3):
+                results["raw"].append(measure(raw_probe))
+                results["ours"].append(measure(ours_probe))
+            oc, ow = (statistics.median(x) for x in zip(*results["ours"], strict=True))
+            rc, rw = (statistics.median(x) for x in zip(*results["raw"], strict=True))
+            print(
+                f"per probe CPU (median of 3 x {probes}): checker {oc * 1000:.3f} ms,"
+                f" raw http.client {rc * 1000:.3f} ms, overhead {(oc - rc) * 1000:.3f} ms"
+            )
+            print(
+                f"per probe wall: checker {ow * 1000:.3f} ms, raw http.client {rw * 1000:.3f} ms,"
+                f" overhead {(ow - rw) * 1000:.3f} ms"
+            )
+        finally:
+            service.stop()
 
 
 if __name__ == "__main__":
