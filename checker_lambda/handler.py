@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -17,7 +15,7 @@ import boto3
 
 from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget, report_error
 from checker_lambda.probe import Prober
-from checker_lambda.run import Monitor, first_slot
+from checker_lambda.run import Monitor, first_slot, log_line
 from checker_lambda.settings import ENV, REGION_PATTERN, Settings
 from checker_lambda.urls import UrlReader, needs_read
 
@@ -129,9 +127,7 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
         why = f"{type(done[0]).__name__}: {done[0]}"[:300]
     else:
         why = f"no answer within {wait:.1f} s" if wait > 0 else "no time left before the deadline"
-    line = {"type": "error_report_failed", "region": region, "location": location, "why": why}
-    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    log_line({"type": "error_report_failed", "region": region, "location": location, "why": why})
     return False
 
 

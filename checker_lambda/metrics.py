@@ -146,12 +146,11 @@ class CloudWatchPublisher:
 EXTRA_DATUMS_PER_RUN = 1
 
 
-def url_read_failures_datum(count: int, when: float) -> dict[str, Any]:
-    """No dimensions, from every location alike: one metric and one alarm for all of them (an
-    alarm per location would add $0.10 a month to each); the log lines say where."""
+def _count_datum(name: str, dimensions: list[dict[str, str]], count: int, when: float) -> dict[str, Any]:
+    """A count of the checker's own, standard resolution, in the period of `when`."""
     return {
-        "MetricName": contract.URL_READ_FAILURES,
-        "Dimensions": [],
+        "MetricName": name,
+        "Dimensions": dimensions,
         "Timestamp": datetime.fromtimestamp(when, tz=UTC),
         "Value": float(count),
         "Unit": "Count",
@@ -159,18 +158,13 @@ def url_read_failures_datum(count: int, when: float) -> dict[str, Any]:
     }
 
 
+def url_read_failures_datum(count: int, when: float) -> dict[str, Any]:
+    """No dimensions, from every location alike: one metric and one alarm for all of them (an
+    alarm per location would add $0.10 a month to each); the log lines say where."""
+    return _count_datum(contract.URL_READ_FAILURES, [], count, when)
+
+
 def report_error(client: Any, location: str, when: float) -> None:
     """Count one failed invocation of the checker at `location` (one PutMetricData call)."""
-    client.put_metric_data(
-        Namespace=contract.NAMESPACE,
-        MetricData=[
-            {
-                "MetricName": contract.CHECKER_ERRORS,
-                "Dimensions": contract.location_dimensions(location),
-                "Timestamp": datetime.fromtimestamp(when, tz=UTC),
-                "Value": 1.0,
-                "Unit": "Count",
-                "StorageResolution": 60,
-            }
-        ],
-    )
+    datum = _count_datum(contract.CHECKER_ERRORS, contract.location_dimensions(location), 1, when)
+    client.put_metric_data(Namespace=contract.NAMESPACE, MetricData=[datum])

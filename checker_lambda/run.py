@@ -22,10 +22,15 @@ Log = Callable[[ProbeResult], None]
 DEFAULT_PUBLISH_BUDGET = metrics.publish_budget()
 
 
-def json_log(result: ProbeResult) -> None:
-    """One structured line per probe, for CloudWatch Logs Insights."""
-    sys.stdout.write(json.dumps({"type": "probe", **result.as_log()}, separators=(",", ":")) + "\n")
+def log_line(line: dict[str, object]) -> None:
+    """One structured line on stdout (the Lambda's log), for CloudWatch Logs Insights."""
+    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def json_log(result: ProbeResult) -> None:
+    """One line per probe."""
+    log_line({"type": "probe", **result.as_log()})
 
 
 def first_slot(scheduled: float | None, now: float, settings: Settings) -> float:
@@ -206,9 +211,7 @@ class Monitor:
 
     def _drop(self, why: str) -> None:
         if self._pending:
-            line = {"type": "publish_dropped", "why": why, "pending": len(self._pending)}
-            sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
+            log_line({"type": "publish_dropped", "why": why, "pending": len(self._pending)})
         self._pending = []
 
     def _flush(self, *, final: bool) -> None:
@@ -232,6 +235,4 @@ class Monitor:
 
 
 def _log_publish_error(exc: Exception, pending: int) -> None:
-    line = {"type": "publish_error", "error": type(exc).__name__, "detail": str(exc)[:300], "pending": pending}
-    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    log_line({"type": "publish_error", "error": type(exc).__name__, "detail": str(exc)[:300], "pending": pending})

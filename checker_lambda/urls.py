@@ -13,8 +13,6 @@ depends on which credentials it would use for that (docs/decisions.md §8).
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -23,6 +21,7 @@ import boto3
 from botocore.config import Config
 
 from checker_lambda.metrics import publish_budget
+from checker_lambda.run import log_line
 from checker_lambda.settings import Settings
 
 # One attempt, short timeouts: the read comes before the invocation's first slot, and its budget
@@ -91,6 +90,4 @@ class UrlReader:
 def _log_read_failed(key: tuple[str, str], exc: Exception, used: str) -> None:
     region, name = key
     why = f"{type(exc).__name__}: {exc}"[:300]
-    line = {"type": "url_read_failed", "parameter": name, "region": region, "why": why, "probing": used}
-    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    log_line({"type": "url_read_failed", "parameter": name, "region": region, "why": why, "probing": used})
