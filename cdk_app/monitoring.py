@@ -59,6 +59,21 @@ def checker_metric(
     )
 
 
+def own_count(
+    name: str, *, location: str | None = None, period: Duration = MINUTE, label: str | None = None
+) -> cw.Metric:
+    """A count the checkers publish about themselves (contract.CHECKER_ERRORS by location,
+    contract.URL_READ_FAILURES without dimensions), summed per period."""
+    return cw.Metric(
+        namespace=contract.NAMESPACE,
+        metric_name=name,
+        dimensions_map={contract.LOCATION: location} if location else None,
+        statistic="Sum",
+        period=period,
+        label=label,
+    )
+
+
 def alb_metric(
     name: str, load_balancer: str, *, statistic: str, target_group: str | None = None, label: str | None = None
 ) -> cw.Metric:
@@ -438,28 +453,32 @@ class Monitoring(Construct):
         quorum still watches, and a checker that stops reporting is its heartbeat's."""
         schedule = Duration.minutes(self.config.schedule_minutes)
         for loc in self.watched.locations[1:]:
-            self._alarm(
+            self._own_count_alarm(
                 f"CheckerErrors-{loc}",
-                user_facing=False,
                 alarm_name=f"{self.config.name_prefix}-checker-errors-{loc}",  # read in notifications
                 alarm_description=(
                     f"The health checker in {loc} failed in 2 of its last 3 runs, and said so (its Lambda's own "
                     f"Errors metric is in {loc}). Not a page while a quorum still watches. First: the newest "
                     f"error in its log group in {loc}."
                 ),
-                metric=cw.Metric(
-                    namespace=contract.NAMESPACE,
-                    metric_name=contract.CHECKER_ERRORS,
-                    dimensions_map={contract.LOCATION: loc},
-                    statistic="Sum",
-                    period=schedule,
-                ),
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                threshold=1,
-                datapoints_to_alarm=2,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+                metric=own_count(contract.CHECKER_ERRORS, location=loc, period=schedule),
             )
+
+    def _own_count_alarm(self, id: str, *, alarm_name: str, alarm_description: str, metric: cw.Metric) -> None:
+        """A notification when a count the checkers publish about themselves is non-zero in 2 of the
+        last 3 periods (one run each), as the home checker's Errors alarm."""
+        self._alarm(
+            id,
+            user_facing=False,
+            alarm_name=alarm_name,
+            alarm_description=alarm_description,
+            metric=metric,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=1,
+            datapoints_to_alarm=2,
+            evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+        )
 
     def _url_read_failures(self) -> None:
         """The checkers' runs whose read of the service's URL failed and that probed the last good
@@ -470,26 +489,15 @@ class Monitoring(Construct):
         2 of the last 3 periods of one schedule, as the checkers' Errors alarms. A notification:
         the probes still run, against the URL last read."""
         where = " in one of the locations" if self.watched.locations else ""
-        self._alarm(
+        self._own_count_alarm(
             "UrlReadFailures",
-            user_facing=False,
             alarm_name=f"{self.config.name_prefix}-url-read-failures",
             alarm_description=(
                 f"The health checker{where} could not read the service's URL (SSM parameter {SHARED.url} in the "
                 "home region) in 2 of its last 3 runs, and probes the URL it read last, which may be stale. "
                 "First: the checkers' log lines of type url_read_failed (their 'why'), in each checker region."
             ),
-            metric=cw.Metric(
-                namespace=contract.NAMESPACE,
-                metric_name=contract.URL_READ_FAILURES,
-                statistic="Sum",
-                period=Duration.minutes(self.config.schedule_minutes),
-            ),
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            threshold=1,
-            datapoints_to_alarm=2,
-            evaluation_periods=3,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+            metric=own_count(contract.URL_READ_FAILURES, period=Duration.minutes(self.config.schedule_minutes)),
         )
 
     def _rule_alarm(self, id: str, *, user_facing: bool, description: str, rule: cw.IAlarmRule) -> None:
@@ -777,26 +785,10 @@ class Dashboard(Construct):
         # What the checkers count here themselves: the remote ones' failed runs (their Lambda
         # metrics live in their regions) and failed URL reads (every location, one metric).
         own_counts = [
-            cw.Metric(
-                namespace=contract.NAMESPACE,
-                metric_name=contract.CHECKER_ERRORS,
-                dimensions_map={contract.LOCATION: loc},
-                statistic="Sum",
-                period=MINUTE,
-                label=f"failed runs @ {loc}",
-            )
-            for loc in v.locations[1:]
+            own_count(contract.CHECKER_ERRORS, location=loc, label=f"failed runs @ {loc}") for loc in v.locations[1:]
         ]
         if v.reads_url:
-            own_counts.append(
-                cw.Metric(
-                    namespace=contract.NAMESPACE,
-                    metric_name=contract.URL_READ_FAILURES,
-                    statistic="Sum",
-                    period=MINUTE,
-                    label="URL reads failed (every location)",
-                )
-            )
+            own_counts.append(own_count(contract.URL_READ_FAILURES, label="URL reads failed (every location)"))
         checker = cw.GraphWidget(
             title="Checker Lambda" + (f" ({home}) and the checkers' own counts" if home else ""),
             left=[v.checker.metric_invocations(period=MINUTE), v.checker.metric_errors(period=MINUTE), *own_counts],
