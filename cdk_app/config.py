@@ -26,6 +26,11 @@ MONITORING_STACK_NAME = "HelloWorldHealth"  # checker, alarms, topic, dashboard:
 CHECKER_STACK_PREFIX = "HelloWorldChecker"  # one more checker per extra checkerRegions entry: -<region>
 
 
+def checker_stack_name(region: str) -> str:
+    """The stack of the checker in `region`, one of checkerRegions after the first."""
+    return f"{CHECKER_STACK_PREFIX}-{region}"
+
+
 def checker_stack_description(region: str, home: str) -> str:
     """The description of a checker stack in another region: `make preflight` reads the home
     region back from it (checker_stack_home) to tell this deployment's stacks from others'."""

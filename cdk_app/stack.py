@@ -22,12 +22,12 @@ from cdk_app import nag, shared
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
-    CHECKER_STACK_PREFIX,
     MONITORING_STACK_NAME,
     SHARED,
     STACK_NAME,
     AppConfig,
     checker_stack_description,
+    checker_stack_name,
 )
 from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.workload import HelloWorkload
@@ -224,7 +224,7 @@ def build(app: App) -> Stacks:
     for region in config.locations[1:]:
         stacks.checkers[region] = CheckerStack(
             app,
-            f"{CHECKER_STACK_PREFIX}-{region}",
+            checker_stack_name(region),
             config=config,
             location=region,
             cluster=cluster,

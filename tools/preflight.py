@@ -40,6 +40,7 @@ from cdk_app.config import (
     AppConfig,
     ConfigError,
     checker_stack_home,
+    checker_stack_name,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -603,7 +604,7 @@ class Preflight:
 
         def look(region: str) -> None:
             try:
-                stacks = clients[region].describe_stacks(StackName=f"{CHECKER_STACK_PREFIX}-{region}")["Stacks"]
+                stacks = clients[region].describe_stacks(StackName=checker_stack_name(region))["Stacks"]
                 publishes_to[region] = checker_stack_home(str(stacks[0].get("Description", "")))
                 found[region] = str(stacks[0]["StackStatus"])
             except ClientError as exc:
@@ -626,11 +627,11 @@ class Preflight:
                 why = explain(refused[region]) if region in refused else f"no answer within {self.sweep_seconds:g} s"
                 unread.setdefault(why, []).append(region)
         not_read = "; ".join(f"not read in {', '.join(where)}: {why}" for why, where in unread.items())
-        wanted = {f"{CHECKER_STACK_PREFIX}-{r}" for r in self.config.locations[1:]}
+        wanted = set(self.config.locations[1:])
         left = [
-            (r, f"{CHECKER_STACK_PREFIX}-{r}", status)
+            (r, checker_stack_name(r), status)
             for r, status in sorted(found.items())
-            if status is not None and f"{CHECKER_STACK_PREFIX}-{r}" not in wanted
+            if status is not None and r not in wanted
         ]
         going = [name for _, name, status in left if status == "DELETE_IN_PROGRESS"]
         left = [stack for stack in left if stack[1] not in going]
@@ -744,7 +745,7 @@ def delete_command(regions: list[str]) -> str:
     """The command that deletes the checker stacks of these regions. Not `cdk destroy`: that needs
     the stack in the app, so the old checkerRegions list, which is not known here."""
     if len(regions) == 1:
-        return f"aws cloudformation delete-stack --region {regions[0]} --stack-name {CHECKER_STACK_PREFIX}-{regions[0]}"
+        return f"aws cloudformation delete-stack --region {regions[0]} --stack-name {checker_stack_name(regions[0])}"
     return (
         f"for r in {' '.join(regions)}; do aws cloudformation delete-stack --region $r "
         f"--stack-name {CHECKER_STACK_PREFIX}-$r; done"
