@@ -211,24 +211,35 @@ def test_the_largest_batch_a_run_may_publish_fits_one_call(aws_env: str) -> None
 # --- a checker in another region reports its own failures to the home region ------------------
 
 
+def recent_sums(region: str, metric_name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The sum of each of the checker's `metric_name` metrics stored in `region` in the last
+    minutes, by its dimensions ((name, value) pairs)."""
+    cw = boto3.client("cloudwatch", region_name=region)
+    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=metric_name)["Metrics"]
+    now = datetime.now(UTC)
+    sums = {}
+    for metric in listed:
+        points = cw.get_metric_statistics(
+            Namespace=contract.NAMESPACE,
+            MetricName=metric_name,
+            Dimensions=metric["Dimensions"],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        sums[tuple((d["Name"], d["Value"]) for d in metric["Dimensions"])] = sum(p["Sum"] for p in points)
+    return sums
+
+
 def checker_errors(region: str, location: str) -> tuple[list[list[dict[str, str]]], float]:
     """The CheckerErrors metrics stored in `region` for `location` (their dimensions), and their count."""
-    cw = boto3.client("cloudwatch", region_name=region)
-    dims = contract.location_dimensions(location)
-    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.CHECKER_ERRORS)["Metrics"]
-    now = datetime.now(UTC)
-    points = cw.get_metric_statistics(
-        Namespace=contract.NAMESPACE,
-        MetricName=contract.CHECKER_ERRORS,
-        Dimensions=dims,
-        StartTime=now - timedelta(minutes=10),
-        EndTime=now + timedelta(minutes=1),
-        Period=60,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    return [m["Dimensions"] for m in listed if {"Name": contract.LOCATION, "Value": location} in m["Dimensions"]], sum(
-        d["Sum"] for d in points
-    )
+    mine = {
+        dims: n
+        for dims, n in recent_sums(region, contract.CHECKER_ERRORS).items()
+        if (contract.LOCATION, location) in dims
+    }
+    return [[{"Name": k, "Value": v} for k, v in dims] for dims in mine], sum(mine.values())
 
 
 def remote_checker(monkeypatch: pytest.MonkeyPatch, own: str, home: str, **env: str) -> None:

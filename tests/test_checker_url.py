@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -19,7 +19,7 @@ from checker_lambda.urls import UrlReader, url_read_budget
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
-from tests.test_checker_aws import Context, checker_errors, fresh_handler, remote_checker  # noqa: F401
+from tests.test_checker_aws import Context, checker_errors, fresh_handler, recent_sums, remote_checker  # noqa: F401
 
 HOME = "us-east-1"
 NAME = "/HelloWorldEks/url"
@@ -217,22 +217,7 @@ def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
 
 def url_read_failures(region: str) -> dict[tuple[tuple[str, str], ...], float]:
     """The UrlReadFailures counts stored in `region` in the last minutes, by their dimensions."""
-    cw = boto3.client("cloudwatch", region_name=region)
-    listed = cw.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.URL_READ_FAILURES)["Metrics"]
-    now = datetime.now(UTC)
-    counts = {}
-    for metric in listed:
-        points = cw.get_metric_statistics(
-            Namespace=contract.NAMESPACE,
-            MetricName=contract.URL_READ_FAILURES,
-            Dimensions=metric["Dimensions"],
-            StartTime=now - timedelta(minutes=10),
-            EndTime=now + timedelta(minutes=1),
-            Period=60,
-            Statistics=["Sum"],
-        )["Datapoints"]
-        counts[tuple((d["Name"], d["Value"]) for d in metric["Dimensions"])] = sum(p["Sum"] for p in points)
-    return counts
+    return recent_sums(region, contract.URL_READ_FAILURES)
 
 
 @pytest.mark.parametrize("where", ["single-region", "home-of-several", "remote"])
