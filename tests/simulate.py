@@ -232,7 +232,24 @@ def replay(
     at boundaries when the range ends with the last complete period). Periods before
     `history_from` hold healthy data: the metric existed before the replay starts.
     """
+    return replays(data, alarm, ranges=(range_periods,), reading=reading, until=until, history_from=history_from)[
+        range_periods
+    ]
+
+
+def replays(
+    data: Iterable[Datum],
+    alarm: Alarm,
+    *,
+    ranges: Iterable[int],
+    reading: str,
+    until: float,
+    history_from: float = 0.0,
+) -> dict[int, list[tuple[float, str]]]:
+    """`replay` for each evaluation range (in periods) of `ranges`, the arrivals read once."""
     p = alarm.period
+    ranges = tuple(ranges)
+    widest = max(ranges)
     arrivals = sorted(data, key=lambda d: d.readable_at)
     first_bucket = math.floor(history_from / p)
     boundaries = {float(b * p) for b in range(first_bucket, int(until // p) + 1)}
@@ -240,8 +257,8 @@ def replay(
         times = sorted(boundaries)
     else:
         times = sorted(boundaries | {d.readable_at for d in arrivals if d.readable_at <= until})
-    state = OK
-    states: list[tuple[float, str]] = []
+    state = dict.fromkeys(ranges, OK)
+    states: dict[int, list[tuple[float, str]]] = {r: [] for r in ranges}
     buckets: dict[int, list[bool]] = {}
     breaching: dict[int, bool] = {}  # per bucket, as of the datapoints readable so far
     i = 0
@@ -252,11 +269,10 @@ def replay(
             breaching[b] = alarm.breaching(buckets[b])
             i += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
-        values: list[bool | None] = []
-        for b in range(last - range_periods + 1, last + 1):
-            values.append(False if b < first_bucket else breaching.get(b))
-        state = evaluate(values, n=alarm.n, m=alarm.m, treat=alarm.treat, state=state)
-        states.append((t, state))
+        values = [False if b < first_bucket else breaching.get(b) for b in range(last - widest + 1, last + 1)]
+        for r in ranges:
+            state[r] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat=alarm.treat, state=state[r])
+            states[r].append((t, state[r]))
     return states
 
 
@@ -288,17 +304,18 @@ def outage_scenario(c: Checker, start: float, end: float, cold_at: float | None)
 
 def detection_and_recovery(tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> tuple[float, float]:
     """Seconds from the outage's start to ALARM and from its end to OK; asserts there is no flapping."""
+    return every_detection_and_recovery(tl, alarm, (range_periods,), reading)[0]
+
+
+def every_detection_and_recovery(
+    tl: Timeline, alarm: Alarm, ranges: Iterable[int], reading: str
+) -> list[tuple[float, float]]:
+    """`detection_and_recovery` for each evaluation range of `ranges`."""
     assert tl.scenario.outage is not None
     start, end = tl.scenario.outage
     until = end + 3 * tl.scenario.checker.schedule
-    states = replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=until)
-    assert all(s != ALARM for t, s in states if t < start), "ALARM before the outage"
-    alarm_at = first(states, ALARM, start)
-    assert alarm_at is not None and alarm_at < end, "no ALARM during the outage"
-    assert all(s == ALARM for t, s in states if alarm_at <= t < end), "the alarm cleared during the outage"
-    ok_at = first(states, OK, end)
-    assert ok_at is not None, "no OK after the outage"
-    return alarm_at - start, ok_at - end
+    replayed = replays(tl.data, alarm, ranges=ranges, reading=reading, until=until)
+    return [_detected(states, start, end) for states in replayed.values()]
 
 
 def outage_timelines(c: Checker) -> Iterable[tuple[str, Timeline]]:
@@ -317,8 +334,7 @@ def worst_cases(c: Checker, reading: str = "open period") -> dict[str, float]:
     alarm = availability_alarm(c)
     worst = {"detection": 0.0, "recovery": 0.0}
     for kind, tl in outage_timelines(c):
-        for range_periods in range(alarm.n, 2 * alarm.n + 1):
-            d, r = detection_and_recovery(tl, alarm, range_periods, reading)
+        for d, r in every_detection_and_recovery(tl, alarm, range(alarm.n, 2 * alarm.n + 1), reading):
             worst[kind] = max(worst[kind], d if kind == "detection" else r)
     return worst
 
@@ -366,9 +382,9 @@ class Flapping:
         scenario = Scenario(c, outage=outage, flaps=flaps, cold=cold, invocations=invocations, environments=envs)
         return Flapping(scenario, change, kind, until)
 
-    def times(self, tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> dict[str, float | None]:
-        """Seconds from the lasting change to the alarm settling, for detection also to OK after it."""
-        states = replay(tl.data, alarm, range_periods=range_periods, reading=reading, until=self.until)
+    def times(self, states: list[tuple[float, str]]) -> dict[str, float | None]:
+        """Seconds from the lasting change to the alarm settling, for detection also to OK after it,
+        in the alarm's states replayed up to `until`."""
         if self.kind == "recovery":
             return {"recovery": settles(states, OK, self.change, self.until)}
         assert self.scenario.outage is not None
@@ -386,8 +402,9 @@ def flapping_worst(
         for kind in ("detection", "recovery"):
             f = Flapping.make(c, seed, kind)
             tl = timeline(f.scenario, monitor)
-            for range_periods in range(alarm.n, 2 * alarm.n + 1):
-                for name, t in f.times(tl, alarm, range_periods, reading).items():
+            ranges = range(alarm.n, 2 * alarm.n + 1)
+            for states in replays(tl.data, alarm, ranges=ranges, reading=reading, until=f.until).values():
+                for name, t in f.times(states).items():
                     worst[name] = max(worst[name], math.inf if t is None else t)
     return worst
 
@@ -484,7 +501,24 @@ def quorum_replay(
     until: float,
 ) -> list[tuple[float, str]]:
     """The quorum alarm's state after each evaluation, evaluated as `replay` does."""
+    replayed = quorum_replays(timelines, alarm, ranges=(range_periods,), fills=(fill,), reading=reading, until=until)
+    return replayed[range_periods, fill]
+
+
+def quorum_replays(
+    timelines: Sequence[Timeline],
+    alarm: Quorum,
+    *,
+    ranges: Iterable[int],
+    fills: Iterable[str],
+    reading: str,
+    until: float,
+) -> dict[tuple[int, str], list[tuple[float, str]]]:
+    """`quorum_replay` for each evaluation range of `ranges` and each FILL reading of `fills`,
+    the arrivals read once."""
     p = alarm.period
+    ranges, fills = tuple(ranges), tuple(fills)
+    widest = max(ranges)
     arrivals = sorted(((d, i) for i, tl in enumerate(timelines) for d in tl.data), key=lambda x: x[0].readable_at)
     boundaries = {float(b * p) for b in range(0, int(until // p) + 1)}
     if reading == "complete periods":
@@ -493,7 +527,10 @@ def quorum_replay(
         times = sorted(boundaries | {d.readable_at for d, _ in arrivals if d.readable_at <= until})
     published: dict[int, set[int]] = {}  # bucket -> locations that published for it
     failing: dict[int, set[int]] = {}  # bucket -> locations whose probe failed
-    state, states, j = OK, [], 0
+    keys = [(r, fill) for r in ranges for fill in fills]
+    state = dict.fromkeys(keys, OK)
+    states: dict[tuple[int, str], list[tuple[float, str]]] = {key: [] for key in keys}
+    j = 0
     for t in times:
         while j < len(arrivals) and arrivals[j][0].readable_at <= t:
             d, i = arrivals[j]
@@ -503,13 +540,18 @@ def quorum_replay(
                 failing.setdefault(b, set()).add(i)
             j += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
-        values: list[bool | None] = []
-        for b in range(last - range_periods + 1, last + 1):
-            have = len(published.get(b, ()))
-            defined = fill == "fill" or (have > 0 if fill == "union" else have == len(timelines))
-            values.append(len(failing.get(b, ())) >= alarm.k if defined else None)
-        state = evaluate(values, n=alarm.n, m=alarm.m, treat="ignore", state=state)
-        states.append((t, state))
+        window = range(last - widest + 1, last + 1)
+        have = [len(published.get(b, ())) for b in window]
+        failed = [len(failing.get(b, ())) >= alarm.k for b in window]
+        for fill in fills:
+            values: list[bool | None] = [
+                f if fill == "fill" or (h > 0 if fill == "union" else h == len(timelines)) else None
+                for h, f in zip(have, failed, strict=True)
+            ]
+            for r in ranges:
+                key = (r, fill)
+                state[key] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat="ignore", state=state[key])
+                states[key].append((t, state[key]))
     return states
 
 
@@ -538,14 +580,12 @@ def quorum_worst_cases(
                 remote_publish=remote_publish,
             )
             until = start + duration + 2 * c.schedule
-            for range_periods in range(alarm.n, 2 * alarm.n + 1):
-                for fill in fills:
-                    states = quorum_replay(
-                        tls, alarm, range_periods=range_periods, reading="open period", fill=fill, until=until
-                    )
-                    d, r = _detected(states, start, start + duration)
-                    worst["detection"] = max(worst["detection"], d)
-                    worst["recovery"] = max(worst["recovery"], r)
+            ranges = range(alarm.n, 2 * alarm.n + 1)
+            replayed = quorum_replays(tls, alarm, ranges=ranges, fills=fills, reading="open period", until=until)
+            for states in replayed.values():
+                d, r = _detected(states, start, start + duration)
+                worst["detection"] = max(worst["detection"], d)
+                worst["recovery"] = max(worst["recovery"], r)
     return worst
 
 
