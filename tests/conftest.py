@@ -15,6 +15,8 @@ import pytest
 from tools.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the run keeps its shared cloud assemblies (tests/infra.py `assembly`).
+ASSEMBLIES_ENV = "TESTS_ASSEMBLIES_DIR"
 
 
 def _tools_on_path() -> None:
@@ -33,6 +35,15 @@ _tools_on_path()
 # then never stop: give this run, and so its children, the default.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_assemblies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The run's one directory of cloud assemblies (tests/infra.py `assembly`), under its pytest
+    temporary directory: with pytest-xdist each process has its own below the run's."""
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ[ASSEMBLIES_ENV] = str(run / "assemblies")
 
 
 class RunningService:

@@ -1,50 +1,108 @@
-"""Synthesizes the app in-process (no AWS, no network) for the infrastructure tests."""
+"""Synthesizes the app in-process (no AWS, no network) for the infrastructure tests: once per
+configuration for the whole run, shared by the tests (and test processes) that read it."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
+import shutil
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
+from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
 from cdk_app.stack import Stacks, build
+from tests.conftest import ASSEMBLIES_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
-_SYNTHESIZED: dict[str, tuple[Stacks, Template]] = {}
-
-
-def synth(outdir: str | None = None, **context: Any) -> tuple[Stacks, Template]:
-    """Exactly what app.py builds (cdk-nag included), with these context values over cdk.json's,
-    synthesized without aws-cdk-lib's own CloudFormation validation: it only reads the templates
-    (they are the same without it), costs about a third of each synthesis, and reports its
-    findings as warnings while synth passes. tests/test_security.py runs it on the default and
-    the richest configuration, and fails on any finding.
-
-    The template is the home region's stacks (cluster and monitoring) as one: their resources
-    and outputs together, each import replaced by the value the other stack exports under that
-    name, so a path test follows a value across the stack boundary as within a stack. The
-    boundary itself is tested on the stacks' own templates (tests/test_stacks.py).
-
-    One synthesis per configuration for the whole run (the tests only read it); with `outdir`,
-    always a new one."""
-    if outdir is not None:
-        return _synth(outdir, context)
-    key = json.dumps(context, sort_keys=True)
-    if key not in _SYNTHESIZED:
-        _SYNTHESIZED[key] = _synth(None, context)
-    return _SYNTHESIZED[key]
-
-
-def _synth(outdir: str | None, context: dict[str, Any]) -> tuple[Stacks, Template]:
-    app = cdk.App(context={**DEFAULTS, **context}, outdir=outdir, builtin_cloud_formation_validation=False)
+def synthesize(outdir: Path | str, **context: Any) -> Stacks:
+    """A new synthesis into `outdir`, exactly what app.py builds (cdk-nag included) with these
+    context values over cdk.json's, without aws-cdk-lib's own CloudFormation validation: it only
+    reads the templates (they are the same without it), costs about a third of each synthesis,
+    and reports its findings as warnings while synth passes. tests/test_security.py runs it on
+    the default and the richest configuration, and fails on any finding."""
+    app = cdk.App(context={**DEFAULTS, **context}, outdir=str(outdir), builtin_cloud_formation_validation=False)
     stacks = build(app)
-    home = [s for s in (stacks.cluster, stacks.health) if s is not None]
-    return stacks, merged(*(Template.from_stack(s).to_json() for s in home))
+    app.synth()
+    return stacks
+
+
+def assembly(**context: Any) -> Path:
+    """The cloud assembly of this configuration, synthesized once for the whole run: the first
+    test process to ask synthesizes it, any other waits for it and reads the same one. It keeps
+    the JSON (manifest, templates, asset manifests), not the assets; a test that reads an
+    asset's files makes its own with `synthesize`."""
+    return _assembly(json.dumps(context, sort_keys=True))
+
+
+@cache
+def _assembly(context: str) -> Path:
+    assert os.environ.get(ASSEMBLIES_ENV), f"{ASSEMBLIES_ENV}: tests/conftest.py sets it for a pytest run"
+    shared = Path(os.environ[ASSEMBLIES_ENV])
+    shared.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(context.encode()).hexdigest()[:16]
+    done, partial = shared / key, shared / f"{key}.partial"
+    with (shared / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+        if not done.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+            synthesize(partial, **json.loads(context))
+            for entry in partial.iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                elif entry.suffix != ".json" or entry.name == "tree.json":
+                    entry.unlink()
+            partial.rename(done)
+    return done
+
+
+def stack_templates(**context: Any) -> dict[str, Template]:
+    """Each stack's own template, by stack name."""
+    return _stack_templates(json.dumps(context, sort_keys=True))
+
+
+@cache
+def _stack_templates(context: str) -> dict[str, Template]:
+    return {name: Template.from_json(template) for name, template in _stack_jsons(**json.loads(context)).items()}
+
+
+def synth(**context: Any) -> Template:
+    """The home region's stacks (cluster and monitoring) as one template: their resources and
+    outputs together, each import replaced by the value the other stack exports under that name,
+    so a path test follows a value across the stack boundary as within a stack. The boundary
+    itself is tested on the stacks' own templates (tests/test_stacks.py)."""
+    return _merged_home(json.dumps(context, sort_keys=True))
+
+
+@cache
+def _merged_home(context: str) -> Template:
+    templates = _stack_jsons(**json.loads(context))
+    return merged(*(templates[name] for name in (STACK_NAME, MONITORING_STACK_NAME) if name in templates))
+
+
+def _stack_jsons(**context: Any) -> dict[str, Any]:
+    path = assembly(**context)
+    artifacts = json.loads((path / "manifest.json").read_text())["artifacts"]
+    return {
+        name: json.loads((path / a["properties"]["templateFile"]).read_text())
+        for name, a in artifacts.items()
+        if a["type"] == "aws:cloudformation:stack"
+    }
+
+
+def stack_dependencies(**context: Any) -> dict[str, set[str]]:
+    """Stack -> the stacks the CDK CLI deploys before it (and destroys after it), from the assembly's manifest."""
+    artifacts = json.loads((assembly(**context) / "manifest.json").read_text())["artifacts"]
+    stacks = {name for name, a in artifacts.items() if a["type"] == "aws:cloudformation:stack"}
+    return {name: set(artifacts[name].get("dependencies", [])) & stacks for name in stacks}
 
 
 SSM_READ_PREFIX = "AWS::SSM::Parameter::Value<"
@@ -106,14 +164,8 @@ def merged(*templates: dict[str, Any]) -> Template:
     return Template.from_json(out)
 
 
-def stack_templates(**context: Any) -> tuple[Stacks, dict[str, Template]]:
-    """Each stack's own template, by stack name."""
-    stacks = synth(**context)[0]
-    return stacks, {s.stack_name: Template.from_stack(s) for s in stacks.all()}
-
-
 def default_template() -> Template:
-    return synth(alertEmail="oncall@example.com")[1]
+    return synth(alertEmail="oncall@example.com")
 
 
 def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:

@@ -63,7 +63,7 @@ def _from_template(props: dict[str, Any]) -> Alarm:
 
 def synthesized(c: Checker) -> tuple[Alarm, Alarm]:
     """The availability and heartbeat alarms of the stack built with these settings."""
-    _, t = synth(
+    t = synth(
         probeIntervalSeconds=c.interval,
         confirmProbes=c.confirm,
         probeTimeoutSeconds=c.timeout,
@@ -158,7 +158,7 @@ def test_a_silent_checker_pages_through_the_heartbeat(checker) -> None:
 
 
 def test_the_heartbeat_pages_through_the_service_down_composite() -> None:
-    _, t = synth()
+    t = synth()
     alarms = resources(t, "AWS::CloudWatch::Alarm")
     [(logical_id, props)] = [
         (k, a["Properties"]) for k, a in alarms.items() if a["Properties"].get("Statistic") == "SampleCount"
@@ -208,7 +208,7 @@ def _burn_windows(t) -> dict[int, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def burn_windows() -> dict[int, dict[str, Any]]:
-    return _burn_windows(synth()[1])
+    return _burn_windows(synth())
 
 
 def test_burn_rate_windows_slide_with_the_clock_not_with_the_hour(burn_windows) -> None:
@@ -306,7 +306,7 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 @pytest.fixture(scope="module")
 def quorum() -> simulate.Quorum:
     """The quorum alarm as synthesized for three regions, in the simulator's terms."""
-    _, t = synth(checkerRegions=json.dumps(REGIONS))
+    t = synth(checkerRegions=json.dumps(REGIONS))
     [props] = [a["Properties"] for k, a in resources(t, "AWS::CloudWatch::Alarm").items() if "Quorum" in k]
     stats = {m["Id"]: m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m}
     [expression] = [m["Expression"] for m in props["Metrics"] if "Expression" in m]

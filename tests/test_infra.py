@@ -17,7 +17,18 @@ from cdk_app.config import CHECKER_STACK_PREFIX, MONITORING_STACK_NAME, STACK_NA
 from cdk_app.stack import build
 from checker_lambda import contract, timing
 from checker_lambda.settings import Settings
-from tests.infra import DEFAULTS, ROOT, default_template, render, resources, synth, url_from_parameter
+from tests.infra import (
+    DEFAULTS,
+    ROOT,
+    default_template,
+    kubernetes_objects,
+    render,
+    resources,
+    stack_templates,
+    synth,
+    synthesize,
+    url_from_parameter,
+)
 
 
 def _checker_function(template) -> dict:
@@ -110,7 +121,7 @@ def test_checker_may_only_put_metrics_into_its_namespace() -> None:
 
 
 def test_no_subscription_without_an_email() -> None:
-    _, t = synth()
+    t = synth()
     t.resource_count_is("AWS::SNS::Subscription", 0)
 
 
@@ -141,7 +152,7 @@ def test_availability_alarm_pages_on_failed_probes_and_reads_unpublished_periods
     ],
 )
 def test_alarm_settings_match_the_documented_detection_formula(context: dict) -> None:
-    _, t = synth(**context)
+    t = synth(**context)
     alarm = _availability_alarm(t)
     # What the Lambda will read, read as it will (the load balancer's address rendered as a name).
     # (its region, a deploy-time value: the region the stack deploys to)
@@ -172,9 +183,10 @@ def test_outputs_give_the_url_dashboard_and_kubeconfig_command() -> None:
 
 
 def test_synth_is_deterministic(tmp_path: Path) -> None:
-    first = synth(str(tmp_path / "a"))[1].to_json()
-    second = synth(str(tmp_path / "b"))[1].to_json()
-    assert first == second
+    """The run's shared synthesis of the defaults and a new one, in another directory."""
+    synthesize(tmp_path)
+    for name, template in stack_templates().items():
+        assert json.loads((tmp_path / f"{name}.template.json").read_text()) == template.to_json(), name
 
 
 def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
@@ -377,7 +389,7 @@ def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> No
 
 def test_https_targets_get_a_certificate_expiry_alarm_at_the_configured_threshold() -> None:
     extra = [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok|healthy"}]
-    _, t = synth(extraTargets=extra, certExpiryDays=21)
+    t = synth(extraTargets=extra, certExpiryDays=21)
     alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
     [cert] = [a for a in alarms if a.get("MetricName") == contract.CERT_DAYS_REMAINING]
     assert cert["Dimensions"] == [{"Name": contract.TARGET, "Value": "api"}]
@@ -414,7 +426,7 @@ def test_without_a_domain_the_alb_serves_plain_http_on_80() -> None:
 
 
 def test_with_a_domain_https_dns_validated_certificate_redirect_alias_and_checker_on_https() -> None:
-    _, t = synth(**HTTPS)
+    t = synth(**HTTPS)
     t.has_resource_properties(
         "AWS::CertificateManager::Certificate", {"DomainName": "hello.example.com", "ValidationMethod": "DNS"}
     )
@@ -450,17 +462,15 @@ def test_target_group_checks_readiness_and_deregisters_within_the_shutdown_budge
 
 
 def test_pod_autoscaling_limits_come_from_configuration() -> None:
-    stack, _ = synth(podMinReplicas=3, podMaxReplicas=9)
-    from cdk_app import manifests
-
-    assert stack.cluster is not None
-    hpa = manifests.autoscaler(stack.cluster.workload.workload)
+    applied = kubernetes_objects(synth(podMinReplicas=3, podMaxReplicas=9))
+    [hpa] = [o for o in applied if o["kind"] == "HorizontalPodAutoscaler"]
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 9
-    assert manifests.deployment(stack.cluster.workload.workload)["spec"]["replicas"] == 3
+    [deployment] = [o for o in applied if o["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 3
 
 
 def test_checker_is_bundled_without_docker_and_holds_only_its_package(tmp_path: Path) -> None:
-    synth(str(tmp_path))
+    synthesize(tmp_path)
     handlers = list(tmp_path.glob("asset.*/checker_lambda/handler.py"))
     assert len(handlers) == 1, "local bundling produced the checker package"
     bundle = handlers[0].parent.parent

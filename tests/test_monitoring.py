@@ -25,7 +25,7 @@ def template():
     """Defaults plus an HTTPS extra target and a webhook, so every kind of alarm exists."""
     return synth(
         alertEmail="oncall@example.com", extraTargets=HTTPS_EXTRA, alertWebhooks=["https://chat.example.com/hook"]
-    )[1]
+    )
 
 
 def metric_alarms(t) -> dict[str, dict[str, Any]]:
@@ -83,14 +83,14 @@ def test_every_notifying_alarm_says_what_to_do_first(template) -> None:
 
 
 def test_latency_alarm_uses_the_configured_percentile_and_threshold() -> None:
-    _, t = synth(latencyPercentile="p99", latencyThresholdMs=250)
+    t = synth(latencyPercentile="p99", latencyThresholdMs=250)
     [latency] = [a for a in metric_alarms(t).values() if a.get("MetricName") == contract.LATENCY]
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == 250
     assert latency["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_burn_rate_alarms_pair_a_long_and_a_short_window() -> None:
-    _, t = synth(sloTargetPercent=99.5)
+    t = synth(sloTargetPercent=99.5)
     windows = {}
     for props in metric_alarms(t).values():
         metrics = props.get("Metrics") or []
@@ -314,7 +314,7 @@ def test_the_single_region_dashboard_has_no_location() -> None:
 def test_the_checkers_own_failure_alarms_count_runs_whatever_the_schedule(minutes: int) -> None:
     """2 of the last 3 runs: with 1-minute periods and a run every 5 minutes, at most one period
     in three holds a failure and the alarms could never fire."""
-    _, t = synth() if minutes == 1 else synth(scheduleMinutes=minutes, probeIntervalSeconds=30)
+    t = synth() if minutes == 1 else synth(scheduleMinutes=minutes, probeIntervalSeconds=30)
     own = {
         props["MetricName"]: props
         for props in metric_alarms(t).values()
@@ -327,7 +327,7 @@ def test_the_checkers_own_failure_alarms_count_runs_whatever_the_schedule(minute
 
 def test_each_remote_checkers_failure_alarm_counts_its_runs_whatever_the_schedule() -> None:
     regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-    _, t = synth(checkerRegions=json.dumps(regions), scheduleMinutes=5, probeIntervalSeconds=30)
+    t = synth(checkerRegions=json.dumps(regions), scheduleMinutes=5, probeIntervalSeconds=30)
     remote = [p for p in metric_alarms(t).values() if p.get("MetricName") == contract.CHECKER_ERRORS]
     assert sorted(d["Value"] for p in remote for d in p["Dimensions"]) == sorted(regions[1:])
     assert all((p["Period"], p["DatapointsToAlarm"], p["EvaluationPeriods"]) == (300, 2, 3) for p in remote), remote

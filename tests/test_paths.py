@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +25,7 @@ from checker_lambda import contract
 from service import settings as svc
 from tests.infra import (
     Json,
+    assembly,
     helm_charts,
     kubernetes_objects,
     listify,
@@ -98,10 +98,8 @@ class Synthesized:
 
 @cache
 def synthesized(name: str) -> Synthesized:
-    with tempfile.TemporaryDirectory(prefix=f"cdk-{name}-") as outdir:
-        _, template = synth(outdir=outdir, **CONFIGS[name])
-        assets = json.loads((Path(outdir) / f"{STACK_NAME}.assets.json").read_text())
-    return Synthesized(name, CONFIGS[name], template, assets)
+    assets = json.loads((assembly(**CONFIGS[name]) / f"{STACK_NAME}.assets.json").read_text())
+    return Synthesized(name, CONFIGS[name], synth(**CONFIGS[name]), assets)
 
 
 @pytest.fixture(params=sorted(CONFIGS), scope="module")
@@ -366,7 +364,7 @@ def test_with_three_regions_every_alarm_still_reaches_the_topic() -> None:
     """The per-location alarms have no actions: each reaches the topic through a composite (the
     quorum's service-down, 'location alone', 'a checker silent')."""
     context = {"alertEmail": EMAIL, "checkerRegions": json.dumps(["us-east-1", "eu-west-1", "ap-southeast-2"])}
-    _, template = synth(**context)
+    template = synth(**context)
     app = Synthesized("three-regions", context, template, {})
     notify_alone = (contract.LATENCY, contract.CHECKER_ERRORS, contract.URL_READ_FAILURES)
     per_location = [  # availability and heartbeat per location (home latency, remote errors, URL reads notify alone)

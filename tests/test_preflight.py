@@ -215,17 +215,18 @@ def test_every_checker_region_must_be_bootstrapped_too(stubs: Stubs) -> None:
 
 
 def test_bootstrap_requirement_from_the_library_is_what_synth_writes(tmp_path: Path) -> None:
-    from tests.infra import synth
+    from tests.infra import assembly, synth
 
-    stack, template = synth(outdir=str(tmp_path), alertEmail="oncall@example.com")
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    path = assembly(alertEmail="oncall@example.com")
+    manifest = json.loads((path / "manifest.json").read_text())
     written = manifest["artifacts"][STACK_NAME]["properties"]["requiresBootstrapStackVersion"]
     assert preflight.bootstrap_requirement()[0] == written
-    assert preflight._bootstrap_requirement_from_assembly(tmp_path) == (
+    assert preflight._bootstrap_requirement_from_assembly(path) == (
         written,
-        f"{tmp_path.name}/manifest.json requiresBootstrapStackVersion",
+        f"{path.name}/manifest.json requiresBootstrapStackVersion",
     )
     # And the add-ons preflight asks EKS about are exactly the ones the stack installs.
+    template = synth(alertEmail="oncall@example.com")
     installed = {r["Properties"]["AddonName"] for r in template.find_resources("AWS::EKS::Addon").values()}
     assert set(preflight.ADDONS) == installed
 

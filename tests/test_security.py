@@ -14,9 +14,18 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match
 
-from cdk_app import manifests
 from cdk_app.stack import build
-from tests.infra import DEFAULTS, ROOT, default_template, logical_id_of, render, resources, synth
+from tests.infra import (
+    DEFAULTS,
+    ROOT,
+    assembly,
+    default_template,
+    kubernetes_objects,
+    logical_id_of,
+    render,
+    resources,
+    synth,
+)
 
 
 def _validation_report(app: cdk.App, outdir: Path) -> list[dict]:
@@ -170,7 +179,7 @@ def test_secrets_are_encrypted_with_a_rotating_key_and_control_plane_logs_are_on
     ],
 )
 def test_endpoint_access_follows_configuration_and_kubectl_reaches_it(context, public, private, cidrs) -> None:
-    _, t = synth(**context)
+    t = synth(**context)
     [cluster] = resources(t, "AWS::EKS::Cluster").values()
     vpc = cluster["Properties"]["ResourcesVpcConfig"]
     assert vpc["EndpointPublicAccess"] is public and vpc["EndpointPrivateAccess"] is private
@@ -206,18 +215,18 @@ def test_nodes_are_private_with_imdsv2_only_and_encrypted_disks() -> None:
     assert {s["Ref"] for s in group["Properties"]["Subnets"]} == private
 
 
-def test_spot_and_graviton_through_configuration(tmp_path: Path) -> None:
-    stack, t = synth(str(tmp_path), nodeInstanceType="m7g.large", nodeCapacityType="SPOT")
+def test_spot_and_graviton_through_configuration() -> None:
+    spot = {"nodeInstanceType": "m7g.large", "nodeCapacityType": "SPOT"}
+    t = synth(**spot)
     t.has_resource_properties(
         "AWS::EKS::Nodegroup",
         {"CapacityType": "SPOT", "AmiType": "AL2023_ARM_64_STANDARD", "InstanceTypes": ["m7g.large"]},
     )
     # The image is built for the nodes' architecture, and the pods ask for it.
-    assets = json.loads((tmp_path / "HelloWorldEks.assets.json").read_text())
+    assets = json.loads((assembly(**spot) / "HelloWorldEks.assets.json").read_text())
     [image] = assets["dockerImages"].values()
     assert image["source"]["platform"] == "linux/arm64"
-    assert stack.cluster is not None
-    deployment = manifests.deployment(stack.cluster.workload.workload)
+    [deployment] = [o for o in kubernetes_objects(t) if o["kind"] == "Deployment"]
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/arch": "arm64"}
 
 
@@ -225,7 +234,7 @@ def test_cost_switches_nat_gateways_and_vpc_endpoints() -> None:
     t = default_template()
     t.resource_count_is("AWS::EC2::NatGateway", 1)
     t.resource_count_is("AWS::EC2::VPCEndpoint", 0)
-    _, ha = synth(natGateways=2, vpcEndpoints=True)
+    ha = synth(natGateways=2, vpcEndpoints=True)
     ha.resource_count_is("AWS::EC2::NatGateway", 2)
     services = sorted(
         json.dumps(r["Properties"]["ServiceName"]) for r in resources(ha, "AWS::EC2::VPCEndpoint").values()

@@ -29,6 +29,7 @@ from tests.infra import (
     render,
     resources,
     ssm_typed_parameters,
+    stack_dependencies,
     stack_templates,
     statements,
     written_parameters,
@@ -40,12 +41,12 @@ DOMAIN = {"domainName": "hello.example.com", "hostedZoneId": "Z0123456789ABC", "
 
 @cache
 def three_regions() -> dict[str, Template]:
-    return stack_templates(checkerRegions=json.dumps(REGIONS), alertEmail="oncall@example.com")[1]
+    return stack_templates(checkerRegions=json.dumps(REGIONS), alertEmail="oncall@example.com")
 
 
 @cache
 def one_region() -> dict[str, Template]:
-    return stack_templates(alertEmail="oncall@example.com")[1]
+    return stack_templates(alertEmail="oncall@example.com")
 
 
 def props(t: Template, kind: str) -> list[dict[str, Any]]:
@@ -318,7 +319,7 @@ def test_each_remote_checker_counts_its_failures_where_an_alarm_reads_them_and_n
 
 @pytest.mark.parametrize("key", ["cluster"])
 def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> None:
-    _, t = stack_templates(
+    t = stack_templates(
         **{key: "false"},
         extraTargets=json.dumps([{"name": "site", "url": "https://www.example.com/"}]),
         alertEmail="oncall@example.com",
@@ -384,7 +385,7 @@ def test_too_few_reporting_locations_page_and_one_silent_location_notifies() -> 
 def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
     """An alarm's threshold, the probe timing, the SLO: only the monitoring stack changes."""
     before = one_region()
-    _, after = stack_templates(
+    after = stack_templates(
         alertEmail="oncall@example.com", latencyThresholdMs=250, sloTargetPercent=99.5, confirmProbes=2
     )
     assert after[STACK_NAME].to_json() == before[STACK_NAME].to_json()
@@ -392,7 +393,7 @@ def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
 
 
 def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> None:
-    _, t = stack_templates(
+    t = stack_templates(
         cluster="false",
         extraTargets=json.dumps([{"name": "site", "url": "https://www.example.com/"}]),
         checkerRegions=json.dumps(REGIONS[:2]),
@@ -451,7 +452,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 @cache
 def templates(setting: str) -> dict[str, Template]:
-    return stack_templates(alertEmail="oncall@example.com", **SETTINGS[setting])[1]
+    return stack_templates(alertEmail="oncall@example.com", **SETTINGS[setting])
 
 
 def region_of(stack_name: str) -> str:
@@ -537,19 +538,9 @@ def test_turning_the_domain_on_or_off_changes_neither_exported_value(regions: st
         assert checker_target(plain[name]) == checker_target(domain[name]), name
 
 
-def stack_dependencies(**context: Any) -> dict[str, set[str]]:
-    """Stack -> the stacks the CDK CLI deploys before it (and destroys after it), from the cloud assembly."""
-    stacks, _ = stack_templates(alertEmail="oncall@example.com", **context)
-    assembly = stacks.health.node.root.synth()  # type: ignore[attr-defined]
-    return {
-        s.stack_name: {d.id for d in s.dependencies if d.id in {x.stack_name for x in assembly.stacks}}
-        for s in assembly.stacks
-    }
-
-
 @pytest.mark.parametrize("setting", ["one region", "three regions"])
 def test_the_other_stacks_deploy_after_the_cluster_stack_and_are_destroyed_before_it(setting: str) -> None:
-    deps = stack_dependencies(**SETTINGS[setting])
+    deps = stack_dependencies(alertEmail="oncall@example.com", **SETTINGS[setting])
     assert deps[STACK_NAME] == set()
     others = set(deps) - {STACK_NAME}
     assert others == {
@@ -595,7 +586,7 @@ def test_by_default_the_cluster_stack_keeps_what_the_previous_health_stack_impor
         assert not {json.dumps(m) for m in _find(template.to_json(), "Fn::ImportValue")} & {
             json.dumps(n) for n in PREVIOUS_IMPORTS[setting]
         }, name
-    _, off = stack_templates(alertEmail="oncall@example.com", keepExports="false", **SETTINGS[setting])
+    off = stack_templates(alertEmail="oncall@example.com", keepExports="false", **SETTINGS[setting])
     pinned = {SHARED.load_balancer_export, SHARED.target_group_export}
     for name, template in off.items():
         assert exports(template) == (pinned if name == STACK_NAME else set()), name
@@ -643,8 +634,8 @@ def test_each_ports_listener_keeps_the_logical_id_of_the_released_version():
         listeners = resources(t, "AWS::ElasticLoadBalancingV2::Listener")
         return {int(r["Properties"]["Port"]): k for k, r in listeners.items()}
 
-    assert by_port(stack_templates()[1][STACK_NAME]) == {80: "WorkloadLoadBalancerHttp4275A5C8"}
-    assert by_port(stack_templates(**DOMAIN)[1][STACK_NAME]) == {
+    assert by_port(stack_templates()[STACK_NAME]) == {80: "WorkloadLoadBalancerHttp4275A5C8"}
+    assert by_port(stack_templates(**DOMAIN)[STACK_NAME]) == {
         80: "WorkloadLoadBalancerRedirect80To443405A67F9",
         443: "WorkloadLoadBalancerHttps1842973E",
     }
