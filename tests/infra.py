@@ -39,8 +39,9 @@ def assembly(**context: Any) -> Path:
     """The cloud assembly of this configuration, synthesized once for the whole run: the first
     test process to ask synthesizes it, any other waits for it and reads the same one. It keeps
     the JSON (manifest, templates, asset manifests), not the assets; a test that reads an
-    asset's files makes its own with `synthesize`."""
-    return _assembly(json.dumps(context, sort_keys=True))
+    asset's files makes its own with `synthesize`. Configurations are the same when they set
+    the same values, whether from cdk.json or given here."""
+    return _assembly(json.dumps({**DEFAULTS, **context}, sort_keys=True))
 
 
 @cache
@@ -54,7 +55,7 @@ def _assembly(context: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
         if not done.exists():
             shutil.rmtree(partial, ignore_errors=True)
-            synthesize(partial, **json.loads(context))
+            synthesize(partial, **json.loads(context))  # cdk.json's values and the given ones
             for entry in partial.iterdir():
                 if entry.is_dir():
                     shutil.rmtree(entry)

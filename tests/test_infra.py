@@ -147,7 +147,7 @@ def test_availability_alarm_pages_on_failed_probes_and_reads_unpublished_periods
     [
         {},
         {"probeIntervalSeconds": 30, "confirmProbes": 2, "probeTimeoutSeconds": 10},
-        {"probeIntervalSeconds": 10, "confirmProbes": 2, "probeTimeoutSeconds": 3},
+        {"probeIntervalSeconds": 10, "confirmProbes": 2, "scheduleMinutes": 2, "probeTimeoutSeconds": 3},
         {"probeIntervalSeconds": 30, "confirmProbes": 2, "scheduleMinutes": 2, "probeTimeoutSeconds": 5},
     ],
 )
