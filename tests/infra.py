@@ -22,6 +22,30 @@ from tests.conftest import ASSEMBLIES_ENV
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
+# Configurations that tests in several files read, each synthesized once for the run: every
+# alarm setting changed; every node and network setting changed; every kind of alarm present.
+ALARMS_TUNED = {
+    "alertEmail": "oncall@example.com",
+    "confirmProbes": 2,
+    "latencyPercentile": "p99",
+    "latencyThresholdMs": 250,
+    "sloTargetPercent": 99.5,
+}
+CLUSTER_TUNED = {
+    "nodeInstanceType": "m7g.large",
+    "nodeCapacityType": "SPOT",
+    "natGateways": 2,
+    "vpcEndpoints": True,
+    "podMinReplicas": 3,
+    "podMaxReplicas": 9,
+}
+EVERY_ALARM = {
+    "alertEmail": "oncall@example.com",
+    "alertWebhooks": ["https://chat.example.com/hook"],
+    "extraTargets": [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}],
+    "certExpiryDays": 21,
+}
+
 
 def synthesize(outdir: Path | str, **context: Any) -> Stacks:
     """A new synthesis into `outdir`, exactly what app.py builds (cdk-nag included) with these

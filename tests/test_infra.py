@@ -18,7 +18,9 @@ from cdk_app.stack import build
 from checker_lambda import contract, timing
 from checker_lambda.settings import Settings
 from tests.infra import (
+    CLUSTER_TUNED,
     DEFAULTS,
+    EVERY_ALARM,
     ROOT,
     default_template,
     kubernetes_objects,
@@ -410,8 +412,7 @@ def test_cdk_cli_synth_stops_on_bad_context_naming_the_key(tmp_path: Path) -> No
 
 
 def test_https_targets_get_a_certificate_expiry_alarm_at_the_configured_threshold() -> None:
-    extra = [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok|healthy"}]
-    t = synth(extraTargets=extra, certExpiryDays=21)
+    t = synth(**EVERY_ALARM)  # an HTTPS extra target, and 21 days
     alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
     [cert] = [a for a in alarms if a.get("MetricName") == contract.CERT_DAYS_REMAINING]
     assert cert["Dimensions"] == [{"Name": contract.TARGET, "Value": "api"}]
@@ -420,7 +421,7 @@ def test_https_targets_get_a_certificate_expiry_alarm_at_the_configured_threshol
     availability_targets = {a["Dimensions"][0]["Value"] for a in alarms if a.get("MetricName") == contract.AVAILABILITY}
     assert availability_targets == {"hello", "api"}
     env = _checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]["Fn::Join"][1][2]
-    assert '{"name":"api","url":"https://api.example.com/health","expect_regex":"ok|healthy"' in env
+    assert '{"name":"api","url":"https://api.example.com/health","expect_regex":"ok"' in env
 
 
 def test_a_logs_insights_query_for_failed_probes_is_saved() -> None:
@@ -484,7 +485,7 @@ def test_target_group_checks_readiness_and_deregisters_within_the_shutdown_budge
 
 
 def test_pod_autoscaling_limits_come_from_configuration() -> None:
-    applied = kubernetes_objects(synth(podMinReplicas=3, podMaxReplicas=9))
+    applied = kubernetes_objects(synth(**CLUSTER_TUNED))  # 3 to 9 pods
     [hpa] = [o for o in applied if o["kind"] == "HorizontalPodAutoscaler"]
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 9
     [deployment] = [o for o in applied if o["kind"] == "Deployment"]

@@ -15,17 +15,13 @@ from cdk_app.monitoring import Dashboard, DashboardView
 from checker_lambda import contract
 from checker_lambda.metrics import metric_data, url_read_failures_datum
 from checker_lambda.probe import ProbeResult
-from tests.infra import resources, synth
-
-HTTPS_EXTRA = [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}]
+from tests.infra import ALARMS_TUNED, EVERY_ALARM, resources, synth
 
 
 @pytest.fixture(scope="module")
 def template():
     """Defaults plus an HTTPS extra target and a webhook, so every kind of alarm exists."""
-    return synth(
-        alertEmail="oncall@example.com", extraTargets=HTTPS_EXTRA, alertWebhooks=["https://chat.example.com/hook"]
-    )
+    return synth(**EVERY_ALARM)
 
 
 def metric_alarms(t) -> dict[str, dict[str, Any]]:
@@ -83,14 +79,14 @@ def test_every_notifying_alarm_says_what_to_do_first(template) -> None:
 
 
 def test_latency_alarm_uses_the_configured_percentile_and_threshold() -> None:
-    t = synth(latencyPercentile="p99", latencyThresholdMs=250)
+    t = synth(**ALARMS_TUNED)  # p99 over 250 ms
     [latency] = [a for a in metric_alarms(t).values() if a.get("MetricName") == contract.LATENCY]
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == 250
     assert latency["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_burn_rate_alarms_pair_a_long_and_a_short_window() -> None:
-    t = synth(sloTargetPercent=99.5)
+    t = synth(**ALARMS_TUNED)  # an SLO of 99.5%
     windows = {}
     for props in metric_alarms(t).values():
         metrics = props.get("Metrics") or []

@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match
 
 from cdk_app.stack import build
 from tests.infra import (
+    CLUSTER_TUNED,
     DEFAULTS,
     ROOT,
     assembly,
@@ -190,14 +191,13 @@ def test_nodes_are_private_with_imdsv2_only_and_encrypted_disks() -> None:
 
 
 def test_spot_and_graviton_through_configuration() -> None:
-    spot = {"nodeInstanceType": "m7g.large", "nodeCapacityType": "SPOT"}
-    t = synth(**spot)
+    t = synth(**CLUSTER_TUNED)  # m7g.large, spot
     t.has_resource_properties(
         "AWS::EKS::Nodegroup",
         {"CapacityType": "SPOT", "AmiType": "AL2023_ARM_64_STANDARD", "InstanceTypes": ["m7g.large"]},
     )
     # The image is built for the nodes' architecture, and the pods ask for it.
-    assets = json.loads((assembly(**spot) / "HelloWorldEks.assets.json").read_text())
+    assets = json.loads((assembly(**CLUSTER_TUNED) / "HelloWorldEks.assets.json").read_text())
     [image] = assets["dockerImages"].values()
     assert image["source"]["platform"] == "linux/arm64"
     [deployment] = [o for o in kubernetes_objects(t) if o["kind"] == "Deployment"]
@@ -208,7 +208,7 @@ def test_cost_switches_nat_gateways_and_vpc_endpoints() -> None:
     t = default_template()
     t.resource_count_is("AWS::EC2::NatGateway", 1)
     t.resource_count_is("AWS::EC2::VPCEndpoint", 0)
-    ha = synth(natGateways=2, vpcEndpoints=True)
+    ha = synth(**CLUSTER_TUNED)  # two NAT gateways and VPC endpoints
     ha.resource_count_is("AWS::EC2::NatGateway", 2)
     services = sorted(
         json.dumps(r["Properties"]["ServiceName"]) for r in resources(ha, "AWS::EC2::VPCEndpoint").values()

@@ -24,6 +24,7 @@ from cdk_app.config import (
 from checker_lambda import contract
 from service import settings as svc
 from tests.infra import (
+    ALARMS_TUNED,
     DEFAULTS,
     exported,
     render,
@@ -385,9 +386,7 @@ def test_too_few_reporting_locations_page_and_one_silent_location_notifies() -> 
 def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
     """An alarm's threshold, the probe timing, the SLO: only the monitoring stack changes."""
     before = one_region()
-    after = stack_templates(
-        alertEmail="oncall@example.com", latencyThresholdMs=250, sloTargetPercent=99.5, confirmProbes=2
-    )
+    after = stack_templates(**ALARMS_TUNED)
     assert after[STACK_NAME].to_json() == before[STACK_NAME].to_json()
     assert after[MONITORING_STACK_NAME].to_json() != before[MONITORING_STACK_NAME].to_json()
 
