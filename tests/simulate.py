@@ -173,7 +173,8 @@ def timeline(
 
 
 def evaluate(values: Sequence[bool | None], *, n: int, m: int, treat: str, state: str) -> str:
-    """One evaluation. `values`: the evaluation range, oldest first; True breaching, None missing."""
+    """One evaluation. `values`: the evaluation range, oldest first; True breaching, None missing.
+    Evaluating the same values again keeps the state this gave (the replays skip doing so)."""
     real = [v for v in values if v is not None]
     if len(real) >= n:  # enough real datapoints: the N most recent decide, the treatment is unused
         return ALARM if sum(real[-n:]) >= m else OK
@@ -261,6 +262,7 @@ def replays(
     states: dict[int, list[tuple[float, str]]] = {r: [] for r in ranges}
     buckets: dict[int, list[bool]] = {}
     breaching: dict[int, bool] = {}  # per bucket, as of the datapoints readable so far
+    evaluated: list[bool | None] | None = None
     i = 0
     for t in times:
         while i < len(arrivals) and arrivals[i].readable_at <= t:
@@ -270,8 +272,11 @@ def replays(
             i += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         values = [False if b < first_bucket else breaching.get(b) for b in range(last - widest + 1, last + 1)]
+        if values != evaluated:  # the same values give the same state again (evaluate is idempotent)
+            for r in ranges:
+                state[r] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat=alarm.treat, state=state[r])
+            evaluated = values
         for r in ranges:
-            state[r] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat=alarm.treat, state=state[r])
             states[r].append((t, state[r]))
     return states
 
@@ -530,6 +535,7 @@ def quorum_replays(
     keys = [(r, fill) for r in ranges for fill in fills]
     state = dict.fromkeys(keys, OK)
     states: dict[tuple[int, str], list[tuple[float, str]]] = {key: [] for key in keys}
+    evaluated: dict[str, list[bool | None]] = {}
     j = 0
     for t in times:
         while j < len(arrivals) and arrivals[j][0].readable_at <= t:
@@ -548,10 +554,13 @@ def quorum_replays(
                 f if fill == "fill" or (h > 0 if fill == "union" else h == len(timelines)) else None
                 for h, f in zip(have, failed, strict=True)
             ]
+            if values != evaluated.get(fill):  # the same values give the same state (evaluate is idempotent)
+                for r in ranges:
+                    key = (r, fill)
+                    state[key] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat="ignore", state=state[key])
+                evaluated[fill] = values
             for r in ranges:
-                key = (r, fill)
-                state[key] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat="ignore", state=state[key])
-                states[key].append((t, state[key]))
+                states[r, fill].append((t, state[r, fill]))
     return states
 
 

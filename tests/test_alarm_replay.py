@@ -7,6 +7,7 @@ may end (the open period, or the last complete one): AWS documents neither.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -46,6 +47,17 @@ def test_the_evaluator_reproduces_the_documented_examples(m: int, row: str, expe
     for treat, want in zip(("missing", "ignore", "breaching", "notBreaching"), expected, strict=True):
         for state in (OK, ALARM):
             assert evaluate(values, n=3, m=m, treat=treat, state=state) == (want or state), (row, treat, state)
+
+
+def test_evaluating_the_same_values_again_keeps_the_state_the_replays_rely_on_it() -> None:
+    for size in range(1, 7):
+        for values in itertools.product((True, False, None), repeat=size):
+            for n in range(1, size + 1):
+                for m in range(1, n + 1):
+                    for treat in ("missing", "ignore", "breaching", "notBreaching"):
+                        for state in (OK, ALARM, INSUFFICIENT):
+                            once = evaluate(values, n=n, m=m, treat=treat, state=state)
+                            assert evaluate(values, n=n, m=m, treat=treat, state=once) == once
 
 
 # --- the alarms, as synthesized ---------------------------------------------------------------
