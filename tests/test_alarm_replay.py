@@ -78,7 +78,7 @@ def synthesized(c: Checker) -> tuple[Alarm, Alarm]:
     t = synth(
         probeIntervalSeconds=c.interval,
         confirmProbes=c.confirm,
-        probeTimeoutSeconds=c.timeout,
+        probeTimeoutSeconds=int(c.timeout) if float(c.timeout).is_integer() else c.timeout,  # 5 as cdk.json has it
         scheduleMinutes=c.schedule // 60,
     )
     alarms = [
@@ -318,7 +318,7 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 @pytest.fixture(scope="module")
 def quorum() -> simulate.Quorum:
     """The quorum alarm as synthesized for three regions, in the simulator's terms."""
-    t = synth(checkerRegions=json.dumps(REGIONS))
+    t = synth(checkerRegions=json.dumps(REGIONS), alertEmail="oncall@example.com")
     [props] = [a["Properties"] for k, a in resources(t, "AWS::CloudWatch::Alarm").items() if "Quorum" in k]
     stats = {m["Id"]: m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m}
     [expression] = [m["Expression"] for m in props["Metrics"] if "Expression" in m]

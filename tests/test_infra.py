@@ -437,7 +437,12 @@ def test_restricting_the_public_endpoint_needs_the_private_one() -> None:
         synth(endpointAccess="public", endpointAllowCidrs=["203.0.113.0/24"])
 
 
-HTTPS = {"domainName": "hello.example.com", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"}
+HTTPS = {
+    "domainName": "hello.example.com",
+    "hostedZoneId": "Z0123456789ABC",
+    "hostedZoneName": "example.com",
+    "alertEmail": "oncall@example.com",
+}
 
 
 def test_without_a_domain_the_alb_serves_plain_http_on_80() -> None:

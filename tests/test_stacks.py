@@ -634,7 +634,7 @@ def test_each_ports_listener_keeps_the_logical_id_of_the_released_version():
         return {int(r["Properties"]["Port"]): k for k, r in listeners.items()}
 
     assert by_port(stack_templates()[STACK_NAME]) == {80: "WorkloadLoadBalancerHttp4275A5C8"}
-    assert by_port(stack_templates(**DOMAIN)[STACK_NAME]) == {
+    assert by_port(stack_templates(alertEmail="oncall@example.com", **DOMAIN)[STACK_NAME]) == {
         80: "WorkloadLoadBalancerRedirect80To443405A67F9",
         443: "WorkloadLoadBalancerHttps1842973E",
     }
