@@ -22,6 +22,7 @@ from tests.infra import (
     DEFAULTS,
     EVERY_ALARM,
     ROOT,
+    as_json,
     default_template,
     kubernetes_objects,
     render,
@@ -98,7 +99,7 @@ def test_checker_environment_targets_the_load_balancer_hello_url() -> None:
     [lb_id] = resources(default_template(), "AWS::ElasticLoadBalancingV2::LoadBalancer")
     # The load balancer's address, read by the checker at run time from the cluster stack's parameter.
     assert "url" not in target
-    assert render(url_from_parameter(default_template().to_json(), target)) == f"http://${{{lb_id}.DNSName}}/hello"
+    assert render(url_from_parameter(as_json(default_template()), target)) == f"http://${{{lb_id}.DNSName}}/hello"
     assert target["name"] == "hello" and target["expect_body"] == "Hello World"
 
 
@@ -176,7 +177,7 @@ def test_alarm_settings_match_the_documented_detection_formula(context: dict) ->
 
 
 def test_outputs_give_the_url_dashboard_and_kubeconfig_command() -> None:
-    outputs = default_template().to_json()["Outputs"]
+    outputs = as_json(default_template())["Outputs"]
     assert {"HelloUrl", "DashboardUrl", "KubeconfigCommand"} <= set(outputs)
     assert "aws eks update-kubeconfig --name " in json.dumps(outputs["KubeconfigCommand"])
     # make drill MODE=outage finds the listener through it: it must name the service's own ALB.
@@ -188,12 +189,12 @@ def test_synth_is_deterministic(tmp_path: Path) -> None:
     """The run's shared synthesis of the defaults and a new one, in another directory."""
     synthesize(tmp_path)
     for name, template in stack_templates().items():
-        assert json.loads((tmp_path / f"{name}.template.json").read_text()) == template.to_json(), name
+        assert json.loads((tmp_path / f"{name}.template.json").read_text()) == as_json(template), name
 
 
 def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
     path = tmp_path / "template.json"
-    path.write_text(json.dumps(default_template().to_json()))
+    path.write_text(json.dumps(as_json(default_template())))
     done = subprocess.run(
         [sys.executable, "-m", "cfnlint", "--format", "parseable", str(path)], capture_output=True, text=True
     )
@@ -468,7 +469,7 @@ def test_with_a_domain_https_dns_validated_certificate_redirect_alias_and_checke
         "AWS::Route53::RecordSet", {"Name": "hello.example.com.", "Type": "A", "HostedZoneId": "Z0123456789ABC"}
     )
     [target] = json.loads(render(_checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]))
-    assert url_from_parameter(t.to_json(), target) == "https://hello.example.com/hello"
+    assert url_from_parameter(as_json(t), target) == "https://hello.example.com/hello"
     # HTTPS: the certificate of the service itself is watched too.
     alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()]
     assert any(

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.infra import DEFAULTS, default_template, render, resources
+from tests.infra import DEFAULTS, as_json, default_template, render, resources
 
 CLUSTER = f"{DEFAULTS['namePrefix']}-cluster"
 CONTROL_PLANE = f"/aws/eks/{CLUSTER}/cluster"
@@ -38,7 +38,7 @@ def _calls(kind: str) -> dict[str, tuple[str, dict]]:
 
 
 def _depends_on(logical_id: str) -> set[str]:
-    return set(default_template().to_json()["Resources"][logical_id].get("DependsOn", []))
+    return set(as_json(default_template())["Resources"][logical_id].get("DependsOn", []))
 
 
 def test_no_fixed_name_log_group_is_declared_as_a_log_group_resource() -> None:

@@ -25,6 +25,7 @@ from checker_lambda import contract
 from service import settings as svc
 from tests.infra import (
     Json,
+    as_json,
     assembly,
     helm_charts,
     kubernetes_objects,
@@ -64,7 +65,7 @@ class Synthesized:
 
     @property
     def resources(self) -> dict[str, Json]:
-        return self.template.to_json()["Resources"]
+        return as_json(self.template)["Resources"]
 
     def of_type(self, kind: str) -> dict[str, Json]:
         return resources(self.template, kind)
@@ -320,7 +321,7 @@ def test_the_checker_probes_the_listener_url_from_outside_the_vpc(app: Synthesiz
     targets = json.loads(fn["Environment"]["Variables"]["CHECK_TARGETS"])
     # The hop across the stack boundary, at run time: the target names the parameter, the
     # cluster stack writes the URL under that name, and the checker's role may read exactly it.
-    url = render(url_from_parameter(app.template.to_json(), targets[0]))
+    url = render(url_from_parameter(as_json(app.template), targets[0]))
     role_id = logical_id_of(fn["Role"])
     reading = [s for s in app.role_statements(role_id) if allows(s, "ssm:GetParameter")]
     arn = f"arn:${{AWS::Partition}}:ssm:{targets[0]['url_parameter_region']}:${{AWS::AccountId}}:parameter"

@@ -19,6 +19,7 @@ from tests.infra import (
     CLUSTER_TUNED,
     DEFAULTS,
     ROOT,
+    as_json,
     assembly,
     default_template,
     kubernetes_objects,
@@ -246,7 +247,7 @@ def test_keys_and_log_groups_have_an_explicit_removal_policy() -> None:
 
 def _edges(t) -> dict[str, set[str]]:
     """logical id -> ids it depends on (DependsOn, Ref, GetAtt), i.e. what CloudFormation deletes after it."""
-    body = t.to_json()["Resources"]
+    body = as_json(t)["Resources"]
     edges: dict[str, set[str]] = {}
     for logical_id, r in body.items():
         deps = set(r.get("DependsOn", []))

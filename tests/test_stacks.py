@@ -26,6 +26,7 @@ from service import settings as svc
 from tests.infra import (
     ALARMS_TUNED,
     DEFAULTS,
+    as_json,
     exported,
     render,
     resources,
@@ -99,7 +100,7 @@ def test_every_checker_reads_the_url_the_cluster_stack_writes_at_run_time(settin
     exactly that ARN; no checker is given a URL at deploy."""
     t = templates(setting)
     home = REGIONS[0] if "three" in setting else "${AWS::Region}"
-    assert set(written_parameters(t[STACK_NAME].to_json())) == {SHARED.url} == {"/HelloWorldEks/url"}
+    assert set(written_parameters(as_json(t[STACK_NAME]))) == {SHARED.url} == {"/HelloWorldEks/url"}
     checkers = [n for n in t if n != STACK_NAME]
     assert len(checkers) == (3 if "three" in setting else 1)
     for name in checkers:
@@ -121,7 +122,7 @@ def test_the_alarms_import_the_full_names_the_cluster_stack_exports_as_their_dim
     cluster, health = t[STACK_NAME], t[MONITORING_STACK_NAME]
     [lb] = resources(cluster, "AWS::ElasticLoadBalancingV2::LoadBalancer")
     [tg] = resources(cluster, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    exported_ = exported(cluster.to_json())
+    exported_ = exported(as_json(cluster))
     assert SHARED.load_balancer_export == "HelloWorldEks-LoadBalancerFullName"
     assert SHARED.target_group_export == "HelloWorldEks-TargetGroupFullName"
     assert exported_[SHARED.load_balancer_export] == {"Fn::GetAtt": [lb, "LoadBalancerFullName"]}
@@ -155,7 +156,7 @@ def test_single_region_keeps_the_alarms_it_had_and_no_location() -> None:
     assert not [a for a in alarms if "Metrics" in a and "FILL" in json.dumps(a["Metrics"])]  # no quorum
     assert contract.LOCATION not in json.dumps(alarms)
     assert "LOCATION" not in checker_function(health)["Environment"]["Variables"]
-    outputs = health.to_json()["Outputs"]
+    outputs = as_json(health)["Outputs"]
     drill = outputs["DrillAlarmName"]["Value"]
     [availability] = [
         k
@@ -216,7 +217,7 @@ def test_the_quorum_alarm_covers_every_location_and_feeds_service_down() -> None
         if c["Properties"].get("AlarmName") == "hello-service-down"
     ]
     assert quorum_id in json.dumps(down["AlarmRule"])
-    assert health.to_json()["Outputs"]["DrillAlarmName"]["Value"] == {"Ref": quorum_id}
+    assert as_json(health)["Outputs"]["DrillAlarmName"]["Value"] == {"Ref": quorum_id}
 
 
 def test_per_location_alarms_have_no_actions_and_do_not_page() -> None:
@@ -332,7 +333,7 @@ def test_a_checker_only_deploy_watches_extra_targets_without_eks(key: str) -> No
     )
     targets = json.loads(checker_function(health)["Environment"]["Variables"]["CHECK_TARGETS"])
     assert [x["name"] for x in targets] == ["site"]
-    assert health.to_json()["Outputs"]["DrillAlarmName"]
+    assert as_json(health)["Outputs"]["DrillAlarmName"]
 
 
 def config(**context: Any) -> AppConfig:
@@ -387,8 +388,8 @@ def test_changing_an_alarm_leaves_the_cluster_stack_as_it_was() -> None:
     """An alarm's threshold, the probe timing, the SLO: only the monitoring stack changes."""
     before = one_region()
     after = stack_templates(**ALARMS_TUNED)
-    assert after[STACK_NAME].to_json() == before[STACK_NAME].to_json()
-    assert after[MONITORING_STACK_NAME].to_json() != before[MONITORING_STACK_NAME].to_json()
+    assert as_json(after[STACK_NAME]) == as_json(before[STACK_NAME])
+    assert as_json(after[MONITORING_STACK_NAME]) != as_json(before[MONITORING_STACK_NAME])
 
 
 def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> None:
@@ -399,7 +400,7 @@ def test_a_checker_only_deploy_in_two_regions_needs_no_cross_region_export() -> 
     )
     remote = t[f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"]
     assert set(t) == {MONITORING_STACK_NAME, f"{CHECKER_STACK_PREFIX}-{REGIONS[1]}"}
-    assert not ssm_grants(remote) and not ssm_typed_parameters(remote.to_json()).keys() - {"BootstrapVersion"}
+    assert not ssm_grants(remote) and not ssm_typed_parameters(as_json(remote)).keys() - {"BootstrapVersion"}
     env = checker_function(remote)["Environment"]["Variables"]
     assert [x["name"] for x in json.loads(env["CHECK_TARGETS"])] == ["site"]
     assert (env["LOCATION"], env["METRICS_REGION"]) == (REGIONS[1], REGIONS[0])
@@ -461,7 +462,7 @@ def region_of(stack_name: str) -> str:
 
 
 def exports(template: Template) -> set[str]:
-    return set(exported(template.to_json()))
+    return set(exported(as_json(template)))
 
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
@@ -470,7 +471,7 @@ def test_no_stack_resolves_an_ssm_parameter_at_deploy_nor_writes_across_regions(
     default bootstrap's deploy role may read only its version parameter. So no template has such
     a parameter but the CDK's own BootstrapVersion, and nothing writes into another region."""
     for name, template in templates(setting).items():
-        body = template.to_json()
+        body = as_json(template)
         assert set(ssm_typed_parameters(body)) <= {"BootstrapVersion"}, name
         assert all(p["Default"].startswith("/cdk-bootstrap/") for p in ssm_typed_parameters(body).values()), name
         for kind in (
@@ -488,7 +489,7 @@ def test_no_stack_resolves_an_ssm_parameter_at_deploy_nor_writes_across_regions(
 def test_only_the_health_stack_imports_and_only_the_pinned_names(setting: str) -> None:
     t = templates(setting)
     for name, template in t.items():
-        imports = {json.dumps(m) for m in _find(template.to_json(), "Fn::ImportValue")}
+        imports = {json.dumps(m) for m in _find(as_json(template), "Fn::ImportValue")}
         if name == MONITORING_STACK_NAME:
             assert imports == {json.dumps(SHARED.load_balancer_export), json.dumps(SHARED.target_group_export)}
         else:
@@ -500,7 +501,7 @@ def test_only_the_health_stack_imports_and_only_the_pinned_names(setting: str) -
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_the_url_the_cluster_stack_writes_is_its_listeners(setting: str) -> None:
     cluster = templates(setting)[STACK_NAME]
-    url = render(written_parameters(cluster.to_json())[SHARED.url])
+    url = render(written_parameters(as_json(cluster))[SHARED.url])
     [(lb_id, _)] = resources(cluster, "AWS::ElasticLoadBalancingV2::LoadBalancer").items()
     listeners = {int(p["Port"]): render(p) for p in props(cluster, "AWS::ElasticLoadBalancingV2::Listener")}
     if "domainName" in SETTINGS[setting]:
@@ -530,9 +531,9 @@ def test_turning_the_domain_on_or_off_changes_neither_exported_value(regions: st
     plain, domain = templates(regions), templates(f"{regions}, domain")
     assert set(plain) == set(domain)
     ours = (SHARED.load_balancer_export, SHARED.target_group_export)
-    a, b = exported(plain[STACK_NAME].to_json()), exported(domain[STACK_NAME].to_json())
+    a, b = exported(as_json(plain[STACK_NAME])), exported(as_json(domain[STACK_NAME]))
     assert [a[n] for n in ours] == [b[n] for n in ours]
-    assert set(written_parameters(plain[STACK_NAME].to_json())) == set(written_parameters(domain[STACK_NAME].to_json()))
+    assert set(written_parameters(as_json(plain[STACK_NAME]))) == set(written_parameters(as_json(domain[STACK_NAME])))
     for name in set(plain) - {STACK_NAME}:
         assert checker_target(plain[name]) == checker_target(domain[name]), name
 
@@ -582,7 +583,7 @@ def test_by_default_the_cluster_stack_keeps_what_the_previous_health_stack_impor
     t = templates(setting)  # cdk.json's defaults
     assert PREVIOUS_IMPORTS[setting] <= exports(t[STACK_NAME])
     for name, template in t.items():
-        assert not {json.dumps(m) for m in _find(template.to_json(), "Fn::ImportValue")} & {
+        assert not {json.dumps(m) for m in _find(as_json(template), "Fn::ImportValue")} & {
             json.dumps(n) for n in PREVIOUS_IMPORTS[setting]
         }, name
     off = stack_templates(alertEmail="oncall@example.com", keepExports="false", **SETTINGS[setting])
@@ -596,7 +597,7 @@ def test_the_url_is_written_only_once_what_it_names_is_in_place(setting: str) ->
     """Every checker probes the parameter's value from its next run: written before the listener,
     certificate and DNS record it names exist, it is an outage seen from every location, and the
     quorum pages."""
-    cluster = templates(setting)[STACK_NAME].to_json()["Resources"]
+    cluster = as_json(templates(setting)[STACK_NAME])["Resources"]
     [(parameter_id, parameter)] = [
         (k, r)
         for k, r in cluster.items()
@@ -620,7 +621,7 @@ def test_the_url_parameter_keeps_the_logical_id_it_had() -> None:
     """A new logical id makes CloudFormation create the new parameter first, which SSM refuses
     (the name exists: the upgrade rolls back), and then delete the live one with the old resource."""
     for setting in sorted(SETTINGS):
-        cluster = templates(setting)[STACK_NAME].to_json()["Resources"]
+        cluster = as_json(templates(setting)[STACK_NAME])["Resources"]
         assert cluster["SharedUrl6B3DA5D5"]["Properties"]["Name"] == SHARED.url, setting
 
 
