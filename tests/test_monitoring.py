@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 
@@ -268,6 +268,12 @@ def _view(**over: Any) -> DashboardView:
     return DashboardView(**(stack_free | over))  # type: ignore[arg-type]
 
 
+def _bare_stack() -> Stack:
+    """A stack of its own, synthesized like tests/infra.py's (without aws-cdk-lib's CloudFormation
+    validation, which a bare Stack's implicit App runs)."""
+    return Stack(App(builtin_cloud_formation_validation=False))
+
+
 def _widget(body: dict[str, Any], title_start: str) -> dict[str, Any]:
     [w] = [w for w in body["widgets"] if w["properties"].get("title", "").startswith(title_start)]
     return w["properties"]
@@ -275,7 +281,7 @@ def _widget(body: dict[str, Any], title_start: str) -> dict[str, Any]:
 
 def test_the_dashboard_shows_availability_latency_and_failures_per_location() -> None:
     regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
-    stack = Stack()
+    stack = _bare_stack()
     view = _view(checker=lambda_.Function.from_function_name(stack, "Fn", "checker"), locations=regions)
     Dashboard(stack, "D", view=view)
     [d] = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
@@ -299,7 +305,7 @@ def test_the_dashboard_shows_availability_latency_and_failures_per_location() ->
 
 
 def test_the_single_region_dashboard_has_no_location() -> None:
-    stack = Stack()
+    stack = _bare_stack()
     Dashboard(stack, "D", view=_view(checker=lambda_.Function.from_function_name(stack, "Fn", "checker")))
     [d] = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
     body = _flatten(d["Properties"]["DashboardBody"])
