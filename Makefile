@@ -59,7 +59,7 @@ node_modules/.installed: package.json package-lock.json $(STAMP)
 	touch $@
 
 # Test processes (pytest-xdist): many tests wait on real processes, servers and deadlines, so
-# more workers than cores still helps (2 cores: 4 measured fastest, docs/benchmarks.md).
+# more workers than cores still helps (2 cores: 5 measured fastest, docs/benchmarks.md).
 # `make test TEST_WORKERS=0` runs them in one process.
 TEST_WORKERS ?= 5
 test: install ## Run every test (offline)
