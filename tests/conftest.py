@@ -38,11 +38,11 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shared_assemblies(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _shared_assemblies(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The run's one directory of cloud assemblies (tests/infra.py `assembly`), under its pytest
-    temporary directory: with pytest-xdist each process has its own below the run's."""
+    temporary directory: a pytest-xdist worker (it has `workerinput`) has its own below the run's."""
     base = tmp_path_factory.getbasetemp()
-    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    run = base.parent if hasattr(request.config, "workerinput") else base
     os.environ[ASSEMBLIES_ENV] = str(run / "assemblies")
 
 
@@ -63,7 +63,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for i, module in enumerate(computing):
         order.extend(w for k, w in enumerate(waiting) if int(k * stride) == i)
         order.append(module)
-    order.extend(w for w in waiting if w not in order)
     items[:] = [test for module in order for test in modules[module]]
 
 

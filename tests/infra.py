@@ -42,7 +42,7 @@ CLUSTER_TUNED = {
 EVERY_ALARM = {
     "alertEmail": "oncall@example.com",
     "alertWebhooks": ["https://chat.example.com/hook"],
-    "extraTargets": [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}],
+    "extraTargets": [{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok|healthy"}],
     "certExpiryDays": 21,
 }
 
@@ -71,7 +71,8 @@ def assembly(**context: Any) -> Path:
 
 @cache
 def _assembly(context: str) -> Path:
-    assert os.environ.get(ASSEMBLIES_ENV), f"{ASSEMBLIES_ENV}: tests/conftest.py sets it for a pytest run"
+    if not os.environ.get(ASSEMBLIES_ENV):
+        raise RuntimeError(f"{ASSEMBLIES_ENV} is not set: tests/conftest.py sets it in a pytest run")
     shared = Path(os.environ[ASSEMBLIES_ENV])
     shared.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(context.encode()).hexdigest()[:16]
@@ -92,7 +93,7 @@ def _assembly(context: str) -> Path:
 
 def stack_templates(**context: Any) -> dict[str, Template]:
     """Each stack's own template, by stack name."""
-    return _stack_templates(json.dumps(context, sort_keys=True))
+    return dict(_stack_templates(json.dumps(context, sort_keys=True)))
 
 
 @cache
@@ -114,7 +115,7 @@ def as_json(template: Template) -> dict[str, Any]:
     """A copy of the template's JSON: what `template.to_json()` gives, without the round trip
     through jsii for one made here (~17 ms each, the tests ask often)."""
     made = _MADE.get(id(template))
-    return json.loads(made[1]) if made is not None else template.to_json()
+    return json.loads(made[1]) if made is not None else dict(template.to_json())
 
 
 def synth(**context: Any) -> Template:

@@ -422,7 +422,7 @@ def test_https_targets_get_a_certificate_expiry_alarm_at_the_configured_threshol
     availability_targets = {a["Dimensions"][0]["Value"] for a in alarms if a.get("MetricName") == contract.AVAILABILITY}
     assert availability_targets == {"hello", "api"}
     env = _checker_function(t)["Environment"]["Variables"]["CHECK_TARGETS"]["Fn::Join"][1][2]
-    assert '{"name":"api","url":"https://api.example.com/health","expect_regex":"ok"' in env
+    assert '{"name":"api","url":"https://api.example.com/health","expect_regex":"ok|healthy"' in env
 
 
 def test_a_logs_insights_query_for_failed_probes_is_saved() -> None:
