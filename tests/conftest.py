@@ -46,26 +46,6 @@ def _shared_assemblies(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     os.environ[ASSEMBLIES_ENV] = str(run / "assemblies")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules marked `waits` spread through the first two thirds of the run, between the
-    others, each module's tests kept together (its module fixtures are set up once).
-    pytest-xdist hands its workers runs of consecutive tests: waiting modules next to each
-    other would leave the cores idle, one last would end the run alone."""
-    modules: dict[Path, list[pytest.Item]] = {}
-    for item in items:
-        modules.setdefault(item.path, []).append(item)
-    waiting = [m for m, tests in modules.items() if tests[0].get_closest_marker("waits")]
-    computing = [m for m in modules if m not in waiting]
-    if not waiting or not computing:
-        return
-    stride = len(computing) * 2 / 3 / len(waiting)
-    order: list[Path] = []
-    for i, module in enumerate(computing):
-        order.extend(w for k, w in enumerate(waiting) if int(k * stride) == i)
-        order.append(module)
-    items[:] = [test for module in order for test in modules[module]]
-
-
 class RunningService:
     def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
         self.proc = proc

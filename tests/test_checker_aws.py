@@ -19,8 +19,6 @@ from tests.conftest import RunningService
 from tests.peers import closed_port_url
 from tests.raw_peers import hanging_endpoint
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 
 class Context:
     def __init__(self, seconds: float) -> None:

@@ -21,8 +21,6 @@ from tests.conftest import RunningService
 from tests.peers import closed_port_url
 from tests.test_checker_aws import Context, checker_errors, fresh_handler, recent_sums, remote_checker  # noqa: F401
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 HOME = "us-east-1"
 NAME = "/HelloWorldEks/url"
 

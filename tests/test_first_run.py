@@ -20,8 +20,6 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 
 @contextmanager
 def held_port() -> Iterator[int]:

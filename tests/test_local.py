@@ -6,11 +6,7 @@ import os
 import re
 import signal
 
-import pytest
-
 from tests.test_first_run import Local, service_pid
-
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
 
 
 def test_local_run_reports_probes_and_an_outage_when_the_service_stops() -> None:

@@ -18,8 +18,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 FAKE_CDK = "echo cdk"
 
 

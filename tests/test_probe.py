@@ -20,8 +20,6 @@ from tests.conftest import RunningService
 from tests.peers import closed_port_url, http_peer, make_certificate, server_tls
 from tools.net import free_port
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 
 def target(url: str, **kw) -> Target:
     return Target(name="t", url=url, expect_body=kw.pop("expect_body", "Hello World"), **kw)

@@ -16,8 +16,6 @@ from service.app import AccessLog, Lifecycle, create_app
 from service.server import ServerSettings
 from tests.conftest import RunningService, StartService
 
-pytestmark = pytest.mark.waits  # see the marker in pyproject.toml
-
 
 @pytest.fixture
 def log_stream() -> io.StringIO:
