@@ -453,7 +453,7 @@ class Monitoring(Construct):
         quorum still watches, and a checker that stops reporting is its heartbeat's."""
         schedule = Duration.minutes(self.config.schedule_minutes)
         for loc in self.watched.locations[1:]:
-            self._own_count_alarm(
+            self._failed_runs_alarm(
                 f"CheckerErrors-{loc}",
                 alarm_name=f"{self.config.name_prefix}-checker-errors-{loc}",  # read in notifications
                 alarm_description=(
@@ -464,9 +464,12 @@ class Monitoring(Construct):
                 metric=own_count(contract.CHECKER_ERRORS, location=loc, period=schedule),
             )
 
-    def _own_count_alarm(self, id: str, *, alarm_name: str, alarm_description: str, metric: cw.Metric) -> None:
-        """A notification when a count the checkers publish about themselves is non-zero in 2 of the
-        last 3 periods (one run each), as the home checker's Errors alarm."""
+    def _failed_runs_alarm(
+        self, id: str, *, alarm_description: str, metric: cw.Metric, alarm_name: str | None = None
+    ) -> None:
+        """A notification when a count of the checkers' failed runs is non-zero in 2 of the last 3
+        periods (one run each): the home checker's Errors, Throttles and FailedInvocations alarms,
+        and the counts the checkers publish about themselves."""
         self._alarm(
             id,
             user_facing=False,
@@ -477,7 +480,7 @@ class Monitoring(Construct):
             threshold=1,
             datapoints_to_alarm=2,
             evaluation_periods=3,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # published only on a failure
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,  # counted only on a failure
         )
 
     def _url_read_failures(self) -> None:
@@ -489,7 +492,7 @@ class Monitoring(Construct):
         2 of the last 3 periods of one schedule, as the checkers' Errors alarms. A notification:
         the probes still run, against the URL last read."""
         where = " in one of the locations" if self.watched.locations else ""
-        self._own_count_alarm(
+        self._failed_runs_alarm(
             "UrlReadFailures",
             alarm_name=f"{self.config.name_prefix}-url-read-failures",
             alarm_description=(
@@ -612,17 +615,7 @@ class Monitoring(Construct):
                 "Lambda's resource policy and that the function exists.",
             ),
         ):
-            self._alarm(
-                alarm_id,
-                user_facing=False,
-                alarm_description=description,
-                metric=metric,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                threshold=1,
-                datapoints_to_alarm=2,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            )
+            self._failed_runs_alarm(alarm_id, alarm_description=description, metric=metric)
 
     def _burn_rate(
         self, id: str, long_window: Duration, short_window: Duration, burn: float, *, page: bool
