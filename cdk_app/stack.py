@@ -18,7 +18,7 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
-from cdk_app import nag, shared
+from cdk_app import alarm_plan, nag, shared
 from cdk_app.checker import HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
@@ -33,7 +33,7 @@ from cdk_app.monitoring import Monitoring, Watched
 from cdk_app.workload import HelloWorkload
 from service import settings as svc
 
-DEFAULT_TARGET = "hello"
+DEFAULT_TARGET = alarm_plan.DEFAULT_TARGET
 
 
 def _outputs(stack: Stack, *outputs: tuple[str, str, str]) -> None:
@@ -124,27 +124,18 @@ class HealthStack(Stack):
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=home,
         )
-        targets = [*([DEFAULT_TARGET] if cluster else []), *(t.name for t in config.extra_targets)]
-        https = [
-            *([DEFAULT_TARGET] if cluster and config.https else []),
-            *(t.name for t in config.extra_targets if t.https),
-        ]
+        self.plan = alarm_plan.plan(config)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             config=config,
+            plan=self.plan,
             watched=Watched(
-                targets=targets,
-                https_targets=https,
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
                 checker_rule=self.checker.rule,
                 load_balancer=Fn.import_value(SHARED.load_balancer_export) if cluster else None,
                 target_group=Fn.import_value(SHARED.target_group_export) if cluster else None,
-                cluster_name=config.cluster_name if cluster else None,
-                namespace=config.namespace if cluster else None,
-                locations=config.locations,
-                quorum=config.quorum,
             ),
         )
         m = self.monitoring
@@ -155,8 +146,8 @@ class HealthStack(Stack):
             ("ServiceDownAlarmName", m.service_down.alarm_name, "The composite alarm that pages"),
             (
                 "DrillAlarmName",
-                m.drill_alarms[targets[0]].alarm_name,
-                f"The alarm a drill forces to page for {targets[0]} (it feeds ServiceDownAlarmName)",
+                m.drill_alarms[self.plan.targets[0]].alarm_name,
+                f"The alarm a drill forces to page for {self.plan.targets[0]} (it feeds ServiceDownAlarmName)",
             ),
         )
 

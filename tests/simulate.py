@@ -25,18 +25,23 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from cdk_app import alarm_plan as ap
+from cdk_app.alarm_plan import ALARM, INSUFFICIENT, OK, evaluate  # noqa: F401 (the tests read them here)
+from cdk_app.config import AppConfig
 from checker_lambda import timing
 from checker_lambda.metrics import publish_budget
 from checker_lambda.probe import ProbeResult
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import Settings, Target
 
-ALARM, OK, INSUFFICIENT = "ALARM", "OK", "INSUFFICIENT_DATA"
 READINGS = ("open period", "complete periods")  # where the evaluation range ends
 
 
@@ -172,55 +177,48 @@ def timeline(
 # --- CloudWatch's alarm evaluation, as documented ---------------------------------------------
 
 
-def evaluate(values: Sequence[bool | None], *, n: int, m: int, treat: str, state: str) -> str:
-    """One evaluation. `values`: the evaluation range, oldest first; True breaching, None missing.
-    Evaluating the same values again keeps the state this gave (the replays skip doing so)."""
-    real = [v for v in values if v is not None]
-    if len(real) >= n:  # enough real datapoints: the N most recent decide, the treatment is unused
-        return ALARM if sum(real[-n:]) >= m else OK
-    if not real:
-        return {"breaching": ALARM, "notBreaching": OK, "ignore": state, "missing": INSUFFICIENT}[treat]
-    breaching = sum(real) + (n - len(real) if treat == "breaching" else 0)  # fill only the shortfall
-    if breaching >= m:
-        return ALARM
-    if treat in ("breaching", "notBreaching") or not all(real):
-        return OK
-    # Only breaching datapoints, fewer than M: `ignore` retains the state; `missing` goes to
-    # ALARM when the oldest breaching one in the last N periods is at least M periods old
-    # ("Avoiding premature transitions to alarm state").
-    if treat == "ignore":
-        return state
-    last = list(values[-n:])
-    oldest = next((i for i, v in enumerate(last) if v), None)
-    return ALARM if oldest is not None and len(last) - oldest >= m else OK
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1")
+DEFAULTS_CONTEXT: dict[str, Any] = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())[
+    "context"
+]
 
 
-@dataclass(frozen=True)
-class Alarm:
-    period: int
-    n: int  # evaluation periods
-    m: int  # datapoints to alarm
-    treat: str
-    statistic: str  # "Minimum" of Availability < 1, or "SampleCount" < 1
-
-    def breaching(self, values: list[bool]) -> bool:
-        if self.statistic == "SampleCount":
-            return len(values) < 1
-        return min(1.0 if ok else 0.0 for ok in values) < 1
-
-
-def availability_alarm(c: Checker, treat: str = "ignore") -> Alarm:
-    return Alarm(c.interval, timing.evaluation_periods(c.confirm), c.confirm, treat, "Minimum")
+@functools.cache
+def planned(c: Checker, locations: int = 1, quorum: int = 0) -> ap.Plan:
+    """The alarm plan of the stack deployed with these checker settings (and this many checker
+    regions, this quorum): what the replays evaluate."""
+    context = DEFAULTS_CONTEXT | {
+        "probeIntervalSeconds": c.interval,
+        "confirmProbes": c.confirm,
+        "probeTimeoutSeconds": c.timeout,
+        "scheduleMinutes": c.schedule // 60,
+        "checkerRegions": list(REGIONS[:locations]) if locations > 1 else [],
+        "checkerQuorum": quorum,
+    }
+    return ap.plan(AppConfig.from_context(context.get))
 
 
-def heartbeat_alarm(c: Checker) -> Alarm:
-    n = timing.heartbeat_periods(c.schedule)
-    return Alarm(60, n, n, "breaching", "SampleCount")
+def availability_alarm(c: Checker, treat: str = "ignore") -> ap.Alarm:
+    alarm = planned(c)["Availability-hello"]
+    assert isinstance(alarm, ap.Alarm)
+    return dataclasses.replace(alarm, missing=ap.Missing(treat))
+
+
+def heartbeat_alarm(c: Checker) -> ap.Alarm:
+    alarm = planned(c)["CheckerHeartbeat"]
+    assert isinstance(alarm, ap.Alarm)
+    return alarm
+
+
+def period_breaches(alarm: ap.Alarm, values: Sequence[bool]) -> bool | None:
+    """A period of one metric's probes (True healthy), as the alarm reads it."""
+    assert isinstance(alarm.metric, ap.Metric)
+    return alarm.datapoint({"": ap.statistic(alarm.metric.statistic, [1.0 if ok else 0.0 for ok in values])})
 
 
 def replay(
     data: Iterable[Datum],
-    alarm: Alarm,
+    alarm: ap.Alarm,
     *,
     range_periods: int,
     reading: str,
@@ -240,7 +238,7 @@ def replay(
 
 def replays(
     data: Iterable[Datum],
-    alarm: Alarm,
+    alarm: ap.Alarm,
     *,
     ranges: Iterable[int],
     reading: str,
@@ -248,7 +246,7 @@ def replays(
     history_from: float = 0.0,
 ) -> dict[int, list[tuple[float, str]]]:
     """`replay` for each evaluation range (in periods) of `ranges`, the arrivals read once."""
-    p = alarm.period
+    p = alarm.metric.period
     ranges = tuple(ranges)
     widest = max(ranges)
     arrivals = sorted(data, key=lambda d: d.readable_at)
@@ -268,21 +266,23 @@ def replays(
         while i < len(arrivals) and arrivals[i].readable_at <= t:
             b = math.floor(arrivals[i].slot / p)
             buckets.setdefault(b, []).append(arrivals[i].ok)
-            breaching[b] = alarm.breaching(buckets[b])
+            breaching[b] = bool(period_breaches(alarm, buckets[b]))
             i += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         values = [False if b < first_bucket else breaching.get(b) for b in range(last - widest + 1, last + 1)]
         if values != evaluated:  # the same values give the same state again (evaluate is idempotent)
             for r in ranges:
-                state[r] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat=alarm.treat, state=state[r])
+                state[r] = evaluate(
+                    values[widest - r :], n=alarm.periods, m=alarm.datapoints, treat=alarm.missing, state=state[r]
+                )
             evaluated = values
         for r in ranges:
             states[r].append((t, state[r]))
     return states
 
 
-def every_reading(alarm: Alarm) -> list[tuple[int, str]]:
-    return [(r, reading) for r in range(alarm.n, 2 * alarm.n + 1) for reading in READINGS]
+def every_reading(alarm: ap.Alarm) -> list[tuple[int, str]]:
+    return [(r, reading) for r in range(alarm.periods, 2 * alarm.periods + 1) for reading in READINGS]
 
 
 # --- what the tests and the report need ---------------------------------------------------------
@@ -307,13 +307,13 @@ def outage_scenario(c: Checker, start: float, end: float, cold_at: float | None)
     return Scenario(c, outage=(start, end), cold=frozenset(cold), invocations=math.ceil(end / c.schedule) + 5)
 
 
-def detection_and_recovery(tl: Timeline, alarm: Alarm, range_periods: int, reading: str) -> tuple[float, float]:
+def detection_and_recovery(tl: Timeline, alarm: ap.Alarm, range_periods: int, reading: str) -> tuple[float, float]:
     """Seconds from the outage's start to ALARM and from its end to OK; asserts there is no flapping."""
     return every_detection_and_recovery(tl, alarm, (range_periods,), reading)[0]
 
 
 def every_detection_and_recovery(
-    tl: Timeline, alarm: Alarm, ranges: Iterable[int], reading: str
+    tl: Timeline, alarm: ap.Alarm, ranges: Iterable[int], reading: str
 ) -> list[tuple[float, float]]:
     """`detection_and_recovery` for each evaluation range of `ranges`."""
     assert tl.scenario.outage is not None
@@ -339,7 +339,7 @@ def worst_cases(c: Checker, reading: str = "open period") -> dict[str, float]:
     alarm = availability_alarm(c)
     worst = {"detection": 0.0, "recovery": 0.0}
     for kind, tl in outage_timelines(c):
-        for d, r in every_detection_and_recovery(tl, alarm, range(alarm.n, 2 * alarm.n + 1), reading):
+        for d, r in every_detection_and_recovery(tl, alarm, range(alarm.periods, 2 * alarm.periods + 1), reading):
             worst[kind] = max(worst[kind], d if kind == "detection" else r)
     return worst
 
@@ -407,7 +407,7 @@ def flapping_worst(
         for kind in ("detection", "recovery"):
             f = Flapping.make(c, seed, kind)
             tl = timeline(f.scenario, monitor)
-            ranges = range(alarm.n, 2 * alarm.n + 1)
+            ranges = range(alarm.periods, 2 * alarm.periods + 1)
             for states in replays(tl.data, alarm, ranges=ranges, reading=reading, until=f.until).values():
                 for name, t in f.times(states).items():
                     worst[name] = max(worst[name], math.inf if t is None else t)
@@ -456,16 +456,11 @@ def burn_alert(
 FILL_READINGS = ("fill", "union", "all")
 
 
-@dataclass(frozen=True)
-class Quorum:
-    period: int
-    n: int
-    m: int
-    k: int  # locations that must fail in a period
-
-
-def quorum_alarm(c: Checker, k: int) -> Quorum:
-    return Quorum(c.interval, timing.evaluation_periods(c.confirm), c.confirm, k)
+def quorum_alarm(c: Checker, k: int, n: int = 3) -> ap.Alarm:
+    """The quorum alarm of n checker regions, k of them failing in a period to count it."""
+    alarm = planned(c, n, k)["Quorum-hello"]
+    assert isinstance(alarm, ap.Alarm)
+    return alarm
 
 
 def located(
@@ -498,7 +493,7 @@ def located(
 
 def quorum_replay(
     timelines: Sequence[Timeline],
-    alarm: Quorum,
+    alarm: ap.Alarm,
     *,
     range_periods: int,
     reading: str,
@@ -512,7 +507,7 @@ def quorum_replay(
 
 def quorum_replays(
     timelines: Sequence[Timeline],
-    alarm: Quorum,
+    alarm: ap.Alarm,
     *,
     ranges: Iterable[int],
     fills: Iterable[str],
@@ -521,7 +516,10 @@ def quorum_replays(
 ) -> dict[tuple[int, str], list[tuple[float, str]]]:
     """`quorum_replay` for each evaluation range of `ranges` and each FILL reading of `fills`,
     the arrivals read once."""
-    p = alarm.period
+    assert isinstance(alarm.metric, ap.Math)
+    ids = [name for name, _ in alarm.metric.metrics]  # one per location, in the timelines' order
+    assert len(ids) == len(timelines)
+    p = alarm.metric.period
     ranges, fills = tuple(ranges), tuple(fills)
     widest = max(ranges)
     arrivals = sorted(((d, i) for i, tl in enumerate(timelines) for d in tl.data), key=lambda x: x[0].readable_at)
@@ -530,8 +528,7 @@ def quorum_replays(
         times = sorted(boundaries)
     else:
         times = sorted(boundaries | {d.readable_at for d, _ in arrivals if d.readable_at <= until})
-    published: dict[int, set[int]] = {}  # bucket -> locations that published for it
-    failing: dict[int, set[int]] = {}  # bucket -> locations whose probe failed
+    published: dict[int, dict[int, list[bool]]] = {}  # bucket -> location -> its probes (True healthy)
     keys = [(r, fill) for r in ranges for fill in fills]
     state = dict.fromkeys(keys, OK)
     states: dict[tuple[int, str], list[tuple[float, str]]] = {key: [] for key in keys}
@@ -541,14 +538,21 @@ def quorum_replays(
         while j < len(arrivals) and arrivals[j][0].readable_at <= t:
             d, i = arrivals[j]
             b = math.floor(d.slot / p)
-            published.setdefault(b, set()).add(i)
-            if not d.ok:
-                failing.setdefault(b, set()).add(i)
+            published.setdefault(b, {}).setdefault(i, []).append(d.ok)
             j += 1
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         window = range(last - widest + 1, last + 1)
         have = [len(published.get(b, ())) for b in window]
-        failed = [len(failing.get(b, ())) >= alarm.k for b in window]
+        # The alarm's own expression over each location's Minimum (None: not published yet).
+        failed = [
+            alarm.datapoint(
+                {
+                    ids[i]: ap.statistic("Minimum", [1.0 if ok else 0.0 for ok in published.get(b, {}).get(i, [])])
+                    for i in range(len(timelines))
+                }
+            )
+            for b in window
+        ]
         for fill in fills:
             values: list[bool | None] = [
                 f if fill == "fill" or (h > 0 if fill == "union" else h == len(timelines)) else None
@@ -557,7 +561,9 @@ def quorum_replays(
             if values != evaluated.get(fill):  # the same values give the same state (evaluate is idempotent)
                 for r in ranges:
                     key = (r, fill)
-                    state[key] = evaluate(values[widest - r :], n=alarm.n, m=alarm.m, treat="ignore", state=state[key])
+                    state[key] = evaluate(
+                        values[widest - r :], n=alarm.periods, m=alarm.datapoints, treat=alarm.missing, state=state[key]
+                    )
                 evaluated[fill] = values
             for r in ranges:
                 states[r, fill].append((t, state[r, fill]))
@@ -576,7 +582,7 @@ def quorum_worst_cases(
     """Worst detection and recovery of the quorum alarm, all locations seeing an outage that
     starts (and ends) anywhere in a slot, for every phase set, range and FILL reading; each
     publish from another region taking `remote_publish` seconds."""
-    alarm = quorum_alarm(c, k)
+    alarm = quorum_alarm(c, k, n)
     worst = {"detection": 0.0, "recovery": 0.0}
     duration = 2 * c.schedule + 5 * c.interval
     for phases in location_phases(n):
@@ -589,7 +595,7 @@ def quorum_worst_cases(
                 remote_publish=remote_publish,
             )
             until = start + duration + 2 * c.schedule
-            ranges = range(alarm.n, 2 * alarm.n + 1)
+            ranges = range(alarm.periods, 2 * alarm.periods + 1)
             replayed = quorum_replays(tls, alarm, ranges=ranges, fills=fills, reading="open period", until=until)
             for states in replayed.values():
                 d, r = _detected(states, start, start + duration)

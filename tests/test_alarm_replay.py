@@ -8,15 +8,15 @@ may end (the open period, or the last complete one): AWS documents neither.
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import pytest
 
+from cdk_app import alarm_plan as ap
 from checker_lambda import contract, timing
 from tests import simulate
 from tests.infra import resources, synth
-from tests.simulate import ALARM, INSUFFICIENT, OK, Alarm, Checker, Scenario, evaluate, replay, timeline
+from tests.simulate import ALARM, INSUFFICIENT, OK, Checker, Scenario, evaluate, replay, timeline
 
 DEFAULTS = Checker()
 
@@ -63,49 +63,33 @@ def test_evaluating_the_same_values_again_keeps_the_state_the_replays_rely_on_it
 # --- the alarms, as synthesized ---------------------------------------------------------------
 
 
-def _from_template(props: dict[str, Any]) -> Alarm:
-    return Alarm(
-        period=props["Period"],
-        n=props["EvaluationPeriods"],
-        m=props["DatapointsToAlarm"],
-        treat=props["TreatMissingData"],
-        statistic=props["Statistic"],
-    )
-
-
-def synthesized(c: Checker) -> tuple[Alarm, Alarm]:
-    """The availability and heartbeat alarms of the stack built with these settings."""
+def synthesized(c: Checker) -> tuple[ap.Alarm, ap.Alarm]:
+    """The availability and heartbeat alarms of the plan for these settings, which the stack
+    built with them renders (tests/test_alarm_plan.py shows every alarm is rendered as planned)."""
     t = synth(
         probeIntervalSeconds=c.interval,
         confirmProbes=c.confirm,
         probeTimeoutSeconds=int(c.timeout) if float(c.timeout).is_integer() else c.timeout,  # 5 as cdk.json has it
         scheduleMinutes=c.schedule // 60,
     )
-    alarms = [
-        a["Properties"]
-        for a in resources(t, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == contract.AVAILABILITY
-    ]
-    [availability] = [_from_template(a) for a in alarms if a["Statistic"] == "Minimum"]
-    [heartbeat] = [_from_template(a) for a in alarms if a["Statistic"] == "SampleCount"]
     fn = next(
         r["Properties"]
         for r in resources(t, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler") == "checker_lambda.handler.handler"
     )
     assert fn["Timeout"] == c.run_for  # the simulation runs the loop with the deployed deadline
-    return availability, heartbeat
+    return simulate.availability_alarm(c), simulate.heartbeat_alarm(c)
 
 
 @pytest.fixture(
     scope="module", params=simulate.SETTINGS_REPORTED, ids=lambda c: f"{c.interval}s-{c.confirm}-{c.schedule}s"
 )
-def checker(request: pytest.FixtureRequest) -> tuple[Checker, Alarm, Alarm]:
+def checker(request: pytest.FixtureRequest) -> tuple[Checker, ap.Alarm, ap.Alarm]:
     c = request.param
     return c, *synthesized(c)
 
 
-def _states(tl: simulate.Timeline, alarm: Alarm, until: float):
+def _states(tl: simulate.Timeline, alarm: ap.Alarm, until: float):
     for range_periods, reading in simulate.every_reading(alarm):
         yield (
             (range_periods, reading),
@@ -146,7 +130,6 @@ def test_no_healthy_timeline_leaves_a_slot_unprobed_or_wakes_the_heartbeat(check
 def test_every_outage_alarms_and_clears_within_the_stated_bound(checker) -> None:
     """Outages starting and ending at every offset of an invocation, warm or cold, any range."""
     c, availability, heartbeat = checker
-    assert availability == simulate.availability_alarm(c)  # what worst_cases replays
     worst = simulate.worst_cases(c)
     assert worst["detection"] <= c.bound and worst["recovery"] <= c.bound, worst
     assert worst["detection"] > c.bound - 0.1  # the bound is what happens, not a loose ceiling
@@ -166,7 +149,7 @@ def test_a_silent_checker_pages_through_the_heartbeat(checker) -> None:
     for reading, states in _states(tl, heartbeat, 20 * c.schedule):
         alarm_at = simulate.first(states, ALARM, 0)
         # Somewhere between N and 2N+1 minutes of silence, depending on the evaluation range.
-        assert alarm_at is not None and alarm_at - last <= (2 * heartbeat.n + 1) * 60, reading
+        assert alarm_at is not None and alarm_at - last <= (2 * heartbeat.periods + 1) * 60, reading
 
 
 def test_the_heartbeat_pages_through_the_service_down_composite() -> None:
@@ -191,9 +174,9 @@ def test_the_heartbeat_pages_through_the_service_down_composite() -> None:
 
 def test_missing_data_as_breaching_would_page_a_healthy_service() -> None:
     """The old availability alarm: between two batches the newest periods are still unpublished."""
-    alarm = Alarm(DEFAULTS.interval, 5, 3, "breaching", "Minimum")
+    alarm = simulate.availability_alarm(DEFAULTS, treat="breaching")
     tl = timeline(Scenario(DEFAULTS))
-    states = replay(tl.data, alarm, range_periods=alarm.n, reading="open period", until=600)
+    states = replay(tl.data, alarm, range_periods=alarm.periods, reading="open period", until=600)
     assert ALARM in {s for _, s in states}
 
 
@@ -201,7 +184,7 @@ def test_missing_data_as_not_breaching_would_clear_in_the_middle_of_an_outage() 
     alarm = simulate.availability_alarm(DEFAULTS, treat="notBreaching")
     tl = timeline(simulate.outage_scenario(DEFAULTS, 200.5, 400.5, None))
     with pytest.raises(AssertionError, match="cleared during the outage"):
-        simulate.detection_and_recovery(tl, alarm, alarm.n, "open period")
+        simulate.detection_and_recovery(tl, alarm, alarm.periods, "open period")
 
 
 # --- burn-rate windows are windows ---------------------------------------------------------------
@@ -316,27 +299,16 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
 @pytest.fixture(scope="module")
-def quorum() -> simulate.Quorum:
-    """The quorum alarm as synthesized for three regions, in the simulator's terms."""
-    t = synth(checkerRegions=json.dumps(REGIONS), alertEmail="oncall@example.com")
-    [props] = [a["Properties"] for k, a in resources(t, "AWS::CloudWatch::Alarm").items() if "Quorum" in k]
-    stats = {m["Id"]: m["MetricStat"] for m in props["Metrics"] if "MetricStat" in m}
-    [expression] = [m["Expression"] for m in props["Metrics"] if "Expression" in m]
-    # What quorum_replay evaluates: per period, the locations whose Minimum is 0, a location that
-    # has not published counted as healthy.
-    assert expression == " + ".join(f"(1 - FILL({i}, 1))" for i in stats)
-    assert {s["Stat"] for s in stats.values()} == {"Minimum"} and len(stats) == len(REGIONS)
-    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert props["TreatMissingData"] == "ignore"
-    [period] = {s["Period"] for s in stats.values()}
-    return simulate.Quorum(period, props["EvaluationPeriods"], props["DatapointsToAlarm"], int(props["Threshold"]))
+def quorum() -> ap.Alarm:
+    """The quorum alarm of three regions (a majority), as planned; tests/test_alarm_plan.py shows
+    the stack renders it so."""
+    return simulate.quorum_alarm(DEFAULTS, 2, len(REGIONS))
 
 
-def test_the_quorum_alarm_pages_within_the_single_region_bound(quorum: simulate.Quorum) -> None:
+def test_the_quorum_alarm_pages_within_the_single_region_bound(quorum: ap.Alarm) -> None:
     """2 of 3 locations, each with its own invocation phase, an outage starting and ending
     anywhere in a slot, every evaluation range, FILL read as filling every period or only where
     some location published."""
-    assert quorum == simulate.quorum_alarm(DEFAULTS, 2)
     worst = simulate.quorum_worst_cases(DEFAULTS, n=3, k=2)
     bound = timing.worst_case_quorum_detection(
         interval=DEFAULTS.interval, confirm=DEFAULTS.confirm, timeout=DEFAULTS.timeout, locations=3, quorum=2
@@ -365,10 +337,10 @@ def test_a_quorum_of_all_locations_may_take_one_interval_more() -> None:
 
 @pytest.mark.parametrize("fill", simulate.FILL_READINGS)
 @pytest.mark.parametrize("seen_by", [(), (0,), (1,), (2,)], ids=["healthy", "home alone", "eu alone", "ap alone"])
-def test_fewer_locations_than_the_quorum_never_page(quorum: simulate.Quorum, seen_by: tuple, fill: str) -> None:
+def test_fewer_locations_than_the_quorum_never_page(quorum: ap.Alarm, seen_by: tuple, fill: str) -> None:
     for phases in simulate.location_phases(3):
         tls = simulate.located(DEFAULTS, phases, (200.5, 500.5), seen_by=seen_by)
-        for range_periods in range(quorum.n, 2 * quorum.n + 1):
+        for range_periods in range(quorum.periods, 2 * quorum.periods + 1):
             states = simulate.quorum_replay(
                 tls, quorum, range_periods=range_periods, reading="open period", fill=fill, until=720
             )
@@ -376,26 +348,26 @@ def test_fewer_locations_than_the_quorum_never_page(quorum: simulate.Quorum, see
 
 
 @pytest.mark.parametrize("seen_by", [(0, 1), (1, 2)])
-def test_a_quorum_of_locations_pages_and_the_others_do_not_hold_it_back(
-    quorum: simulate.Quorum, seen_by: tuple
-) -> None:
+def test_a_quorum_of_locations_pages_and_the_others_do_not_hold_it_back(quorum: ap.Alarm, seen_by: tuple) -> None:
     for phases in simulate.location_phases(3):
         tls = simulate.located(DEFAULTS, phases, (200.5, 500.5), seen_by=seen_by)
         for fill in ("fill", "union"):
             states = simulate.quorum_replay(
-                tls, quorum, range_periods=quorum.n, reading="open period", fill=fill, until=720
+                tls, quorum, range_periods=quorum.periods, reading="open period", fill=fill, until=720
             )
             detection, _ = simulate._detected(states, 200.5, 500.5)
             assert detection <= DEFAULTS.bound, (phases, fill)
 
 
-def test_without_every_failure_published_at_once_the_quorum_would_clear_in_an_outage(quorum: simulate.Quorum) -> None:
+def test_without_every_failure_published_at_once_the_quorum_would_clear_in_an_outage(quorum: ap.Alarm) -> None:
     """The old rule (only news at once) leaves an outage's later failures unpublished until the end
     of the run; read as healthy by the FILL, the quorum alarm goes OK in the middle of the outage."""
     tls = [
         simulate.timeline(simulate.Scenario(DEFAULTS, outage=(200.5, 500.5), invocations=12), location=None, phase=p)
         for p in (0.0, 3.5, 7.0)
     ]
-    states = simulate.quorum_replay(tls, quorum, range_periods=quorum.n, reading="open period", fill="fill", until=720)
+    states = simulate.quorum_replay(
+        tls, quorum, range_periods=quorum.periods, reading="open period", fill="fill", until=720
+    )
     with pytest.raises(AssertionError, match="cleared during the outage"):
         simulate._detected(states, 200.5, 500.5)

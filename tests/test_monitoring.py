@@ -11,7 +11,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 
-from cdk_app.monitoring import Dashboard, DashboardView
+from cdk_app.dashboard import Dashboard, DashboardView
 from checker_lambda import contract
 from checker_lambda.metrics import metric_data, url_read_failures_datum
 from checker_lambda.probe import ProbeResult

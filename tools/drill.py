@@ -58,7 +58,7 @@ STANDARD_EVALUATION = 60.0
 SLACK_SECONDS = 10.0
 # Ours, not AWS's: from the composite's transition to its action's history item.
 ACTION_SECONDS = 30.0
-# The fast-burn pair's short window (cdk_app.monitoring.FAST_BURN; tests check they agree): a
+# The fast-burn pair's short window (cdk_app.alarm_plan.FAST_BURN; tests check they agree): a
 # real outage can trip it, and it holds the composite in ALARM until its window has no failure.
 FAST_BURN_SHORT_WINDOW = 300.0
 DRILL_BODY = "Planned outage drill (make drill MODE=outage): back within minutes."
