@@ -268,6 +268,61 @@ def plan(config: AppConfig) -> Plan:
     return _Planner(config).plan()
 
 
+def availability_alarm(target: str, *, interval: int, confirm: int) -> Alarm:
+    """One checker's view of a target (no Location): `confirm` failed probes of the last
+    2·confirm − 1 periods of one probe each page, through service-down."""
+    return Alarm(
+        f"Availability-{target}",
+        description=(
+            f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks. "
+            "First: dashboard 'Failed probes by reason', then the saved query failed-probes-by-reason."
+        ),
+        metric=checker_metric(contract.AVAILABILITY, target, statistic="Minimum", period=interval),
+        comparison=Comparison.LESS,
+        threshold=1,
+        datapoints_to_alarm=confirm,
+        periods=timing.evaluation_periods(confirm),
+        # Datapoints not yet published are not failures; the checker publishes every failure
+        # at once, and a silent checker pages through the heartbeat (docs/decisions.md §3).
+        missing=Missing.IGNORE,
+        feeds_service_down=True,
+    )
+
+
+def quorum_alarm(target: str, *, interval: int, confirm: int, locations: Sequence[str], quorum: int) -> Alarm:
+    """Page when at least `quorum` locations fail in `confirm` of the last `2·confirm − 1` periods.
+
+    Per period, the number of locations whose probe failed: each location's Availability
+    (Minimum: 0 when its probe failed), a period it has not published counted as healthy
+    (FILL with 1). Every location publishes each failure at once (checker_lambda/run.py), so
+    what is not published yet is a success or a probe still running (docs/decisions.md §8).
+    """
+    ids = {f"a{i}": loc for i, loc in enumerate(locations)}
+    return Alarm(
+        f"Quorum-{target}",
+        description=(
+            f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks from "
+            f"at least {quorum} of {len(locations)} locations ({', '.join(locations)}). First: dashboard 'Failed "
+            "probes by reason', then the saved query failed-probes-by-reason."
+        ),
+        metric=Math(
+            expression=" + ".join(f"(1 - FILL({i}, 1))" for i in ids),
+            metrics=tuple(
+                (i, checker_metric(contract.AVAILABILITY, target, statistic="Minimum", period=interval, location=loc))
+                for i, loc in ids.items()
+            ),
+            label=f"{target}: locations failing",
+            period=interval,
+        ),
+        comparison=Comparison.GREATER_OR_EQUAL,
+        threshold=quorum,
+        datapoints_to_alarm=confirm,
+        periods=timing.evaluation_periods(confirm),
+        missing=Missing.IGNORE,
+        feeds_service_down=True,
+    )
+
+
 class _Planner:
     def __init__(self, config: AppConfig) -> None:
         self.c = config
@@ -342,24 +397,9 @@ class _Planner:
         )
 
     def availability(self, target: str) -> None:
-        confirm = self.c.confirm_probes
+        c = self.c
         self.drill[target] = self.add(
-            Alarm(
-                f"Availability-{target}",
-                description=(
-                    f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks. "
-                    "First: dashboard 'Failed probes by reason', then the saved query failed-probes-by-reason."
-                ),
-                metric=self.availability_metric(target),
-                comparison=Comparison.LESS,
-                threshold=1,
-                datapoints_to_alarm=confirm,
-                periods=timing.evaluation_periods(confirm),
-                # Datapoints not yet published are not failures; the checker publishes every failure
-                # at once, and a silent checker pages through the heartbeat (docs/decisions.md §3).
-                missing=Missing.IGNORE,
-                feeds_service_down=True,
-            )
+            availability_alarm(target, interval=c.probe_interval_seconds, confirm=c.confirm_probes)
         )
 
     def heartbeat(self) -> None:
@@ -383,37 +423,11 @@ class _Planner:
         )
 
     def quorum(self, target: str) -> None:
-        """Page when at least `quorum` locations fail in `confirm` of the last `2·confirm − 1` periods.
-
-        Per period, the number of locations whose probe failed: each location's Availability
-        (Minimum: 0 when its probe failed), a period it has not published counted as healthy
-        (FILL with 1). Every location publishes each failure at once (checker_lambda/run.py), so
-        what is not published yet is a success or a probe still running (docs/decisions.md §8).
-        """
+        """The quorum alarm (quorum_alarm), and what each location sees alone."""
         c, locations, k = self.c, self.locations, self.c.quorum
         confirm, n = c.confirm_probes, len(locations)
-        ids = {f"a{i}": loc for i, loc in enumerate(locations)}
         quorum = self.add(
-            Alarm(
-                f"Quorum-{target}",
-                description=(
-                    f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks from "
-                    f"at least {k} of {n} locations ({', '.join(locations)}). First: dashboard 'Failed probes by "
-                    "reason', then the saved query failed-probes-by-reason."
-                ),
-                metric=Math(
-                    expression=" + ".join(f"(1 - FILL({i}, 1))" for i in ids),
-                    metrics=tuple((i, self.availability_metric(target, loc)) for i, loc in ids.items()),
-                    label=f"{target}: locations failing",
-                    period=c.probe_interval_seconds,
-                ),
-                comparison=Comparison.GREATER_OR_EQUAL,
-                threshold=k,
-                datapoints_to_alarm=confirm,
-                periods=timing.evaluation_periods(confirm),
-                missing=Missing.IGNORE,
-                feeds_service_down=True,
-            )
+            quorum_alarm(target, interval=c.probe_interval_seconds, confirm=confirm, locations=locations, quorum=k)
         )
         self.drill[target] = quorum
         # One location alone: a notification about the machinery (its network, its region), not a

@@ -114,24 +114,36 @@ def location_names(count: int) -> list[str]:
 
 
 def quorum_lines(failed: dict[str, dict[int, bool]], *, quorum: int, confirm: int, interval: int) -> list[str]:
-    """The quorum alarm's arithmetic on what the locations published (failed[location][period]):
-    per period the number of locations whose probe failed, a location that has not published
-    counted as healthy (FILL(availability, 1) in the stack's alarm); ALARM when `confirm` of the
-    newest `2·confirm − 1` periods have at least `quorum`."""
+    """The stack's quorum alarm (cdk_app.alarm_plan.quorum_alarm) evaluated on what the locations
+    published (failed[location][period]): per period its own expression over each location's
+    Minimum (a location that has not published counts as healthy), then its M of N."""
+    from cdk_app import alarm_plan as ap
+
     periods = sorted({p for by_period in failed.values() for p in by_period})
     if not periods:
         return ["  quorum: nothing published yet"]
+    alarm = ap.quorum_alarm("hello", interval=interval, confirm=confirm, locations=list(failed), quorum=quorum)
+    assert isinstance(alarm.metric, ap.Math)
+    ids = [i for i, _ in alarm.metric.metrics]  # one per location, in failed's order
     periods = list(range(periods[0], periods[-1] + 1))
-    counts = [sum(by_period.get(p, False) for by_period in failed.values()) for p in periods]
-    n = 2 * confirm - 1
+    minimum = [
+        {
+            i: None if p not in by_period else 0.0 if by_period[p] else 1.0
+            for i, by_period in zip(ids, failed.values(), strict=True)
+        }
+        for p in periods
+    ]
+    counts = [sum(v == 0.0 for v in m.values()) for m in minimum]
+    breaching = [bool(alarm.datapoint(m)) for m in minimum]
+    n = alarm.periods
+    state = ap.evaluate(breaching[-n:], n=n, m=alarm.datapoints, treat=alarm.missing, state=ap.OK)
+    verdict = "ALARM (pages through service-down)" if state == ap.ALARM else state
     newest = counts[-n:]
-    breaching = sum(c >= quorum for c in newest)
-    verdict = "ALARM (pages through service-down)" if breaching >= confirm else "OK"
     return [
-        f"  quorum: {quorum} of {len(failed)} locations, {confirm} of the newest {n} periods of {interval} s",
+        f"  quorum: {quorum} of {len(failed)} locations, {alarm.datapoints} of the newest {n} periods of {interval} s",
         f"    locations failing per period, oldest first: {' '.join(map(str, counts))}",
-        f"    periods with at least {quorum}: {sum(c >= quorum for c in counts)} of {len(counts)}; "
-        f"the newest {len(newest)}: {' '.join(map(str, newest))} -> {breaching} >= {confirm}? "
+        f"    periods with at least {quorum}: {sum(breaching)} of {len(counts)}; "
+        f"the newest {len(newest)}: {' '.join(map(str, newest))} -> {sum(breaching[-n:])} >= {alarm.datapoints}? "
         f"the quorum alarm would read {verdict}",
     ]
 
@@ -366,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
 
         import boto3
 
-        from checker_lambda import contract, handler, timing
+        from cdk_app import alarm_plan as ap
+        from checker_lambda import handler, timing
         from checker_lambda.__main__ import describe
         from checker_lambda.metrics import publish_budget
         from checker_lambda.settings import Settings
@@ -377,19 +390,23 @@ def main(argv: list[str] | None = None) -> int:
         sns = boto3.client("sns")
         cloudwatch = boto3.client("cloudwatch")
         topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
+        # The stack's single-region availability alarm, as planned (cdk_app/alarm_plan.py).
+        alarm = ap.availability_alarm("hello", interval=args.interval, confirm=args.confirm)
+        assert isinstance(alarm.metric, ap.Metric)
         alarm_name = "hello-availability"
         cloudwatch.put_metric_alarm(
             AlarmName=alarm_name,
-            Namespace=contract.NAMESPACE,
-            MetricName=contract.AVAILABILITY,
-            Dimensions=[{"Name": contract.TARGET, "Value": "hello"}],
-            Statistic="Minimum",
-            Period=args.interval,
-            EvaluationPeriods=timing.evaluation_periods(args.confirm),
-            DatapointsToAlarm=args.confirm,
-            Threshold=1,
-            ComparisonOperator="LessThanThreshold",
-            TreatMissingData="ignore",  # as the stack's: a gap is not a failure (decisions §3)
+            AlarmDescription=alarm.description,
+            Namespace=alarm.metric.namespace,
+            MetricName=alarm.metric.name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in alarm.metric.dimensions],
+            Statistic=alarm.metric.statistic,
+            Period=alarm.metric.period,
+            EvaluationPeriods=alarm.periods,
+            DatapointsToAlarm=alarm.datapoints,
+            Threshold=alarm.threshold,
+            ComparisonOperator=alarm.comparison.value,
+            TreatMissingData=alarm.missing.value,
             AlarmActions=[topic],
             OKActions=[topic],
         )
