@@ -208,7 +208,11 @@ class Alarm:
         return None if value is None else self.comparison.breaches(value, self.threshold)
 
     def metrics(self) -> list[Metric]:
-        return [m for _, m in self.metric.metrics] if isinstance(self.metric, Math) else [self.metric]
+        return [m for _, m in self.named_metrics()]
+
+    def named_metrics(self) -> list[tuple[str, Metric]]:
+        """The metrics it reads by their id in its expression ("" for a plain metric)."""
+        return list(self.metric.metrics) if isinstance(self.metric, Math) else [("", self.metric)]
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,7 @@ def quorum_lines(failed: dict[str, dict[int, bool]], *, quorum: int, confirm: in
     if not periods:
         return ["  quorum: nothing published yet"]
     alarm = ap.quorum_alarm("hello", interval=interval, confirm=confirm, locations=list(failed), quorum=quorum)
-    assert isinstance(alarm.metric, ap.Math)
-    ids = [i for i, _ in alarm.metric.metrics]  # one per location, in failed's order
+    ids = [i for i, _ in alarm.named_metrics()]  # one per location, in failed's order
     periods = list(range(periods[0], periods[-1] + 1))
     minimum = [
         {
@@ -392,16 +391,16 @@ def main(argv: list[str] | None = None) -> int:
         topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
         # The stack's single-region availability alarm, as planned (cdk_app/alarm_plan.py).
         alarm = ap.availability_alarm("hello", interval=args.interval, confirm=args.confirm)
-        assert isinstance(alarm.metric, ap.Metric)
+        [metric] = alarm.metrics()
         alarm_name = "hello-availability"
         cloudwatch.put_metric_alarm(
             AlarmName=alarm_name,
             AlarmDescription=alarm.description,
-            Namespace=alarm.metric.namespace,
-            MetricName=alarm.metric.name,
-            Dimensions=[{"Name": k, "Value": v} for k, v in alarm.metric.dimensions],
-            Statistic=alarm.metric.statistic,
-            Period=alarm.metric.period,
+            Namespace=metric.namespace,
+            MetricName=metric.name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
+            Statistic=metric.statistic,
+            Period=metric.period,
             EvaluationPeriods=alarm.periods,
             DatapointsToAlarm=alarm.datapoints,
             Threshold=alarm.threshold,
