@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, Duration, ILocalBundling
+from aws_cdk import BundlingOptions, CustomResource, Duration, ILocalBundling
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -18,11 +19,14 @@ from cdk_app import nag
 from cdk_app.config import AppConfig
 from cdk_app.logs import retained_logs
 from checker_lambda import contract
+from checker_lambda.first_run import INVOKE_SECONDS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "checker_lambda"
 # The Python the image runs and the tests use (.python-version; tests/test_python.py checks).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 IGNORE = ("__pycache__", "*.pyc")
+# The first run's Lambda: the longest invoke it waits for, then time to answer CloudFormation.
+FIRST_RUN_TIMEOUT = INVOKE_SECONDS + 30
 
 
 @jsii.implements(ILocalBundling)
@@ -85,6 +89,7 @@ class HealthChecker(Construct):
         if url_parameter_arn:
             # The URL's parameter, read at each invocation (checker_lambda/urls.py): that one only.
             self.role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[url_parameter_arn]))
+        self.environment = config.checker_environment(default_target, location=location, metrics_region=metrics_region)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -96,7 +101,7 @@ class HealthChecker(Construct):
             # An invocation covers one schedule period; its last slot's probe and publish may
             # run a few seconds into the next period (checker_lambda/timing.py).
             timeout=Duration.seconds(config.checker_timeout_seconds(remote=metrics_region is not None)),
-            environment=config.checker_environment(default_target, location=location, metrics_region=metrics_region),
+            environment=self.environment,
             log_group=self.log_group,
             role=self.role,
             description="Probes the Hello World service and publishes CloudWatch metrics",
@@ -139,3 +144,70 @@ class HealthChecker(Construct):
                 max_event_age=Duration.seconds(60),
             )
         )
+
+
+def release(config_environment: dict[str, str]) -> dict[str, str]:
+    """What makes a new first run due: the checker's code (a digest of the package's files) and
+    its settings. Any change is an Update of the FirstRun resource, which runs the new checker
+    before the alarms that depend on it are updated."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"Code": digest.hexdigest()[:16], **config_environment}
+
+
+class FirstRun(Construct):
+    """Runs the checker once, synchronously, whenever a deploy creates or changes it, so that its
+    metrics exist before the alarms that read them (checker_lambda/first_run.py; docs/decisions.md
+    §3). `summary`: one line of what it saw, for the stack's outputs."""
+
+    def __init__(self, scope: Construct, id: str, *, checker: HealthChecker, config: AppConfig, location: str) -> None:
+        super().__init__(scope, id)
+        log_group = retained_logs(self, "Logs", config.log_retention_days)
+        role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description="Checker first run"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        # The checker, and nothing else.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[checker.function.function_arn])
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="checker_lambda.first_run.on_event",
+            code=lambda_code(),
+            memory_size=128,
+            timeout=Duration.seconds(FIRST_RUN_TIMEOUT),
+            log_group=log_group,
+            role=role,
+            description="Runs the Hello World health checker once during a deploy, before its alarms",
+            retry_attempts=0,  # it always answers CloudFormation; a retry would answer twice
+        )
+        nag.acknowledge(
+            self.function,
+            "L1",
+            "The runtime is the Python the image runs and the tests use (.python-version), as the checker's.",
+        )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.function.function_arn,
+            resource_type="Custom::CheckerFirstRun",
+            properties={
+                "Function": checker.function.function_name,
+                "Location": location,
+                **release(checker.environment),
+            },
+            # The function always answers first (its own timeout is shorter); this only bounds a
+            # function that could not start at all.
+            service_timeout=Duration.seconds(FIRST_RUN_TIMEOUT + 60),
+        )
+        self.resource.node.add_dependency(checker.function)
+        self.summary = self.resource.get_att_string("Summary")

@@ -66,7 +66,11 @@ class Watched:
 
 
 class Monitoring(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, plan: ap.Plan, watched: Watched) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, config: AppConfig, plan: ap.Plan, watched: Watched, after: Construct
+    ) -> None:
+        """`after`: the home checker's first run (checker.FirstRun); every metric alarm is created
+        (and updated) after it, so none starts without data (docs/decisions.md §3)."""
         super().__init__(scope, id)
         self.plan = plan
         self.topic = self._topic(config)
@@ -82,6 +86,8 @@ class Monitoring(Construct):
             self.alarms[a.id] = alarm = (
                 self._alarm(a, tokens) if isinstance(a, ap.Alarm) else self._composite(a, self.alarms)
             )
+            if isinstance(a, ap.Alarm):
+                alarm.node.add_dependency(after)
             if a.actions:
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)

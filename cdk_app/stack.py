@@ -19,7 +19,7 @@ from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
 from cdk_app import alarm_plan, nag, shared
-from cdk_app.checker import HealthChecker
+from cdk_app.checker import FirstRun, HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
     MONITORING_STACK_NAME,
@@ -124,12 +124,16 @@ class HealthStack(Stack):
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=home,
         )
+        self.first_run = FirstRun(
+            self, "CheckerFirstRun", checker=self.checker, config=config, location=home or self.region
+        )
         self.plan = alarm_plan.plan(config)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             config=config,
             plan=self.plan,
+            after=self.first_run.resource,
             watched=Watched(
                 checker=self.checker.function,
                 checker_logs=self.checker.log_group,
@@ -144,6 +148,7 @@ class HealthStack(Stack):
             ("DashboardUrl", m.dashboard_url, "CloudWatch dashboard"),
             ("AlertTopicArn", m.topic.topic_arn, "SNS topic the alarms notify"),
             ("ServiceDownAlarmName", m.service_down.alarm_name, "The composite alarm that pages"),
+            ("FirstRun", self.first_run.summary, "What the checker saw in its run during this deploy"),
             (
                 "DrillAlarmName",
                 m.drill_alarms[self.plan.targets[0]].alarm_name,
@@ -176,6 +181,10 @@ class CheckerStack(Stack):
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=location,
             metrics_region=config.home_region,
+        )
+        first_run = FirstRun(self, "CheckerFirstRun", checker=self.checker, config=config, location=location)
+        _outputs(
+            self, ("FirstRun", first_run.summary, f"What the checker in {location} saw in its run during this deploy")
         )
 
 
@@ -222,5 +231,7 @@ def build(app: App) -> Stacks:
             env=env(region),
             description=checker_stack_description(region, config.locations[0]),
         )
+        # The alarms read what every checker's first run published: each checker stack first.
+        health.add_stack_dependency(stacks.checkers[region], "its alarms read what this checker's first run published")
     nag.enable(app)
     return stacks

@@ -27,6 +27,9 @@ _REGION = re.compile(REGION_PATTERN)
 # Kept free before the Lambda's deadline when a failure is being reported: the re-raise and the
 # runtime's own error report must still happen inside the invocation.
 ERROR_REPORT_MARGIN = 0.5
+# An event with this key set is the deploy's first run (checker_lambda/first_run.py): one round
+# of probes, published, then the summary; a scheduled event has no such key.
+FIRST_RUN = "first_run"
 
 
 def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
@@ -150,9 +153,13 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
         # where an alarm reads it), stamped with the invocation's period as CheckerErrors is.
         if _publisher is not None:
             _publisher.count_url_read_failures(_urls.failures, now if scheduled is None else scheduled)
-    results = _monitor.run(start, deadline)
-    return {
+    first = isinstance(event, dict) and event.get(FIRST_RUN) is True
+    results = _monitor.run(start, deadline, rounds=1 if first else None)
+    summary: dict[str, Any] = {
         "probes": len(results),
         "failed": sum(not r.ok for r in results),
         "verdicts": {name: ("up" if ok else "down") for name, ok in _monitor.verdicts.items()},
     }
+    if first:  # one probe decides no verdict: what each target's probe found
+        summary["probed"] = {r.target: "up" if r.ok else f"down ({r.reason})" for r in results}
+    return summary
