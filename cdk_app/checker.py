@@ -19,14 +19,14 @@ from cdk_app import nag
 from cdk_app.config import AppConfig
 from cdk_app.logs import retained_logs
 from checker_lambda import contract
-from checker_lambda.first_run import INVOKE_SECONDS
+from checker_lambda.first_run import INVOKE_SECONDS, MINUTE
 
 PACKAGE = Path(__file__).resolve().parent.parent / "checker_lambda"
 # The Python the image runs and the tests use (.python-version; tests/test_python.py checks).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 IGNORE = ("__pycache__", "*.pyc")
 # The first run's Lambda: the longest invoke it waits for, then time to answer CloudFormation.
-FIRST_RUN_TIMEOUT = INVOKE_SECONDS + 30
+FIRST_RUN_TIMEOUT = INVOKE_SECONDS + MINUTE + 30
 
 
 @jsii.implements(ILocalBundling)
@@ -161,7 +161,10 @@ class FirstRun(Construct):
     metrics exist before the alarms that read them (checker_lambda/first_run.py; docs/decisions.md
     §3). `summary`: one line of what it saw, for the stack's outputs."""
 
-    def __init__(self, scope: Construct, id: str, *, checker: HealthChecker, config: AppConfig, location: str) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, checker: HealthChecker, config: AppConfig, location: str, settle: bool
+    ) -> None:
+        """`settle`: wait for the published minute to end (first_run.settle), in the alarms' stack."""
         super().__init__(scope, id)
         log_group = retained_logs(self, "Logs", config.log_retention_days)
         role = iam.Role(
@@ -203,6 +206,7 @@ class FirstRun(Construct):
             properties={
                 "Function": checker.function.function_name,
                 "Location": location,
+                "WaitForMinute": "true" if settle else "false",
                 **release(checker.environment),
             },
             # The function always answers first (its own timeout is shorter); this only bounds a

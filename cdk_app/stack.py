@@ -125,7 +125,7 @@ class HealthStack(Stack):
             location=home,
         )
         self.first_run = FirstRun(
-            self, "CheckerFirstRun", checker=self.checker, config=config, location=home or self.region
+            self, "CheckerFirstRun", checker=self.checker, config=config, location=home or self.region, settle=True
         )
         self.plan = alarm_plan.plan(config)
         self.monitoring = Monitoring(
@@ -182,7 +182,9 @@ class CheckerStack(Stack):
             location=location,
             metrics_region=config.home_region,
         )
-        first_run = FirstRun(self, "CheckerFirstRun", checker=self.checker, config=config, location=location)
+        first_run = FirstRun(
+            self, "CheckerFirstRun", checker=self.checker, config=config, location=location, settle=False
+        )
         _outputs(
             self, ("FirstRun", first_run.summary, f"What the checker in {location} saw in its run during this deploy")
         )

@@ -26,6 +26,7 @@ REASON_LIMIT = 1000  # CloudFormation shows the reason in the stack's events: on
 # What the invoke may take at most: the checker's first round (a probe at its slowest, a URL
 # read, a publish) is seconds; past this the checker is stuck, and the deploy is told so.
 INVOKE_SECONDS = 240
+MINUTE = 60  # the heartbeat alarm's period
 
 Invoke = Callable[[str, bytes, float], tuple[dict[str, Any], str | None]]
 Respond = Callable[[str, dict[str, Any]], None]
@@ -83,21 +84,35 @@ def first_run(properties: Mapping[str, Any], invoke: Invoke, seconds: float) -> 
     return summary(location, result)
 
 
+def settle(clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    """Wait for the minute of the datapoints just published to end (and a second more). Whether
+    an alarm's evaluation range ends with the current, open period or with the last complete one
+    AWS does not document: created after this, the heartbeat alarm finds a datapoint either way."""
+    sleep(MINUTE + 1 - clock() % MINUTE)
+
+
 def on_event(
     event: Mapping[str, Any],
     context: Any,
     invoke: Invoke = lambda_invoke,
     respond: Respond = put_response,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """The custom resource's handler. It always answers CloudFormation, or the deploy would wait
-    for the resource's timeout."""
+    for the resource's timeout. `WaitForMinute` ("true" for the checker in the alarms' stack):
+    settle() before answering."""
     physical = str(event.get("PhysicalResourceId") or f"first-run-{event.get('LogicalResourceId', 'checker')}")
     data: dict[str, str] = {}
     status, reason = "SUCCESS", ""
     try:
         if event["RequestType"] in ("Create", "Update"):
-            left = context.get_remaining_time_in_millis() / 1000 - 15  # to answer CloudFormation
-            data["Summary"] = first_run(event["ResourceProperties"], invoke, max(1.0, min(INVOKE_SECONDS, left)))
+            # Kept for the settle (at most a minute) and to answer CloudFormation.
+            left = context.get_remaining_time_in_millis() / 1000 - MINUTE - 15
+            properties = event["ResourceProperties"]
+            data["Summary"] = first_run(properties, invoke, max(1.0, min(INVOKE_SECONDS, left)))
+            if properties.get("WaitForMinute") == "true":
+                settle(clock, sleep)
             print(json.dumps({"type": "first_run", "summary": data["Summary"], "time": time.time()}))
     except Exception as exc:  # noqa: BLE001  # whatever went wrong, CloudFormation is told
         status, reason = "FAILED", " ".join(str(exc).split())[:REASON_LIMIT]

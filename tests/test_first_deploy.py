@@ -77,6 +77,7 @@ def test_every_alarm_is_created_after_a_first_run_of_every_checker_it_reads(name
     invokes = [s for s in policy["Statement"] if "lambda:InvokeFunction" in json.dumps(s["Action"])]
     assert invokes == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [fn, "Arn"]}}]
     assert health["Outputs"]["FirstRun"]["Value"] == {"Fn::GetAtt": [home_run, "Summary"]}
+    assert run["Properties"]["WaitForMinute"] == "true"  # the alarms' stack: its minute ends first
 
     depends = stack_dependencies(**CONFIGS[name])[MONITORING_STACK_NAME]
     alarms = {k: r for k, r in health["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
@@ -99,6 +100,7 @@ def test_every_alarm_is_created_after_a_first_run_of_every_checker_it_reads(name
         [(remote_run, r)] = first_runs(remote).items()
         assert r["Properties"]["Function"] == {"Ref": checker_function(remote)}
         assert r["Properties"]["Location"] == region
+        assert r["Properties"]["WaitForMinute"] == "false"  # the home run, later, waits for the minute
         assert remote["Outputs"]["FirstRun"]["Value"] == {"Fn::GetAtt": [remote_run, "Summary"]}
         assert not [k for k, x in remote["Resources"].items() if x["Type"].startswith("AWS::CloudWatch::")]
 
@@ -197,7 +199,7 @@ def availability(name: str = "hello") -> list[float]:
         Period=60,
         Statistics=["Minimum", "SampleCount"],
     )["Datapoints"]
-    return [p["Minimum"] for p in points]
+    return [p["Minimum"] for p in points for _ in range(int(p["SampleCount"]))]
 
 
 @pytest.fixture
@@ -221,7 +223,7 @@ def test_the_first_run_publishes_and_reports_what_it_saw_and_succeeds(
 ) -> None:
     put_url(f"{live_service.url}/hello" if up else closed_port_url())
     with cloudformation_endpoint() as answers:
-        first_run.on_event(event(answers[0]["url"]), Context(60), invoke=in_process(fresh_handler))
+        first_run.on_event(event(answers[0]["url"]), Context(120), invoke=in_process(fresh_handler))
     [answer] = answers[1:]
     assert answer["Status"] == "SUCCESS" and answer["content_type"] == ""
     assert (answer["StackId"], answer["RequestId"], answer["LogicalResourceId"]) == (
@@ -231,7 +233,7 @@ def test_the_first_run_publishes_and_reports_what_it_saw_and_succeeds(
     )
     summary = answer["Data"]["Summary"]
     published = availability()
-    assert published, "the first run published nothing"
+    assert len(published) == 1, "one round of probes, published, whatever the schedule"
     if up:
         assert summary == f"{HOME}: hello up"
         assert min(published) == 1.0
@@ -243,7 +245,7 @@ def test_the_first_run_publishes_and_reports_what_it_saw_and_succeeds(
 def test_a_checker_that_cannot_run_fails_the_deploy_with_one_line(checker_env: None, fresh_handler: Any) -> None:  # noqa: F811
     delete_url()  # the URL parameter is missing: the checker raises before probing
     with cloudformation_endpoint() as answers:
-        first_run.on_event(event(answers[0]["url"]), Context(60), invoke=in_process(fresh_handler))
+        first_run.on_event(event(answers[0]["url"]), Context(120), invoke=in_process(fresh_handler))
     [answer] = answers[1:]
     assert answer["Status"] == "FAILED" and answer["Data"] == {}
     assert answer["Reason"].startswith(f"the health checker in {HOME} cannot run: ParameterNotFound: ")
@@ -305,3 +307,30 @@ def test_lambda_invoke_waits_for_the_checker_and_reads_its_error(monkeypatch: py
         ):
             first_run.first_run({"Function": "checker", "Location": "eu-west-1"}, first_run.lambda_invoke, 30)
         stub.assert_no_pending_responses()
+
+
+def test_the_home_run_answers_only_once_the_minute_it_published_in_is_over() -> None:
+    """Whether the heartbeat's evaluation range ends with the open minute or the last complete
+    one, it holds the first run's datapoint when the alarm is created after the answer."""
+    now = [1_800_000_040.5]  # 40.5 s into a minute
+    calls: list[str] = []
+
+    def invoke(*_: object) -> tuple[dict[str, Any], str | None]:
+        calls.append("invoke")
+        return {"probes": 1, "failed": 0, "verdicts": {}, "probed": {"hello": "up"}}, None
+
+    def sleep(seconds: float) -> None:
+        calls.append(f"sleep {seconds:g}")
+        now[0] += seconds
+
+    def respond(url: str, body: dict[str, Any]) -> None:
+        calls.append(f"respond {body['Status']} at {now[0] % 60:g} s")
+
+    e = event("https://cloudformation.example/response")
+    e["ResourceProperties"] = {**e["ResourceProperties"], "WaitForMinute": "true"}
+    first_run.on_event(e, Context(600), invoke=invoke, respond=respond, clock=lambda: now[0], sleep=sleep)
+    assert calls == ["invoke", "sleep 20.5", "respond SUCCESS at 1 s"]
+    calls.clear()
+    e["ResourceProperties"]["WaitForMinute"] = "false"
+    first_run.on_event(e, Context(600), invoke=invoke, respond=respond, clock=lambda: now[0], sleep=sleep)
+    assert calls == ["invoke", "respond SUCCESS at 1 s"]
