@@ -68,10 +68,15 @@ def test_status_shows_subscription_state_alarms_and_probes(
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
     put_alarms(cloudwatch)
     outputs = tmp_path / "cdk-outputs.json"
-    outputs.write_text(written(topic, f"{live_service.url}/hello"))
+    deployed = json.loads(written(topic, f"{live_service.url}/hello"))
+    deployed[MONITORING_STACK_NAME]["FirstRun"] = "us-east-1: hello up"
+    deployed["HelloWorldChecker-eu-west-1"] = {"FirstRun": "eu-west-1: hello down (timeout); the availability ..."}
+    outputs.write_text(json.dumps(deployed))
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
+    assert "first run of each checker during the last deploy, before its alarms:\n  us-east-1: hello up\n" in out
+    assert "  eu-west-1: hello down (timeout); the availability ...\n" in out
     assert "email oncall@example.com:" in out
     assert f"alarm {ALARM}:" in out
     assert "someone-elses-alarm" not in out
@@ -98,6 +103,7 @@ def test_without_cdk_outputs_json_status_reads_the_outputs_from_cloudformation(
         "Outputs": {
             "AlertTopicArn": {"Value": {"Ref": "Topic"}},
             "DashboardUrl": {"Value": f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"},
+            "FirstRun": {"Value": f"{region}: hello up"},
         },
     }
     cloudformation = boto3.client("cloudformation")
@@ -109,6 +115,7 @@ def test_without_cdk_outputs_json_status_reads_the_outputs_from_cloudformation(
     out = capsys.readouterr().out
     assert f"outputs of stacks {STACK_NAME} and {MONITORING_STACK_NAME} in {region}, from CloudFormation" in out
     assert f"alert topic arn:aws:sns:{region}:" in out and "no subscriptions" in out
+    assert f"before its alarms:\n  {region}: hello up\n" in out
     assert f"alarm {ALARM}:" in out
     assert "UP" in out and "hello" in out
 
@@ -127,10 +134,15 @@ def test_the_region_comes_from_the_outputs_when_the_shell_has_none(
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     outputs = tmp_path / "cdk-outputs.json"
-    outputs.write_text(written(topic, f"{live_service.url}/hello"))
+    deployed = json.loads(written(topic, f"{live_service.url}/hello"))
+    deployed[MONITORING_STACK_NAME]["FirstRun"] = "us-east-1: hello up"
+    deployed["HelloWorldChecker-eu-west-1"] = {"FirstRun": "eu-west-1: hello down (timeout); the availability ..."}
+    outputs.write_text(json.dumps(deployed))
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
+    assert "first run of each checker during the last deploy, before its alarms:\n  us-east-1: hello up\n" in out
+    assert "  eu-west-1: hello down (timeout); the availability ...\n" in out
     assert f"alarm {ALARM}:" in out  # found in eu-north-1, the topic's region
 
 

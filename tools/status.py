@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HISTORY_HOURS = 24
 HISTORY_SHOWN = 10  # changes per alarm; a flapping alarm says how many more there were
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
+FIRST_RUN = "FirstRun"  # the output each stack with a checker has (cdk_app/stack.py)
 
 
 class StatusError(Exception):
@@ -65,7 +66,13 @@ def local_outputs(path: Path) -> dict[str, str] | None:
     stacks = [written[n] for n in (STACK_NAME, MONITORING_STACK_NAME) if isinstance(written.get(n), dict)]
     if not stacks:
         return None
-    return {str(k): str(v) for outputs in stacks for k, v in outputs.items()}
+    # Each checker stack in another region says what its first run saw, under its own name.
+    remote = {
+        f"{FIRST_RUN} {name}": str(outputs[FIRST_RUN])
+        for name, outputs in written.items()
+        if name not in (STACK_NAME, MONITORING_STACK_NAME) and isinstance(outputs, dict) and FIRST_RUN in outputs
+    }
+    return {str(k): str(v) for outputs in stacks for k, v in outputs.items()} | remote
 
 
 def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
@@ -201,6 +208,11 @@ def report(args: argparse.Namespace) -> int:
             else "confirmed"
         )
         print(f"  {sub['Protocol']} {sub['Endpoint']}: {state}")
+    runs = [v for k, v in sorted(outputs.items()) if k.split(" ")[0] == FIRST_RUN]
+    if runs:  # the stacks' FirstRun outputs (checker_lambda/first_run.py)
+        print("first run of each checker during the last deploy, before its alarms:")
+        for run in runs:
+            print(f"  {run}")
     print(f"alarms: state, and changes in the last {HISTORY_HOURS} h")
     for line in alarm_lines(cloudwatch, now=datetime.now(UTC)):
         print(line)
