@@ -279,11 +279,13 @@ class Preflight:
         other_ssm: Mapping[str, Any] | None = None,
         regional: Callable[[str, str], Any] | None = None,
         sweep_seconds: float = SWEEP_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.other_ssm = dict(other_ssm or {})
         # (service, region) -> a client for any region, with short timeouts (the checker stacks sweep)
         self.regional = regional
         self.sweep_seconds = sweep_seconds
+        self.clock = clock  # the sweep's deadline is on it (a test moves it on its own terms)
         self.config = config
         self.clients = clients
         self.region = region
@@ -589,7 +591,7 @@ class Preflight:
         home = self.ready()
         if self.regional is None:
             raise Skip("needs a client for every region")
-        end = time.monotonic() + self.sweep_seconds
+        end = self.clock() + self.sweep_seconds
         try:
             enabled = self.regional("ec2", home).describe_regions()["Regions"]  # the enabled ones only
         except (BotoCoreError, ClientError) as exc:  # nothing this deploy needs: worth knowing only
@@ -619,7 +621,9 @@ class Preflight:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(max(0.0, end - time.monotonic()))
+            # A loop: on a test's clock the time may not have moved when the join gives up.
+            while thread.is_alive() and (remaining := end - self.clock()) > 0:
+                thread.join(remaining)
         found, refused = dict(found), dict(refused)  # what was known at the end of the sweep
         unread: dict[str, list[str]] = {}
         for region in regions:
