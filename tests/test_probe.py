@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from checker_lambda.contract import Reason
-from checker_lambda.probe import Prober, resolve
+from checker_lambda.probe import Prober, ProbeResult, resolve
 from checker_lambda.settings import SettingsError, Target
 from tests import raw_peers
 from tests.conftest import RunningService
@@ -23,6 +24,11 @@ from tools.net import free_port
 
 def target(url: str, **kw) -> Target:
     return Target(name="t", url=url, expect_body=kw.pop("expect_body", "Hello World"), **kw)
+
+
+def verdict(result: ProbeResult) -> tuple[bool, Reason | None, int | None, str]:
+    """What a probe concluded, as the log line and the Failures metric report it."""
+    return result.ok, result.reason, result.status, result.detail
 
 
 def test_healthy_service_passes_with_phases_timed(live_service: RunningService) -> None:
@@ -35,30 +41,46 @@ def test_healthy_service_passes_with_phases_timed(live_service: RunningService) 
 
 
 @pytest.mark.parametrize(
-    ("mode", "reason"),
-    [("error", Reason.STATUS), ("wrong_body", Reason.BODY), ("garbage", Reason.PROTOCOL)],
+    ("mode", "expected"),
+    [
+        # The 500's body lacks "Hello World" too: the status is judged first, and is the reason.
+        ("error", (False, Reason.STATUS, 500, "status 500, expected 200")),
+        ("wrong_body", (False, Reason.BODY, 200, "body does not contain 'Hello World': 'Goodbye'")),
+        ("garbage", (False, Reason.PROTOCOL, None, "bad response: BadStatusLine: this is not http\r\n")),
+    ],
 )
-def test_wrong_answers_fail_with_their_reason(mode: str, reason: Reason) -> None:
+def test_wrong_answers_fail_with_their_reason(mode: str, expected: tuple) -> None:
     with http_peer(mode) as url:
         result = Prober().probe(target(url))
-    assert not result.ok and result.reason is reason, result.detail
+    assert verdict(result) == expected
 
 
 def test_regex_expectation() -> None:
     with http_peer("ok") as url:
-        assert Prober().probe(Target(name="t", url=url, expect_regex=r"^Hello \w+$")).ok
+        assert verdict(Prober().probe(Target(name="t", url=url, expect_regex=r"^Hello \w+$"))) == (True, None, 200, "")
         result = Prober().probe(Target(name="t", url=url, expect_regex=r"^Bye"))
-    assert result.reason is Reason.BODY
+    assert verdict(result) == (False, Reason.BODY, 200, "body does not match /^Bye/: 'Hello World'")
 
 
 def test_refused_connection() -> None:
-    result = Prober().probe(target(closed_port_url()))
-    assert result.reason is Reason.REFUSED and result.status is None
+    url = closed_port_url()
+    result = Prober().probe(target(url))
+    assert verdict(result) == (False, Reason.REFUSED, None, f"{urlsplit(url).netloc} refused the connection")
+    assert set(result.phases) == {"dns", "total"}  # no connect time for a connection never made
 
 
 def test_unresolvable_name() -> None:
     result = Prober().probe(target("http://does-not-exist.invalid/hello"))
-    assert result.reason is Reason.DNS
+    assert verdict(result)[:3] == (False, Reason.DNS, None)
+    # What follows the name is the resolver's own words ("Name or service not known" offline).
+    assert result.detail.startswith("does-not-exist.invalid: "), result.detail
+    assert set(result.phases) == {"total"}
+
+
+def test_a_resolver_that_returns_no_address_is_a_dns_failure() -> None:
+    """getaddrinfo raises rather than return nothing; a resolver given to the Prober may not."""
+    result = Prober(resolver=lambda _host, _port, _timeout: []).probe(target("http://empty.test/hello"))
+    assert verdict(result) == (False, Reason.DNS, None, "empty.test: no address")
 
 
 def test_a_dns_server_that_never_answers_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,17 +90,18 @@ def test_a_dns_server_that_never_answers_is_cut_at_the_deadline(monkeypatch: pyt
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(5))
     started = time.monotonic()
     result = Prober().probe(target("http://slow-dns.example/hello", timeout=0.5))
-    assert result.reason is Reason.TIMEOUT and result.detail.startswith("dns")
+    assert verdict(result) == (False, Reason.TIMEOUT, None, "dns: DNS lookup of slow-dns.example took longer than 0.5s")
     assert time.monotonic() - started < 1
 
 
-@pytest.mark.parametrize("mode", ["hang", "drip"])
-def test_hanging_and_dripping_servers_time_out_on_time(mode: str) -> None:
+@pytest.mark.parametrize(("mode", "status"), [("hang", None), ("drip", 200)])
+def test_hanging_and_dripping_servers_time_out_on_time(mode: str, status: int | None) -> None:
+    """A timeout after the headers keeps the status that came: the answer did start."""
     with http_peer(mode) as url:
         started = time.monotonic()
         result = Prober().probe(target(url, timeout=0.8))
         elapsed = time.monotonic() - started
-    assert result.reason is Reason.TIMEOUT, result.detail
+    assert verdict(result) == (False, Reason.TIMEOUT, status, "timed out waiting for the response")
     assert elapsed < 0.8 + 0.5
 
 
@@ -102,15 +125,18 @@ def test_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
         result = Prober().probe(target(url))  # system CAs only: self-signed is not trusted
-    assert result.reason is Reason.TLS
-    assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+    assert verdict(result) == (False, Reason.TLS, None, "tls: CERTIFICATE_VERIFY_FAILED")
+    assert result.cert_days_remaining is None
 
 
-def test_plain_http_to_an_https_port_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+def test_plain_http_to_an_https_port_is_a_protocol_failure_not_a_crash(tmp_path: Path) -> None:
+    """The TLS server drops a connection that opens with "GET": the probe gets a reset or an
+    end of stream (which one is the kernel's timing), never an answer."""
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
         result = Prober().probe(target(url.replace("https://", "http://"), timeout=1))
-    assert not result.ok and result.reason in (Reason.PROTOCOL, Reason.TIMEOUT)
+    assert verdict(result)[:3] == (False, Reason.PROTOCOL, None)
+    assert result.detail.startswith(("bad response: ConnectionResetError", "bad response: RemoteDisconnected"))
 
 
 # --- one deadline over every phase, HTTP and HTTPS ------------------------------------------
@@ -140,7 +166,9 @@ def test_every_phase_ends_at_the_deadline(https: bool, behaviour, phase: str, tl
         started = time.monotonic()
         result = prober.probe(target(url, timeout=DEADLINE))
         elapsed = time.monotonic() - started
-    assert result.reason is Reason.TIMEOUT, result.detail
+    # Over HTTPS, the silent server never finishes the handshake; the others did answer.
+    detail = "tls handshake timed out" if https and phase == "tls" else "timed out waiting for the response"
+    assert verdict(result) == (False, Reason.TIMEOUT, 200 if phase == "body" else None, detail)
     assert elapsed < DEADLINE + MARGIN, f"took {elapsed:.2f}s"
     assert result.phases["total"] / 1000 >= DEADLINE - 0.05
 
@@ -164,7 +192,7 @@ def test_a_connect_that_never_completes_ends_at_the_deadline() -> None:
         started = time.monotonic()
         result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", timeout=DEADLINE))
         elapsed = time.monotonic() - started
-    assert result.reason is Reason.TIMEOUT, result.detail
+    assert verdict(result) == (False, Reason.TIMEOUT, None, f"connect to 127.0.0.1:{port} timed out")
     assert elapsed < DEADLINE + MARGIN, f"took {elapsed:.2f}s"
 
 
@@ -258,8 +286,12 @@ def test_all_addresses_refused_is_refused_and_names_each() -> None:
         return resolve("127.0.0.1", port, timeout) + resolve("::1", port, timeout)
 
     result = Prober(resolver=dual_stack).probe(target(f"http://dual.test:{port}/hello"))
-    assert result.reason is Reason.REFUSED
-    assert "127.0.0.1" in result.detail and "::1" in result.detail
+    assert verdict(result) == (
+        False,
+        Reason.REFUSED,
+        None,
+        f"127.0.0.1:{port} refused the connection; [::1]:{port} refused the connection",
+    )
 
 
 @pytest.mark.parametrize(
