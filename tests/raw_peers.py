@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
