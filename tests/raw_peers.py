@@ -152,11 +152,11 @@ def raw_peer(
 
 
 @contextmanager
-def stalled_listener(host: str = "127.0.0.1") -> Iterator[int]:
+def stalled_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[int]:
     """A port whose TCP handshake never completes: the accept queue is full and never served,
     so the kernel drops further SYNs, as a firewall that drops packets would."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind((host, 0))
+    listener.bind((host, port))
     listener.listen(0)
     port = listener.getsockname()[1]
     fillers: list[socket.socket] = []

@@ -321,3 +321,156 @@ def test_a_non_ascii_url_is_refused_at_validation_not_crashed_on() -> None:
     for url in ("http://127.0.0.1/café", "https://bücher.example/"):
         with pytest.raises(SettingsError, match="must be ASCII"):
             Target.parse({"url": url}, "t")
+
+
+# --- what each failure is called: statuses, answers cut short, connects that fail ---------------
+
+
+def answer_with(status_line: str, body: bytes = b"Hello World", headers: str = "") -> raw_peers.Behaviour:
+    head = f"HTTP/1.1 {status_line}\r\nContent-Length: {len(body)}\r\n{headers}Connection: close\r\n\r\n"
+    return raw_peers.answer(head.encode("ascii") + body)
+
+
+@pytest.mark.parametrize(
+    ("status_line", "expect_status", "expected"),
+    [
+        ("201 Created", 200, (False, Reason.STATUS, 201, "status 201, expected 200")),  # 2xx is not "200"
+        ("201 Created", 201, (True, None, 201, "")),
+        ("200 OK", 500, (False, Reason.STATUS, 200, "status 200, expected 500")),
+        ("500 Internal Server Error", 500, (True, None, 500, "")),
+        ("404 Not Found", 404, (True, None, 404, "")),
+        # The right body does not save a wrong status.
+        ("503 Service Unavailable", 200, (False, Reason.STATUS, 503, "status 503, expected 200")),
+        ("599 Odd", 200, (False, Reason.STATUS, 599, "status 599, expected 200")),
+    ],
+)
+def test_a_status_is_an_exact_match(status_line: str, expect_status: int, expected: tuple) -> None:
+    with raw_peers.raw_peer(answer_with(status_line)) as port:
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_status=expect_status))
+    assert verdict(result) == expected
+
+
+def test_a_redirect_is_not_followed_it_is_the_status() -> None:
+    """The probe judges the first answer a client gets: a service that moved or loops on
+    redirects is not what a client asking this URL is served, even if the new place is healthy."""
+    with (
+        raw_peers.raw_peer(answer_with("200 OK")) as healthy,
+        raw_peers.raw_peer(
+            answer_with("301 Moved Permanently", b"", f"Location: http://127.0.0.1:{healthy}/hello\r\n")
+        ) as port,
+    ):
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello"))
+        moved = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_status=301, expect_body=None))
+    assert verdict(result) == (False, Reason.STATUS, 301, "status 301, expected 200")
+    assert verdict(moved) == (True, None, 301, "")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "detail"),
+    [
+        (
+            raw_peers.answer(b""),
+            None,
+            "bad response: RemoteDisconnected: Remote end closed connection without response",
+        ),
+        (
+            raw_peers.reset_after(b"HTTP/1.1 200 OK\r\nContent-"),
+            None,
+            "bad response: ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            raw_peers.reset_after(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHello"),
+            200,
+            "bad response: ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            raw_peers.answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nHello World\r\n"),
+            200,
+            "bad response: IncompleteRead: IncompleteRead(0 bytes read)",
+        ),
+        (
+            raw_peers.answer(b"HTTP/1.1 1000 Odd\r\nContent-Length: 0\r\n\r\n"),
+            None,
+            "bad response: BadStatusLine: HTTP/1.1 1000 Odd\r\n",
+        ),
+    ],
+    ids=["closed-without-answer", "reset-in-headers", "reset-in-body", "bad-chunk-size", "status-out-of-range"],
+)
+def test_an_answer_that_breaks_off_or_is_not_http_is_a_protocol_failure(behaviour, status, detail: str) -> None:
+    """Not a timeout (the deadline is far) and not a connect failure (the connection was made)."""
+    with raw_peers.raw_peer(behaviour) as port:
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", timeout=DEADLINE))
+    assert verdict(result) == (False, Reason.PROTOCOL, status, detail)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "detail"),
+    [
+        (raw_peers.answer(b"", whole_request=False), "tls: UNEXPECTED_EOF_WHILE_READING"),
+        (raw_peers.reset_after(b"", whole_request=False), "tls: [Errno 104] Connection reset by peer"),
+        # A plain HTTP server's "400 Bad Request" to the ClientHello; OpenSSL's words for it vary.
+        (raw_peers.answer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", whole_request=False), None),
+    ],
+    ids=["closed-in-handshake", "reset-in-handshake", "plain-http-server"],
+)
+def test_a_handshake_that_fails_is_a_tls_failure(behaviour, detail: str | None) -> None:
+    with raw_peers.raw_peer(behaviour) as port:
+        result = Prober().probe(target(f"https://127.0.0.1:{port}/hello", timeout=DEADLINE))
+    assert verdict(result)[:3] == (False, Reason.TLS, None)
+    assert result.detail == detail if detail else result.detail.startswith("tls: "), result.detail
+    assert result.cert_days_remaining is None
+
+
+def test_a_connect_error_other_than_refused_or_timeout_is_connect() -> None:
+    """The kernel refuses a TCP connection to a multicast address at once (ENETUNREACH), as it
+    does to any unreachable network."""
+    result = Prober().probe(target("http://224.0.0.1/hello", timeout=DEADLINE))
+    assert verdict(result) == (
+        False,
+        Reason.CONNECT,
+        None,
+        "connect to 224.0.0.1:80: [Errno 101] Network is unreachable",
+    )
+
+
+SHORT = 0.6  # the deadline of probes that wait on a stalled connect: the test waits for it
+
+
+@pytest.mark.parametrize(
+    ("kinds", "reason"),
+    [
+        (("refused", "refused"), Reason.REFUSED),
+        (("stalled", "stalled"), Reason.TIMEOUT),
+        (("refused", "stalled"), Reason.CONNECT),
+        (("stalled", "refused"), Reason.CONNECT),
+        (("refused", "unreachable"), Reason.CONNECT),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else str(v),
+)
+def test_a_name_whose_addresses_fail_differently_is_a_connect_failure(kinds: tuple[str, str], reason: Reason) -> None:
+    """Every address refused: nothing listens, REFUSED. Every address timed out: TIMEOUT. Mixed
+    (one refuses, another drops the SYN): neither says what happened to the target, so it is
+    CONNECT, and the detail names what each address did, in the order tried. Each address had
+    its share of the deadline, so the probe still ends on time."""
+    port = free_port()
+    with contextlib.ExitStack() as stack:
+        # One port on every address, as DNS gives: two loopback addresses, or a multicast one.
+        hosts = ["224.0.0.1" if kind == "unreachable" else f"127.0.0.{2 + i}" for i, kind in enumerate(kinds)]
+        for kind, host in zip(kinds, hosts, strict=True):
+            if kind == "stalled":
+                stack.enter_context(raw_peers.stalled_listener(host, port))
+
+        def two_addresses(_host: str, _port: int, _timeout: float) -> list:
+            return [(socket.AF_INET, (host, port)) for host in hosts]
+
+        started = time.monotonic()
+        result = Prober(resolver=two_addresses).probe(target(f"http://two.test:{port}/hello", timeout=SHORT))
+        elapsed = time.monotonic() - started
+    said = {
+        "refused": "{}:{} refused the connection",
+        "stalled": "connect to {}:{} timed out",
+        "unreachable": "connect to {}:{}: [Errno 101] Network is unreachable",
+    }
+    detail = "; ".join(said[kind].format(host, port) for kind, host in zip(kinds, hosts, strict=True))
+    assert verdict(result) == (False, reason, None, detail)
+    assert elapsed < SHORT + MARGIN, f"took {elapsed:.2f}s"
