@@ -125,7 +125,32 @@ def test_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
         result = Prober().probe(target(url))  # system CAs only: self-signed is not trusted
-    assert verdict(result) == (False, Reason.TLS, None, "tls: CERTIFICATE_VERIFY_FAILED")
+    assert verdict(result) == (False, Reason.TLS, None, "tls: CERTIFICATE_VERIFY_FAILED: self-signed certificate")
+    assert result.cert_days_remaining is None
+
+
+@pytest.mark.parametrize(
+    ("days", "host", "why"),
+    [
+        (-0.5, "localhost", "certificate has expired"),
+        (90, "other.test", "Hostname mismatch, certificate is not valid for 'other.test'."),
+    ],
+    ids=["expired", "wrong-name"],
+)
+def test_a_certificate_that_fails_verification_says_which_check_failed(
+    tmp_path: Path, days: float, host: str, why: str
+) -> None:
+    """A trusted certificate that expired, or names another host: a TLS failure, and the detail
+    tells the one from the other (both were "CERTIFICATE_VERIFY_FAILED" alone)."""
+    cert, key = make_certificate(tmp_path, days=days)
+    with raw_peers.raw_peer(raw_peers.echo_host, tls=server_tls(cert, key)) as port:
+
+        def to_peer(_host: str, _port: int, timeout: float) -> list:
+            return resolve("127.0.0.1", port, timeout)
+
+        prober = Prober(ssl_context=ssl.create_default_context(cafile=str(cert)), resolver=to_peer)
+        result = prober.probe(target(f"https://{host}:{port}/hello", expect_body=None))
+    assert verdict(result) == (False, Reason.TLS, None, f"tls: CERTIFICATE_VERIFY_FAILED: {why}")
     assert result.cert_days_remaining is None
 
 
