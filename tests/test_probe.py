@@ -58,7 +58,10 @@ def test_wrong_answers_fail_with_their_reason(mode: str, expected: tuple) -> Non
 def test_regex_expectation() -> None:
     with http_peer("ok") as url:
         assert verdict(Prober().probe(Target(name="t", url=url, expect_regex=r"^Hello \w+$"))) == (True, None, 200, "")
+        # Searched for anywhere in the body (re.search), not only at its start.
+        anywhere = Prober().probe(Target(name="t", url=url, expect_regex=r"Wor+ld"))
         result = Prober().probe(Target(name="t", url=url, expect_regex=r"^Bye"))
+    assert verdict(anywhere) == (True, None, 200, "")
     assert verdict(result) == (False, Reason.BODY, 200, "body does not match /^Bye/: 'Hello World'")
 
 
@@ -499,3 +502,13 @@ def test_a_name_whose_addresses_fail_differently_is_a_connect_failure(kinds: tup
     detail = "; ".join(said[kind].format(host, port) for kind, host in zip(kinds, hosts, strict=True))
     assert verdict(result) == (False, reason, None, detail)
     assert elapsed < SHORT + MARGIN, f"took {elapsed:.2f}s"
+    if kinds[-1] == "stalled":  # the last address has all the time the others left, not a share
+        assert result.phases["total"] / 1000 >= SHORT - 0.05, result.phases
+
+
+def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout() -> None:
+    """Time left of exactly 0 is no time: given to a socket as its timeout, 0 would make the
+    next call non-blocking instead (a clock that jumps to the deadline, as a paused Lambda's can)."""
+    times = iter([0.0])  # the start; every later reading is the deadline itself
+    result = Prober(clock=lambda: next(times, 0.5)).probe(target("http://127.0.0.1:1/hello", timeout=0.5))
+    assert verdict(result) == (False, Reason.TIMEOUT, None, "deadline passed before dns")
