@@ -354,3 +354,9 @@ def test_a_target_setting_allows_its_last_value_and_names_the_key_at_the_first_r
     with pytest.raises(SettingsError) as refused:
         Target.parse({"url": "http://x/", key: first}, "t")
     assert str(refused.value) == line
+
+
+@pytest.mark.parametrize(("interval", "high"), [("30", True), ("60", False)])
+def test_metrics_are_high_resolution_only_below_a_minute(interval: str, high: bool) -> None:
+    """10 s and 30 s alarm periods need 1-second metrics; at 60 s standard ones do."""
+    assert settings(PROBE_INTERVAL_SECONDS=interval, SCHEDULE_SECONDS="120", CONFIRM_PROBES="2").high_resolution is high
