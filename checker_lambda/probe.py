@@ -240,6 +240,10 @@ class Prober:
         except TimeoutError:
             tls.close()
             raise _Failed(Reason.TIMEOUT, "tls handshake timed out") from None
+        except ssl.SSLCertVerificationError as exc:
+            tls.close()
+            # Which check failed (expired, another host's name, an untrusted issuer) is what to fix.
+            raise _Failed(Reason.TLS, f"tls: {exc.reason}: {exc.verify_message}") from None
         except ssl.SSLError as exc:
             tls.close()
             raise _Failed(Reason.TLS, f"tls: {exc.reason or exc}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -151,11 +152,11 @@ def raw_peer(
 
 
 @contextmanager
-def stalled_listener(host: str = "127.0.0.1") -> Iterator[int]:
+def stalled_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[int]:
     """A port whose TCP handshake never completes: the accept queue is full and never served,
     so the kernel drops further SYNs, as a firewall that drops packets would."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind((host, 0))
+    listener.bind((host, port))
     listener.listen(0)
     port = listener.getsockname()[1]
     fillers: list[socket.socket] = []
@@ -205,3 +206,34 @@ def hanging_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
         listener.close()
         for conn in held:
             conn.close()
+
+
+def answer(raw: bytes, *, whole_request: bool = True) -> Behaviour:
+    """Send exactly `raw`, then close. After the whole request; or, with `whole_request=False`,
+    after the first bytes that come, as a server does that answers whatever it was sent (a TLS
+    ClientHello has no blank line to wait for)."""
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        if whole_request:
+            _read_request(conn)
+        else:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+        with contextlib.suppress(OSError):
+            conn.sendall(raw)
+
+    return behave
+
+
+def reset_after(raw: bytes, *, whole_request: bool = True) -> Behaviour:
+    """As `answer`, but the connection ends with a reset (RST, not FIN): a server or middlebox
+    that dies mid-answer."""
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        answer(b"", whole_request=whole_request)(conn, stop)
+        with contextlib.suppress(OSError):
+            conn.sendall(raw)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends RST
+
+    return behave

@@ -103,3 +103,42 @@ def test_the_command_line_takes_the_limit_and_shows_a_cut_body() -> None:
     assert "UP" in plain.stdout and f"(read the first {DEFAULT_LIMIT} bytes of a longer body)" in plain.stdout
     assert missed.returncode == 1 and "reason=body" in missed.stdout
     assert found.returncode == 0, found.stdout + found.stderr
+
+
+LIMIT = 1024  # the smallest limit a target may set
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+@pytest.mark.parametrize(
+    ("size", "truncated"), [(LIMIT, False), (LIMIT + 1, True)], ids=["at-the-limit", "one-byte-over"]
+)
+def test_a_body_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_cut(
+    size: int, truncated: bool, length: bool
+) -> None:
+    """A body too large for the limit is still up (a big page is not an outage): it is cut, and
+    says so; one that fits exactly is neither cut nor said to be."""
+    with raw_peers.raw_peer(raw_peers.big_body(size - len("Hello World"), length=length)) as port:
+        result = Prober().probe(Target(name="t", url=url(port), max_body_bytes=LIMIT))
+    detail = f"read the first {LIMIT} bytes of a longer body" if truncated else ""
+    assert (result.ok, result.reason, result.status, result.detail) == (True, None, 200, detail)
+    assert (result.body_bytes, result.body_truncated) == (LIMIT, truncated)
+
+
+@pytest.mark.parametrize(("over", "found"), [(0, True), (1, False)], ids=["ends-at-the-limit", "ends-past-it"])
+def test_an_expected_text_is_found_only_whole_within_the_limit(over: int, found: bool) -> None:
+    tail = b"The End"
+    size = LIMIT - len("Hello World") - len(tail) + over
+    with raw_peers.raw_peer(raw_peers.big_body(size, tail=tail + b"." * 10)) as port:
+        result = Prober().probe(Target(name="t", url=url(port), max_body_bytes=LIMIT, expect_body="The End"))
+    read = f"the first {LIMIT} bytes"
+    if found:
+        detail = f"read {read} of a longer body; expectation judged on those"
+        assert (result.ok, result.reason, result.detail) == (True, None, detail)
+    else:
+        detail = f"body does not contain 'The End' in {read} read (the body is longer; see max_body_bytes): "
+        assert (result.ok, result.reason, result.detail) == (
+            False,
+            Reason.BODY,
+            detail + repr("Hello World" + "!" * 49),
+        )
+    assert (result.status, result.body_bytes, result.body_truncated) == (200, LIMIT, True)

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from checker_lambda.contract import Reason
-from checker_lambda.probe import Prober, resolve
+from checker_lambda.probe import Prober, ProbeResult, resolve
 from checker_lambda.settings import SettingsError, Target
 from tests import raw_peers
 from tests.conftest import RunningService
@@ -23,6 +24,11 @@ from tools.net import free_port
 
 def target(url: str, **kw) -> Target:
     return Target(name="t", url=url, expect_body=kw.pop("expect_body", "Hello World"), **kw)
+
+
+def verdict(result: ProbeResult) -> tuple[bool, Reason | None, int | None, str]:
+    """What a probe concluded, as the log line and the Failures metric report it."""
+    return result.ok, result.reason, result.status, result.detail
 
 
 def test_healthy_service_passes_with_phases_timed(live_service: RunningService) -> None:
@@ -35,30 +41,49 @@ def test_healthy_service_passes_with_phases_timed(live_service: RunningService) 
 
 
 @pytest.mark.parametrize(
-    ("mode", "reason"),
-    [("error", Reason.STATUS), ("wrong_body", Reason.BODY), ("garbage", Reason.PROTOCOL)],
+    ("mode", "expected"),
+    [
+        # The 500's body lacks "Hello World" too: the status is judged first, and is the reason.
+        ("error", (False, Reason.STATUS, 500, "status 500, expected 200")),
+        ("wrong_body", (False, Reason.BODY, 200, "body does not contain 'Hello World': 'Goodbye'")),
+        ("garbage", (False, Reason.PROTOCOL, None, "bad response: BadStatusLine: this is not http\r\n")),
+    ],
 )
-def test_wrong_answers_fail_with_their_reason(mode: str, reason: Reason) -> None:
+def test_wrong_answers_fail_with_their_reason(mode: str, expected: tuple) -> None:
     with http_peer(mode) as url:
         result = Prober().probe(target(url))
-    assert not result.ok and result.reason is reason, result.detail
+    assert verdict(result) == expected
 
 
 def test_regex_expectation() -> None:
     with http_peer("ok") as url:
-        assert Prober().probe(Target(name="t", url=url, expect_regex=r"^Hello \w+$")).ok
+        assert verdict(Prober().probe(Target(name="t", url=url, expect_regex=r"^Hello \w+$"))) == (True, None, 200, "")
+        # Searched for anywhere in the body (re.search), not only at its start.
+        anywhere = Prober().probe(Target(name="t", url=url, expect_regex=r"Wor+ld"))
         result = Prober().probe(Target(name="t", url=url, expect_regex=r"^Bye"))
-    assert result.reason is Reason.BODY
+    assert verdict(anywhere) == (True, None, 200, "")
+    assert verdict(result) == (False, Reason.BODY, 200, "body does not match /^Bye/: 'Hello World'")
 
 
 def test_refused_connection() -> None:
-    result = Prober().probe(target(closed_port_url()))
-    assert result.reason is Reason.REFUSED and result.status is None
+    url = closed_port_url()
+    result = Prober().probe(target(url))
+    assert verdict(result) == (False, Reason.REFUSED, None, f"{urlsplit(url).netloc} refused the connection")
+    assert set(result.phases) == {"dns", "total"}  # no connect time for a connection never made
 
 
 def test_unresolvable_name() -> None:
     result = Prober().probe(target("http://does-not-exist.invalid/hello"))
-    assert result.reason is Reason.DNS
+    assert verdict(result)[:3] == (False, Reason.DNS, None)
+    # What follows the name is the resolver's own words ("Name or service not known" offline).
+    assert result.detail.startswith("does-not-exist.invalid: "), result.detail
+    assert set(result.phases) == {"total"}
+
+
+def test_a_resolver_that_returns_no_address_is_a_dns_failure() -> None:
+    """getaddrinfo raises rather than return nothing; a resolver given to the Prober may not."""
+    result = Prober(resolver=lambda _host, _port, _timeout: []).probe(target("http://empty.test/hello"))
+    assert verdict(result) == (False, Reason.DNS, None, "empty.test: no address")
 
 
 def test_a_dns_server_that_never_answers_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,18 +105,19 @@ def test_a_dns_server_that_never_answers_is_cut_at_the_deadline(monkeypatch: pyt
         over.set()
     # Cut by the deadline while the lookup still hangs; no wall-clock bound (a loaded machine
     # missed one of 1 s).
-    assert result.reason is Reason.TIMEOUT and result.detail.startswith("dns"), result.detail
+    assert verdict(result) == (False, Reason.TIMEOUT, None, "dns: DNS lookup of slow-dns.example took longer than 0.5s")
 
 
-@pytest.mark.parametrize("mode", ["hang", "drip"])
-def test_hanging_and_dripping_servers_time_out_on_time(mode: str) -> None:
-    # The peer hangs 30 s, or drips a byte every 0.2 s for 200 s: a probe that waited for it would
-    # end with a protocol error or the whole body, and one whose socket timeout restarted with
-    # every byte would never time out against the drip. TIMEOUT is the deadline cutting it; no
-    # wall-clock bound (a loaded machine missed one of 0.5 s over the deadline).
+@pytest.mark.parametrize(("mode", "status"), [("hang", None), ("drip", 200)])
+def test_hanging_and_dripping_servers_time_out_on_time(mode: str, status: int | None) -> None:
+    """A timeout after the headers keeps the status that came: the answer did start. The peer
+    hangs 30 s, or drips a byte every 0.2 s for 200 s: a probe that waited for it would end with
+    a protocol error or the whole body, and one whose socket timeout restarted with every byte
+    would never time out against the drip. TIMEOUT is the deadline cutting it; no wall-clock
+    bound (a loaded machine missed one of 0.5 s over the deadline)."""
     with http_peer(mode) as url:
         result = Prober().probe(target(url, timeout=0.8))
-    assert result.reason is Reason.TIMEOUT, result.detail
+    assert verdict(result) == (False, Reason.TIMEOUT, status, "timed out waiting for the response")
 
 
 def test_https_reports_tls_phase_and_certificate_days(tmp_path: Path) -> None:
@@ -114,15 +140,43 @@ def test_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
         result = Prober().probe(target(url))  # system CAs only: self-signed is not trusted
-    assert result.reason is Reason.TLS
-    assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+    assert verdict(result) == (False, Reason.TLS, None, "tls: CERTIFICATE_VERIFY_FAILED: self-signed certificate")
+    assert result.cert_days_remaining is None
 
 
-def test_plain_http_to_an_https_port_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("days", "host", "why"),
+    [
+        (-0.5, "localhost", "certificate has expired"),
+        (90, "other.test", "Hostname mismatch, certificate is not valid for 'other.test'."),
+    ],
+    ids=["expired", "wrong-name"],
+)
+def test_a_certificate_that_fails_verification_says_which_check_failed(
+    tmp_path: Path, days: float, host: str, why: str
+) -> None:
+    """A trusted certificate that expired, or names another host: a TLS failure, and the detail
+    tells the one from the other (both were "CERTIFICATE_VERIFY_FAILED" alone)."""
+    cert, key = make_certificate(tmp_path, days=days)
+    with raw_peers.raw_peer(raw_peers.echo_host, tls=server_tls(cert, key)) as port:
+
+        def to_peer(_host: str, _port: int, timeout: float) -> list:
+            return resolve("127.0.0.1", port, timeout)
+
+        prober = Prober(ssl_context=ssl.create_default_context(cafile=str(cert)), resolver=to_peer)
+        result = prober.probe(target(f"https://{host}:{port}/hello", expect_body=None))
+    assert verdict(result) == (False, Reason.TLS, None, f"tls: CERTIFICATE_VERIFY_FAILED: {why}")
+    assert result.cert_days_remaining is None
+
+
+def test_plain_http_to_an_https_port_is_a_protocol_failure_not_a_crash(tmp_path: Path) -> None:
+    """The TLS server drops a connection that opens with "GET": the probe gets a reset or an
+    end of stream (which one is the kernel's timing), never an answer."""
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
         result = Prober().probe(target(url.replace("https://", "http://"), timeout=1))
-    assert not result.ok and result.reason in (Reason.PROTOCOL, Reason.TIMEOUT)
+    assert verdict(result)[:3] == (False, Reason.PROTOCOL, None)
+    assert result.detail.startswith(("bad response: ConnectionResetError", "bad response: RemoteDisconnected"))
 
 
 # --- one deadline over every phase, HTTP and HTTPS ------------------------------------------
@@ -152,7 +206,9 @@ def test_every_phase_ends_at_the_deadline(https: bool, behaviour, phase: str, tl
         started = time.monotonic()
         result = prober.probe(target(url, timeout=DEADLINE))
         elapsed = time.monotonic() - started
-    assert result.reason is Reason.TIMEOUT, result.detail
+    # Over HTTPS, the silent server never finishes the handshake; the others did answer.
+    detail = "tls handshake timed out" if https and phase == "tls" else "timed out waiting for the response"
+    assert verdict(result) == (False, Reason.TIMEOUT, 200 if phase == "body" else None, detail)
     assert elapsed < DEADLINE + MARGIN, f"took {elapsed:.2f}s"
     assert result.phases["total"] / 1000 >= DEADLINE - 0.05
 
@@ -176,7 +232,7 @@ def test_a_connect_that_never_completes_ends_at_the_deadline() -> None:
         started = time.monotonic()
         result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", timeout=DEADLINE))
         elapsed = time.monotonic() - started
-    assert result.reason is Reason.TIMEOUT, result.detail
+    assert verdict(result) == (False, Reason.TIMEOUT, None, f"connect to 127.0.0.1:{port} timed out")
     assert elapsed < DEADLINE + MARGIN, f"took {elapsed:.2f}s"
 
 
@@ -270,8 +326,12 @@ def test_all_addresses_refused_is_refused_and_names_each() -> None:
         return resolve("127.0.0.1", port, timeout) + resolve("::1", port, timeout)
 
     result = Prober(resolver=dual_stack).probe(target(f"http://dual.test:{port}/hello"))
-    assert result.reason is Reason.REFUSED
-    assert "127.0.0.1" in result.detail and "::1" in result.detail
+    assert verdict(result) == (
+        False,
+        Reason.REFUSED,
+        None,
+        f"127.0.0.1:{port} refused the connection; [::1]:{port} refused the connection",
+    )
 
 
 @pytest.mark.parametrize(
@@ -301,3 +361,166 @@ def test_a_non_ascii_url_is_refused_at_validation_not_crashed_on() -> None:
     for url in ("http://127.0.0.1/café", "https://bücher.example/"):
         with pytest.raises(SettingsError, match="must be ASCII"):
             Target.parse({"url": url}, "t")
+
+
+# --- what each failure is called: statuses, answers cut short, connects that fail ---------------
+
+
+def answer_with(status_line: str, body: bytes = b"Hello World", headers: str = "") -> raw_peers.Behaviour:
+    head = f"HTTP/1.1 {status_line}\r\nContent-Length: {len(body)}\r\n{headers}Connection: close\r\n\r\n"
+    return raw_peers.answer(head.encode("ascii") + body)
+
+
+@pytest.mark.parametrize(
+    ("status_line", "expect_status", "expected"),
+    [
+        ("201 Created", 200, (False, Reason.STATUS, 201, "status 201, expected 200")),  # 2xx is not "200"
+        ("201 Created", 201, (True, None, 201, "")),
+        ("200 OK", 500, (False, Reason.STATUS, 200, "status 200, expected 500")),
+        ("500 Internal Server Error", 500, (True, None, 500, "")),
+        ("404 Not Found", 404, (True, None, 404, "")),
+        # The right body does not save a wrong status.
+        ("503 Service Unavailable", 200, (False, Reason.STATUS, 503, "status 503, expected 200")),
+        ("599 Odd", 200, (False, Reason.STATUS, 599, "status 599, expected 200")),
+    ],
+)
+def test_a_status_is_an_exact_match(status_line: str, expect_status: int, expected: tuple) -> None:
+    with raw_peers.raw_peer(answer_with(status_line)) as port:
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_status=expect_status))
+    assert verdict(result) == expected
+
+
+def test_a_redirect_is_not_followed_it_is_the_status() -> None:
+    """The probe judges the first answer a client gets: a service that moved or loops on
+    redirects is not what a client asking this URL is served, even if the new place is healthy."""
+    with (
+        raw_peers.raw_peer(answer_with("200 OK")) as healthy,
+        raw_peers.raw_peer(
+            answer_with("301 Moved Permanently", b"", f"Location: http://127.0.0.1:{healthy}/hello\r\n")
+        ) as port,
+    ):
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello"))
+        moved = Prober().probe(target(f"http://127.0.0.1:{port}/hello", expect_status=301, expect_body=None))
+    assert verdict(result) == (False, Reason.STATUS, 301, "status 301, expected 200")
+    assert verdict(moved) == (True, None, 301, "")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "detail"),
+    [
+        (
+            raw_peers.answer(b""),
+            None,
+            "bad response: RemoteDisconnected: Remote end closed connection without response",
+        ),
+        (
+            raw_peers.reset_after(b"HTTP/1.1 200 OK\r\nContent-"),
+            None,
+            "bad response: ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            raw_peers.reset_after(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHello"),
+            200,
+            "bad response: ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            raw_peers.answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nHello World\r\n"),
+            200,
+            "bad response: IncompleteRead: IncompleteRead(0 bytes read)",
+        ),
+        (
+            raw_peers.answer(b"HTTP/1.1 1000 Odd\r\nContent-Length: 0\r\n\r\n"),
+            None,
+            "bad response: BadStatusLine: HTTP/1.1 1000 Odd\r\n",
+        ),
+    ],
+    ids=["closed-without-answer", "reset-in-headers", "reset-in-body", "bad-chunk-size", "status-out-of-range"],
+)
+def test_an_answer_that_breaks_off_or_is_not_http_is_a_protocol_failure(behaviour, status, detail: str) -> None:
+    """Not a timeout (the deadline is far) and not a connect failure (the connection was made)."""
+    with raw_peers.raw_peer(behaviour) as port:
+        result = Prober().probe(target(f"http://127.0.0.1:{port}/hello", timeout=DEADLINE))
+    assert verdict(result) == (False, Reason.PROTOCOL, status, detail)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "detail"),
+    [
+        (raw_peers.answer(b"", whole_request=False), "tls: UNEXPECTED_EOF_WHILE_READING"),
+        (raw_peers.reset_after(b"", whole_request=False), "tls: [Errno 104] Connection reset by peer"),
+        # A plain HTTP server's "400 Bad Request" to the ClientHello; OpenSSL's words for it vary.
+        (raw_peers.answer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", whole_request=False), None),
+    ],
+    ids=["closed-in-handshake", "reset-in-handshake", "plain-http-server"],
+)
+def test_a_handshake_that_fails_is_a_tls_failure(behaviour, detail: str | None) -> None:
+    with raw_peers.raw_peer(behaviour) as port:
+        result = Prober().probe(target(f"https://127.0.0.1:{port}/hello", timeout=DEADLINE))
+    assert verdict(result)[:3] == (False, Reason.TLS, None)
+    assert result.detail == detail if detail else result.detail.startswith("tls: "), result.detail
+    assert result.cert_days_remaining is None
+
+
+def test_a_connect_error_other_than_refused_or_timeout_is_connect() -> None:
+    """The kernel refuses a TCP connection to a multicast address at once (ENETUNREACH), as it
+    does to any unreachable network."""
+    result = Prober().probe(target("http://224.0.0.1/hello", timeout=DEADLINE))
+    assert verdict(result) == (
+        False,
+        Reason.CONNECT,
+        None,
+        "connect to 224.0.0.1:80: [Errno 101] Network is unreachable",
+    )
+
+
+SHORT = 0.6  # the deadline of probes that wait on a stalled connect: the test waits for it
+
+
+@pytest.mark.parametrize(
+    ("kinds", "reason"),
+    [
+        (("refused", "refused"), Reason.REFUSED),
+        (("stalled", "stalled"), Reason.TIMEOUT),
+        (("refused", "stalled"), Reason.CONNECT),
+        (("stalled", "refused"), Reason.CONNECT),
+        (("refused", "unreachable"), Reason.CONNECT),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, tuple) else str(v),
+)
+def test_a_name_whose_addresses_fail_differently_is_a_connect_failure(kinds: tuple[str, str], reason: Reason) -> None:
+    """Every address refused: nothing listens, REFUSED. Every address timed out: TIMEOUT. Mixed
+    (one refuses, another drops the SYN): neither says what happened to the target, so it is
+    CONNECT, and the detail names what each address did, in the order tried. Each address had
+    its share of the deadline, so the probe still ends on time."""
+    port = free_port()
+    with contextlib.ExitStack() as stack:
+        # One port on every address, as DNS gives: two loopback addresses, or a multicast one.
+        hosts = ["224.0.0.1" if kind == "unreachable" else f"127.0.0.{2 + i}" for i, kind in enumerate(kinds)]
+        for kind, host in zip(kinds, hosts, strict=True):
+            if kind == "stalled":
+                stack.enter_context(raw_peers.stalled_listener(host, port))
+
+        def two_addresses(_host: str, _port: int, _timeout: float) -> list:
+            return [(socket.AF_INET, (host, port)) for host in hosts]
+
+        started = time.monotonic()
+        result = Prober(resolver=two_addresses).probe(target(f"http://two.test:{port}/hello", timeout=SHORT))
+        elapsed = time.monotonic() - started
+    said = {
+        "refused": "{}:{} refused the connection",
+        "stalled": "connect to {}:{} timed out",
+        "unreachable": "connect to {}:{}: [Errno 101] Network is unreachable",
+    }
+    detail = "; ".join(said[kind].format(host, port) for kind, host in zip(kinds, hosts, strict=True))
+    assert verdict(result) == (False, reason, None, detail)
+    assert elapsed < SHORT + MARGIN, f"took {elapsed:.2f}s"
+    if kinds[-1] == "stalled":  # the last address has all the time the others left, not a share
+        assert result.phases["total"] / 1000 >= SHORT - 0.05, result.phases
+
+
+def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout() -> None:
+    """Time left of exactly 0 is no time: given to a socket as its timeout, 0 would make the
+    next call non-blocking instead (a clock that jumps to the deadline, as a paused Lambda's can)."""
+    times = iter([0.0])  # the start; every later reading is the deadline itself
+    result = Prober(clock=lambda: next(times, 0.5)).probe(target("http://127.0.0.1:1/hello", timeout=0.5))
+    assert verdict(result) == (False, Reason.TIMEOUT, None, "deadline passed before dns")
