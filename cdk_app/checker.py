@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, CustomResource, Duration, ILocalBundling
+from aws_cdk import Aws, BundlingOptions, CustomResource, Duration, ILocalBundling, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -18,15 +20,12 @@ from constructs import Construct
 from cdk_app import nag
 from cdk_app.config import AppConfig
 from cdk_app.logs import retained_logs
-from checker_lambda import contract
-from checker_lambda.first_run import INVOKE_SECONDS, MINUTE
+from checker_lambda import contract, first_run
 
 PACKAGE = Path(__file__).resolve().parent.parent / "checker_lambda"
 # The Python the image runs and the tests use (.python-version; tests/test_python.py checks).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 IGNORE = ("__pycache__", "*.pyc")
-# The first run's Lambda: the longest invoke it waits for, then time to answer CloudFormation.
-FIRST_RUN_TIMEOUT = INVOKE_SECONDS + MINUTE + 30
 
 
 @jsii.implements(ILocalBundling)
@@ -90,6 +89,8 @@ class HealthChecker(Construct):
             # The URL's parameter, read at each invocation (checker_lambda/urls.py): that one only.
             self.role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[url_parameter_arn]))
         self.environment = config.checker_environment(default_target, location=location, metrics_region=metrics_region)
+        self.timeout = config.checker_timeout_seconds(remote=metrics_region is not None)
+        self.memory = 128
         self.function = lambda_.Function(
             self,
             "Function",
@@ -97,10 +98,10 @@ class HealthChecker(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="checker_lambda.handler.handler",
             code=lambda_code(),
-            memory_size=128,
+            memory_size=self.memory,
             # An invocation covers one schedule period; its last slot's probe and publish may
             # run a few seconds into the next period (checker_lambda/timing.py).
-            timeout=Duration.seconds(config.checker_timeout_seconds(remote=metrics_region is not None)),
+            timeout=Duration.seconds(self.timeout),
             environment=self.environment,
             log_group=self.log_group,
             role=self.role,
@@ -146,25 +147,45 @@ class HealthChecker(Construct):
         )
 
 
-def release(config_environment: dict[str, str]) -> dict[str, str]:
-    """What makes a new first run due: the checker's code (a digest of the package's files) and
-    its settings. Any change is an Update of the FirstRun resource, which runs the new checker
-    before the alarms that depend on it are updated."""
+def code_digest() -> str:
+    """The checker package's source, as the Lambda gets it."""
     digest = hashlib.sha256()
     for path in sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return {"Code": digest.hexdigest()[:16], **config_environment}
+    return digest.hexdigest()[:16]
+
+
+def release(checker: HealthChecker) -> dict[str, str]:
+    """What makes a new first run due: the checker's code (a digest of the package's files), its
+    settings (its environment), its timeout and memory, and its role's policy. Any change is an
+    Update of the FirstRun resource, which runs the new checker before the alarms that depend on
+    it are updated."""
+    policy = checker.role.node.try_find_child("DefaultPolicy")
+    return {
+        "Code": code_digest(),
+        **checker.environment,
+        "Timeout": str(checker.timeout),
+        "Memory": str(checker.memory),
+        **({"Policy": Stack.of(checker).to_json_string(policy.document)} if isinstance(policy, iam.Policy) else {}),
+    }
 
 
 class FirstRun(Construct):
     """Runs the checker once, synchronously, whenever a deploy creates or changes it, so that its
     metrics exist before the alarms that read them (checker_lambda/first_run.py; docs/decisions.md
-    §3). `summary`: one line of what it saw, for the stack's outputs."""
+    §3). `summary`: one line of what it saw, for the stack's outputs. `heartbeats`: in the alarms'
+    stack, the heartbeat metrics of every location, which it waits to read back before answering."""
 
     def __init__(
-        self, scope: Construct, id: str, *, checker: HealthChecker, config: AppConfig, location: str, settle: bool
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        checker: HealthChecker,
+        config: AppConfig,
+        location: str,
+        heartbeats: Sequence[Mapping[str, str]] = (),
     ) -> None:
-        """`settle`: wait for the published minute to end (first_run.settle), in the alarms' stack."""
         super().__init__(scope, id)
         log_group = retained_logs(self, "Logs", config.log_retention_days)
         role = iam.Role(
@@ -175,10 +196,20 @@ class FirstRun(Construct):
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
             )
         )
-        # The checker, and nothing else.
+        # The checker; its own stack's status (a rollback's Update is not run); in the alarms'
+        # stack, reading the heartbeat metrics back.
         role.add_to_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[checker.function.function_arn])
         )
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]))
+        if heartbeats:
+            role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
+            nag.acknowledge(
+                role,
+                "IAM5[Resource::*]",
+                "cloudwatch:GetMetricStatistics has no resource-level permissions; it reads the heartbeat "
+                "metrics back before the alarms are made.",
+            )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -187,11 +218,13 @@ class FirstRun(Construct):
             handler="checker_lambda.first_run.on_event",
             code=lambda_code(),
             memory_size=128,
-            timeout=Duration.seconds(FIRST_RUN_TIMEOUT),
+            timeout=Duration.seconds(first_run.TIMEOUT),
             log_group=log_group,
             role=role,
             description="Runs the Hello World health checker once during a deploy, before its alarms",
-            retry_attempts=0,  # it always answers CloudFormation; a retry would answer twice
+            # It always answers CloudFormation; a retry would run and answer twice.
+            retry_attempts=0,
+            max_event_age=Duration.seconds(60),
         )
         nag.acknowledge(
             self.function,
@@ -206,12 +239,13 @@ class FirstRun(Construct):
             properties={
                 "Function": checker.function.function_name,
                 "Location": location,
-                "WaitForMinute": "true" if settle else "false",
-                **release(checker.environment),
+                "Heartbeats": json.dumps([dict(h) for h in heartbeats]),
+                **release(checker),
             },
             # The function always answers first (its own timeout is shorter); this only bounds a
             # function that could not start at all.
-            service_timeout=Duration.seconds(FIRST_RUN_TIMEOUT + 60),
+            service_timeout=Duration.seconds(first_run.TIMEOUT + 60),
         )
-        self.resource.node.add_dependency(checker.function)
+        # After the checker, its role's policy and both functions' asynchronous settings.
+        self.resource.node.add_dependency(checker.function, checker.role, self.function)
         self.summary = self.resource.get_att_string("Summary")

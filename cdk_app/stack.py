@@ -124,10 +124,21 @@ class HealthStack(Stack):
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
             location=home,
         )
-        self.first_run = FirstRun(
-            self, "CheckerFirstRun", checker=self.checker, config=config, location=home or self.region, settle=True
-        )
         self.plan = alarm_plan.plan(config)
+        # Its answer waits until every location's heartbeat metric reads back (first_run.settle).
+        self.first_run = FirstRun(
+            self,
+            "CheckerFirstRun",
+            checker=self.checker,
+            config=config,
+            location=home or self.region,
+            heartbeats=[
+                {"Namespace": m.namespace, "MetricName": m.name, **m.dims}
+                for a in self.plan.metric_alarms
+                if a.missing is alarm_plan.Missing.BREACHING
+                for m in a.metrics()
+            ],
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -182,9 +193,7 @@ class CheckerStack(Stack):
             location=location,
             metrics_region=config.home_region,
         )
-        first_run = FirstRun(
-            self, "CheckerFirstRun", checker=self.checker, config=config, location=location, settle=False
-        )
+        first_run = FirstRun(self, "CheckerFirstRun", checker=self.checker, config=config, location=location)
         _outputs(
             self, ("FirstRun", first_run.summary, f"What the checker in {location} saw in its run during this deploy")
         )

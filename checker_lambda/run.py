@@ -159,8 +159,9 @@ class Monitor:
             )
 
     def run(self, start: float, deadline: float, rounds: int | None = None) -> list[ProbeResult]:
-        """Probe every slot of the invocation that fits before the deadline (only the first
-        `rounds`, when given: the deploy's first run probes one); return the probes.
+        """Probe every slot of the invocation that fits before the deadline (only `rounds` of
+        them, when given: the deploy's first run probes one, a skipped slot not counted); return
+        the probes.
 
         A slot is probed when its probe, at its slowest, and then a publish, at its slowest,
         both end before `deadline`, and only while it is no later than `timing.slot_tolerance`
@@ -179,7 +180,9 @@ class Monitor:
         tolerance = timing.slot_tolerance(s.interval)
         probed: list[ProbeResult] = []
         try:
-            for i in range(min(s.probes_per_invocation, rounds or s.probes_per_invocation)):
+            for i in range(s.probes_per_invocation):
+                if rounds is not None and len(probed) >= rounds * len(s.targets):
+                    break
                 slot = start + i * s.interval
                 now = self.clock()
                 if max(slot, now) + slowest + self.publish_budget > deadline:

@@ -28,10 +28,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from cdk_app import checker as checker_construct
-from cdk_app.config import MONITORING_STACK_NAME, checker_stack_name
+from cdk_app.alarm_plan import Missing, plan
+from cdk_app.config import MONITORING_STACK_NAME, AppConfig, checker_stack_name
 from checker_lambda import contract, first_run
 from tests.conftest import RunningService
-from tests.infra import as_json, stack_dependencies, stack_templates
+from tests.infra import DEFAULTS, as_json, render, stack_dependencies, stack_templates
 from tests.peers import closed_port_url
 from tests.test_checker_aws import Context, fresh_handler  # noqa: F401
 from tests.test_checker_url import HOME, delete_url, put_url, target
@@ -74,10 +75,31 @@ def test_every_alarm_is_created_after_a_first_run_of_every_checker_it_reads(name
         if r["Type"] == "AWS::IAM::Policy"
         and {"Ref": health["Resources"][runner]["Properties"]["Role"]["Fn::GetAtt"][0]} in r["Properties"]["Roles"]
     ]
-    invokes = [s for s in policy["Statement"] if "lambda:InvokeFunction" in json.dumps(s["Action"])]
-    assert invokes == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [fn, "Arn"]}}]
+    assert [s for s in policy["Statement"] if "logs:" not in json.dumps(s["Action"])] == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [fn, "Arn"]}},
+        {"Action": "cloudformation:DescribeStacks", "Effect": "Allow", "Resource": {"Ref": "AWS::StackId"}},
+        {"Action": "cloudwatch:GetMetricStatistics", "Effect": "Allow", "Resource": "*"},
+    ]
     assert health["Outputs"]["FirstRun"]["Value"] == {"Fn::GetAtt": [home_run, "Summary"]}
-    assert run["Properties"]["WaitForMinute"] == "true"  # the alarms' stack: its minute ends first
+    # It answers only once every location's heartbeat metric reads back: the plan's heartbeats.
+    p = plan(AppConfig.from_context({**DEFAULTS, **CONFIGS[name]}.get))
+    wanted = [
+        {"Namespace": m.namespace, "MetricName": m.name, **m.dims}
+        for a in p.metric_alarms
+        if a.missing is Missing.BREACHING
+        for m in a.metrics()
+    ]
+    assert json.loads(run["Properties"]["Heartbeats"]) == wanted
+    assert [h.get(contract.LOCATION) for h in wanted] == (REGIONS if name == "three regions" else [None])
+    # Bounded: the function answers before its own timeout, and CloudFormation waits a little more.
+    timeout = health["Resources"][runner]["Properties"]["Timeout"]
+    assert timeout == first_run.TIMEOUT and int(run["Properties"]["ServiceTimeout"]) == timeout + 60
+    [invoke_config] = [
+        r["Properties"]
+        for r in health["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig" and r["Properties"]["FunctionName"] == {"Ref": runner}
+    ]
+    assert (invoke_config["MaximumRetryAttempts"], invoke_config["MaximumEventAgeInSeconds"]) == (0, 60)
 
     depends = stack_dependencies(**CONFIGS[name])[MONITORING_STACK_NAME]
     alarms = {k: r for k, r in health["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
@@ -100,7 +122,7 @@ def test_every_alarm_is_created_after_a_first_run_of_every_checker_it_reads(name
         [(remote_run, r)] = first_runs(remote).items()
         assert r["Properties"]["Function"] == {"Ref": checker_function(remote)}
         assert r["Properties"]["Location"] == region
-        assert r["Properties"]["WaitForMinute"] == "false"  # the home run, later, waits for the minute
+        assert r["Properties"]["Heartbeats"] == "[]"  # the home run, later, reads them all back
         assert remote["Outputs"]["FirstRun"]["Value"] == {"Fn::GetAtt": [remote_run, "Summary"]}
         assert not [k for k, x in remote["Resources"].items() if x["Type"].startswith("AWS::CloudWatch::")]
 
@@ -120,15 +142,26 @@ def test_a_changed_setting_or_code_runs_the_checker_again_before_the_alarms_chan
     [run_before] = first_runs(before).values()
     [run_after] = first_runs(after).values()
     assert run_before["Properties"]["CONFIRM_PROBES"] != run_after["Properties"]["CONFIRM_PROBES"]
-    assert run_before["Properties"]["Code"] == checker_construct.release({})["Code"]  # the package's digest
+    # The role's policy and the function's limits are part of it too.
+    [checker_role_policy] = [
+        r["Properties"]["PolicyDocument"]
+        for k, r in before["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and k.startswith("CheckerRoleDefaultPolicy")
+    ]
+    assert json.loads(render(run_before["Properties"]["Policy"])) == json.loads(json.dumps(render(checker_role_policy)))
+    fn = before["Resources"][checker_function(before)]["Properties"]
+    assert (run_before["Properties"]["Timeout"], run_before["Properties"]["Memory"]) == (
+        str(fn["Timeout"]),
+        str(fn["MemorySize"]),
+    )
     # The code: one byte changed anywhere in the package changes the release.
+    assert run_before["Properties"]["Code"] == checker_construct.code_digest()
     copy = tmp_path / "checker_lambda"
     shutil.copytree(checker_construct.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(checker_construct, "PACKAGE", copy)
-    same = checker_construct.release({})["Code"]
-    assert same == run_before["Properties"]["Code"]
+    assert checker_construct.code_digest() == run_before["Properties"]["Code"]
     (copy / "probe.py").write_text((copy / "probe.py").read_text() + "\n")
-    assert checker_construct.release({})["Code"] != same
+    assert checker_construct.code_digest() != run_before["Properties"]["Code"]
 
 
 # --- the first run's code, against moto and a real service ---------------------------------------
@@ -223,7 +256,7 @@ def test_the_first_run_publishes_and_reports_what_it_saw_and_succeeds(
 ) -> None:
     put_url(f"{live_service.url}/hello" if up else closed_port_url())
     with cloudformation_endpoint() as answers:
-        first_run.on_event(event(answers[0]["url"]), Context(120), invoke=in_process(fresh_handler))
+        first_run.on_event(event(answers[0]["url"]), Context(600), invoke=in_process(fresh_handler))
     [answer] = answers[1:]
     assert answer["Status"] == "SUCCESS" and answer["content_type"] == ""
     assert (answer["StackId"], answer["RequestId"], answer["LogicalResourceId"]) == (
@@ -245,7 +278,7 @@ def test_the_first_run_publishes_and_reports_what_it_saw_and_succeeds(
 def test_a_checker_that_cannot_run_fails_the_deploy_with_one_line(checker_env: None, fresh_handler: Any) -> None:  # noqa: F811
     delete_url()  # the URL parameter is missing: the checker raises before probing
     with cloudformation_endpoint() as answers:
-        first_run.on_event(event(answers[0]["url"]), Context(120), invoke=in_process(fresh_handler))
+        first_run.on_event(event(answers[0]["url"]), Context(600), invoke=in_process(fresh_handler))
     [answer] = answers[1:]
     assert answer["Status"] == "FAILED" and answer["Data"] == {}
     assert answer["Reason"].startswith(f"the health checker in {HOME} cannot run: ParameterNotFound: ")
@@ -299,7 +332,8 @@ def test_lambda_invoke_waits_for_the_checker_and_reads_its_error(monkeypatch: py
             "Payload": json.dumps(first_run.FIRST_RUN_EVENT).encode(),
         },
     )
-    monkeypatch.setattr(boto3, "client", lambda *a, **k: client)
+    made: list[Any] = []
+    monkeypatch.setattr(boto3, "client", lambda *a, **k: made.append(k["config"]) or client)
     with stub:
         with pytest.raises(
             first_run.FirstRunFailed,
@@ -307,30 +341,135 @@ def test_lambda_invoke_waits_for_the_checker_and_reads_its_error(monkeypatch: py
         ):
             first_run.first_run({"Function": "checker", "Location": "eu-west-1"}, first_run.lambda_invoke, 30)
         stub.assert_no_pending_responses()
+    # One attempt: botocore's retry of a read timeout would run the checker twice.
+    assert made[0].retries == {"total_max_attempts": 1, "mode": "standard"} and 29 < made[0].read_timeout <= 30
 
 
-def test_the_home_run_answers_only_once_the_minute_it_published_in_is_over() -> None:
+class FakeTime:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def probed(**found: str) -> tuple[dict[str, Any], None]:
+    return {"probes": len(found), "failed": 0, "verdicts": {}, "probed": found}, None
+
+
+def answer(invoke: Any, t: FakeTime, kind: str = "Create", **over: Any) -> dict[str, Any]:
+    got: list[dict[str, Any]] = []
+    e = {**event("https://cloudformation.example/response", kind), **over}
+    first_run.on_event(
+        e,
+        Context(900),
+        invoke=invoke,
+        respond=lambda url, body: got.append(body),
+        visible=over.pop("visible", lambda _: True),
+        status_of=over.pop("status_of", lambda _: "UPDATE_IN_PROGRESS"),
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    [body] = got
+    return body
+
+
+HEARTBEAT = {"Namespace": contract.NAMESPACE, "MetricName": contract.AVAILABILITY, "Target": "hello"}
+
+
+def test_the_home_run_answers_once_its_heartbeats_read_back_and_their_minute_is_over() -> None:
     """Whether the heartbeat's evaluation range ends with the open minute or the last complete
-    one, it holds the first run's datapoint when the alarm is created after the answer."""
-    now = [1_800_000_040.5]  # 40.5 s into a minute
-    calls: list[str] = []
+    one, and however long CloudWatch takes to show a new metric, the alarm created after the
+    answer holds the first run's datapoint."""
+    t = FakeTime(1_800_000_040.5)  # 40.5 s into a minute
+    polls = iter([False, False, True])
+    e = event("https://x")
+    props = {**e["ResourceProperties"], "Heartbeats": json.dumps([HEARTBEAT])}
+    body = answer(lambda *_: probed(hello="up"), t, ResourceProperties=props, visible=lambda hb: next(polls))
+    assert body["Status"] == "SUCCESS" and body["Data"]["Summary"] == f"{HOME}: hello up"
+    assert t.slept == [5, 5, 10.5] and t.now % 60 == 1  # read back after 10 s, then the minute ended
+    # Never readable within the wait: the checkers did publish; the summary says what may follow.
+    t = FakeTime(1_800_000_000.0)
+    body = answer(lambda *_: probed(hello="up"), t, ResourceProperties=props, visible=lambda hb: False)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Summary"].endswith("the heartbeat may page once")
+    assert sum(t.slept) <= first_run.VISIBLE_SECONDS
+    # A remote checker's run (no heartbeats to read): no wait at all.
+    t = FakeTime(1_800_000_040.5)
+    assert answer(lambda *_: probed(hello="up"), t)["Status"] == "SUCCESS" and t.slept == []
 
-    def invoke(*_: object) -> tuple[dict[str, Any], str | None]:
-        calls.append("invoke")
-        return {"probes": 1, "failed": 0, "verdicts": {}, "probed": {"hello": "up"}}, None
 
-    def sleep(seconds: float) -> None:
-        calls.append(f"sleep {seconds:g}")
-        now[0] += seconds
+def test_an_access_denial_while_iam_catches_up_is_tried_again_then_fails_with_one_line() -> None:
+    calls = []
 
-    def respond(url: str, body: dict[str, Any]) -> None:
-        calls.append(f"respond {body['Status']} at {now[0] % 60:g} s")
+    def denied_twice(*_: object) -> tuple[dict[str, Any], str | None]:
+        calls.append(1)
+        if len(calls) <= 2:
+            return {
+                "errorType": "AccessDeniedException",
+                "errorMessage": "not authorized to perform: ssm:GetParameter",
+            }, "Unhandled"
+        return probed(hello="up")
 
-    e = event("https://cloudformation.example/response")
-    e["ResourceProperties"] = {**e["ResourceProperties"], "WaitForMinute": "true"}
-    first_run.on_event(e, Context(600), invoke=invoke, respond=respond, clock=lambda: now[0], sleep=sleep)
-    assert calls == ["invoke", "sleep 20.5", "respond SUCCESS at 1 s"]
-    calls.clear()
-    e["ResourceProperties"]["WaitForMinute"] = "false"
-    first_run.on_event(e, Context(600), invoke=invoke, respond=respond, clock=lambda: now[0], sleep=sleep)
-    assert calls == ["invoke", "respond SUCCESS at 1 s"]
+    t = FakeTime(1000.0)
+    assert answer(denied_twice, t)["Status"] == "SUCCESS" and len(calls) == 3
+    t = FakeTime(1000.0)
+    body = answer(lambda *_: ({"errorType": "AccessDeniedException", "errorMessage": "no"}, "Unhandled"), t)
+    assert (
+        body["Status"] == "FAILED"
+        and body["Reason"] == f"the health checker in {HOME} cannot run: AccessDeniedException: no"
+    )
+    assert first_run.ACCESS_RETRY_SECONDS <= sum(t.slept) < first_run.ACCESS_RETRY_SECONDS + 20
+    # Any other error is the answer at once, whatever its payload looks like.
+    t = FakeTime(1000.0)
+    body = answer(lambda *_: ("Task timed out after 70.00 seconds", "Unhandled"), t)
+    assert (body["Status"], t.slept) == ("FAILED", [])
+    assert body["Reason"] == f"the health checker in {HOME} cannot run: Unhandled: Task timed out after 70.00 seconds"
+
+
+def test_a_run_that_probed_nothing_is_tried_once_more_then_fails() -> None:
+    runs = iter([probed(), probed(hello="down (refused)")])
+    t = FakeTime(1000.0)
+    body = answer(lambda *_: next(runs), t)
+    assert body["Data"]["Summary"] == f"{HOME}: hello down (refused); the availability alarm pages if hello stays down"
+    t = FakeTime(1000.0)
+    body = answer(lambda *_: probed(), t)
+    assert (body["Status"], body["Reason"]) == (
+        "FAILED",
+        f"the health checker in {HOME} ran but probed nothing before its deadline",
+    )
+
+
+def test_an_update_runs_the_checker_again_but_not_while_the_stack_rolls_back() -> None:
+    calls = []
+
+    def invoke(*_: object) -> tuple[dict[str, Any], None]:
+        calls.append(1)
+        return probed(hello="up")
+
+    body = answer(invoke, FakeTime(1000.0), "Update", PhysicalResourceId="first-run-x")
+    assert (body["Status"], body["PhysicalResourceId"], len(calls)) == ("SUCCESS", "first-run-x", 1)
+    # On a rollback CloudFormation sends an Update with the old properties: a failed run then
+    # would leave the stack UPDATE_ROLLBACK_FAILED.
+    body = answer(
+        invoke,
+        FakeTime(1000.0),
+        "Update",
+        PhysicalResourceId="first-run-x",
+        status_of=lambda _: "UPDATE_ROLLBACK_IN_PROGRESS",
+    )
+    assert (body["Status"], body["Data"], len(calls)) == (
+        "SUCCESS",
+        {"Summary": "not run: the stack is rolling back"},
+        1,
+    )
+    # The stack's status unreadable: the run goes on, as on any Update.
+
+    def unreadable(_: str) -> str:
+        raise PermissionError("denied")
+
+    assert answer(invoke, FakeTime(1000.0), "Update", status_of=unreadable)["Status"] == "SUCCESS" and len(calls) == 2
