@@ -210,7 +210,7 @@ def report(args: argparse.Namespace) -> int:
         print(f"  {sub['Protocol']} {sub['Endpoint']}: {state}")
     runs = [v for k, v in sorted(outputs.items()) if k.split(" ")[0] == FIRST_RUN]
     if runs:  # the stacks' FirstRun outputs (checker_lambda/first_run.py)
-        print("first run of each checker during the last deploy, before its alarms:")
+        print("first run of each checker during the last deploy that changed it, before its alarms:")
         for run in runs:
             print(f"  {run}")
     print(f"alarms: state, and changes in the last {HISTORY_HOURS} h")
