@@ -75,7 +75,7 @@ def test_status_shows_subscription_state_alarms_and_probes(
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
-    assert "first run of each checker during the last deploy that changed it, before its alarms:\n  us-east-1: hello up\n" in out
+    assert "the last deploy that changed it, before its alarms:\n  us-east-1: hello up\n" in out
     assert "  eu-west-1: hello down (timeout); the availability ...\n" in out
     assert "email oncall@example.com:" in out
     assert f"alarm {ALARM}:" in out
@@ -141,7 +141,7 @@ def test_the_region_comes_from_the_outputs_when_the_shell_has_none(
 
     assert status.main(["--outputs", str(outputs)]) == 0
     out = capsys.readouterr().out
-    assert "first run of each checker during the last deploy that changed it, before its alarms:\n  us-east-1: hello up\n" in out
+    assert "the last deploy that changed it, before its alarms:\n  us-east-1: hello up\n" in out
     assert "  eu-west-1: hello down (timeout); the availability ...\n" in out
     assert f"alarm {ALARM}:" in out  # found in eu-north-1, the topic's region
 
