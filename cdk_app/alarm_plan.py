@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -238,7 +239,10 @@ class Plan:
     drill: Mapping[str, str] = field(default_factory=dict)  # per target, the alarm whose ALARM pages for it
 
     def __getitem__(self, id: str) -> Alarm | Composite:
-        return next(a for a in self.alarms if a.id == id)
+        for a in self.alarms:
+            if a.id == id:
+                return a
+        raise KeyError(id)
 
     @property
     def metric_alarms(self) -> list[Alarm]:
@@ -807,14 +811,14 @@ def _math(node: ast.expr, values: Mapping[str, float | None]) -> float | None:
         left, right = _math(node.left, values), _math(node.comparators[0], values)
         if left is None or right is None:
             return None
-        compare = {ast.GtE: float.__ge__, ast.Gt: float.__gt__, ast.Lt: float.__lt__, ast.LtE: float.__le__}
+        compare = {ast.GtE: operator.ge, ast.Gt: operator.gt, ast.Lt: operator.lt, ast.LtE: operator.le}
         return float(compare[type(node.ops[0])](left, right))
     if isinstance(node, ast.BinOp):
         left, right = _math(node.left, values), _math(node.right, values)
         if left is None or right is None:
             return None
-        ops = {ast.Add: float.__add__, ast.Sub: float.__sub__, ast.Mult: float.__mul__, ast.Div: float.__truediv__}
-        return ops[type(node.op)](left, right)
+        ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+        return float(ops[type(node.op)](left, right))
     raise ValueError(f"metric math the plan does not write: {ast.unparse(node)}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import assert_never, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -49,7 +49,9 @@ def rule(r: ap.Rule, alarms: Mapping[str, cw.IAlarm]) -> cw.IAlarmRule:
         return cw.AlarmRule.any_of(*(rule(x, alarms) for x in r.rules))
     if isinstance(r, ap.AllOf):
         return cw.AlarmRule.all_of(*(rule(x, alarms) for x in r.rules))
-    return cw.AlarmRule.not_(rule(r.rule, alarms))
+    if isinstance(r, ap.Not):
+        return cw.AlarmRule.not_(rule(r.rule, alarms))
+    assert_never(r)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,6 @@ class Monitoring(Construct):
         """`after`: the home checker's first run (checker.FirstRun); every metric alarm is created
         (and updated) after it, so none starts without data (docs/decisions.md §3)."""
         super().__init__(scope, id)
-        self.plan = plan
         self.topic = self._topic(config)
         action = cw_actions.SnsAction(self.topic)
         tokens = {

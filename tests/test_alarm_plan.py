@@ -50,6 +50,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
 PLAN_ONLY: dict[str, dict[str, Any]] = {  # evaluated, not synthesized: quorum edges
     "three regions, quorum 3": {"checkerRegions": json.dumps(REGIONS), "checkerQuorum": 3},
     "four regions, quorum 2": {"checkerRegions": json.dumps([*REGIONS, "sa-east-1"]), "checkerQuorum": 2},
+    "two regions, probes every 30 s": {  # the quorum may take over a minute to detect
+        "checkerRegions": json.dumps(REGIONS[:2]),
+        "probeIntervalSeconds": 30,
+        "confirmProbes": 2,
+        "probeTimeoutSeconds": 10,
+    },
     "two regions, extra targets, scheduled every 2 min": {
         "checkerRegions": json.dumps(REGIONS[:2]),
         "scheduleMinutes": 2,
@@ -363,7 +369,7 @@ def test_one_location_alone_never_pages_and_a_quorum_does(name: str) -> None:
                     and p.states({**states, f"Quorum-{t}": ALARM})[f"Alone-{t}"] == OK
                 )
         # A location that has not published yet counts as healthy, never as failing.
-        assert quorum.datapoint(dict.fromkeys((i for i, _ in quorum.metric.metrics), None)) is False  # type: ignore[union-attr]
+        assert quorum.datapoint(dict.fromkeys((i for i, _ in quorum.metric.metrics), None)) is not True  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("name", EVERY)
@@ -393,8 +399,16 @@ class World:
     down: Mapping[tuple[str | None, str], tuple[float, float]] = dataclasses.field(default_factory=dict)
     blips: Mapping[tuple[str | None, str], float] = dataclasses.field(default_factory=dict)  # one failed probe
     silent: Mapping[str | None, float] = dataclasses.field(default_factory=dict)  # from then on
+    cert_days: float | None = None  # what every HTTPS target's certificate has left, per probe
+    requests: float = 0  # per minute at the load balancer, and how many got a 5xx from the pods
+    errors_5xx: float = 0
 
     def values(self, m: ap.Metric, start: int) -> list[float]:
+        if m.namespace == "AWS/ApplicationELB":  # the ALB publishes no zero counts
+            value = {"RequestCount": self.requests, "HTTPCode_Target_5XX_Count": self.errors_5xx}.get(m.name, 0)
+            return [value] if value else []
+        if m.name == contract.CERT_DAYS_REMAINING and self.cert_days is not None:
+            return [self.cert_days + 60, self.cert_days]  # a renewed edge and an old one: the least counts
         if m.namespace != contract.NAMESPACE or m.name not in (contract.AVAILABILITY, contract.LATENCY):
             return []
         target, loc = m.dims[contract.TARGET], m.dims.get(contract.LOCATION)
@@ -411,15 +425,17 @@ class World:
         return out
 
 
-def run(p: ap.Plan, world: World, until: int, step: int = 10) -> list[tuple[int, dict[str, str]]]:
-    """Every alarm evaluated every `step` seconds on the periods complete by then (a sliding
-    window: the last `period` seconds), the composites after them."""
+def run(p: ap.Plan, world: World, until: int, step: int = 10, extra: int = 0) -> list[tuple[int, dict[str, str]]]:
+    """Every alarm evaluated every `step` seconds on an evaluation range of N + `extra` periods
+    complete by then (CloudWatch retrieves more than N; how many it does not say), a sliding
+    window on the last `period` seconds; the composites after them."""
     states: dict[str, str] = {a.id: OK for a in p.metric_alarms}
     out = []
     for t in range(step, until + 1, step):
         for a in p.metric_alarms:
             period = a.metric.period
-            starts = [t - period] if a.sliding else [t - t % period - (i + 1) * period for i in range(a.periods)][::-1]
+            size = a.periods + extra
+            starts = [t - period] if a.sliding else [t - t % period - (i + 1) * period for i in range(size)][::-1]
             named: Callable[[int], dict[str, float | None]] = lambda s, a=a: (  # noqa: E731
                 {i: ap.statistic(m.statistic, world.values(m, s)) for i, m in a.metric.metrics}
                 if isinstance(a.metric, ap.Math)
@@ -482,6 +498,7 @@ def test_every_checkers_failed_runs_notify_two_of_three_runs(name: str) -> None:
         ("AWS/Lambda", "Throttles", {"FunctionName": ap.CHECKER_FUNCTION}),
         ("AWS/Events", "FailedInvocations", {"RuleName": ap.SCHEDULE_RULE}),
         *((contract.NAMESPACE, contract.CHECKER_ERRORS, {contract.LOCATION: loc}) for loc in c.locations[1:]),
+        *([(contract.NAMESPACE, contract.URL_READ_FAILURES, {})] if c.deploy_cluster else []),
     ]
     for namespace, metric, dims in wanted:
         [alarm] = [
@@ -519,13 +536,101 @@ def test_silent_checkers_page_and_a_silent_minority_only_notifies(name: str) -> 
     p, c = plan(name), config(name)
     minutes = timing.heartbeat_periods(c.schedule_minutes * 60)
     every = c.locations or (None,)
-    everyone = run(p, World(c.probe_interval_seconds, silent=dict.fromkeys(every, 600)), 600 + (minutes + 3) * 60)
-    paged = first(everyone, ap.SERVICE_DOWN)
-    assert paged is not None and paged <= 600 + (minutes + 1) * 60, (name, paged)
-    assert all(s[ap.SERVICE_DOWN] == OK for t, s in everyone if t <= 600 + (minutes - 1) * 60), name
+    for extra in (0, minutes):  # an evaluation range of N, or 2N, minutes
+        world = World(c.probe_interval_seconds, silent=dict.fromkeys(every, 600))
+        everyone = run(p, world, 600 + (minutes + extra + 3) * 60, step=30, extra=extra)
+        paged = first(everyone, ap.SERVICE_DOWN)
+        # A real datapoint in the range keeps it OK: N minutes of silence, or up to 2N + 1.
+        assert paged is not None and paged <= 600 + (minutes + extra + 1) * 60, (name, extra, paged)
+        assert all(s[ap.SERVICE_DOWN] == OK for t, s in everyone if t <= 600 + (minutes - 1) * 60), name
     if c.locations:
         few = c.locations[: len(c.locations) - c.quorum]  # still a quorum watching
         timeline = run(p, World(c.probe_interval_seconds, silent=dict.fromkeys(few or c.locations[:1], 600)), 1500)
         if few:
             assert all(s[ap.SERVICE_DOWN] == OK for _, s in timeline), name
         assert first(timeline, "CheckerSilent") is not None
+
+
+def notifying_by_design(name: str) -> set[str]:
+    """What notifies by itself, from the design (README "Alarms and the dashboard"), not the plan:
+    service-down; the machinery (the checkers' failures, a pod failing its health check, a
+    certificate, a slow burn, URL reads); with several locations, what one location or the home
+    checker alone sees (latency, fast burn, a location alone, one checker silent)."""
+    c = config(name)
+    targets = [*(["hello"] if c.deploy_cluster else []), *(t.name for t in c.extra_targets)]
+    https = [*(["hello"] if c.deploy_cluster and c.https else []), *(t.name for t in c.extra_targets if t.https)]
+    out = {ap.SERVICE_DOWN, "CheckerErrors", "CheckerThrottles", "ScheduleFailures", "SlowBurn"}
+    out |= {f"Certificate-{t}" for t in https}
+    out |= {"UnhealthyTargets", "UrlReadFailures"} if c.deploy_cluster else set()
+    if c.locations:
+        out |= {f"Latency-{t}" for t in targets} | {f"Alone-{t}" for t in targets} | {"FastBurn", "CheckerSilent"}
+        out |= {f"CheckerErrors-{loc}" for loc in c.locations[1:]}
+    return out
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_what_notifies_by_itself_is_what_the_design_says(name: str) -> None:
+    assert set(plan(name).notifying()) == notifying_by_design(name)
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_a_certificate_notifies_before_its_last_days_and_not_before(name: str) -> None:
+    p, c = plan(name), config(name)
+    for t in p.https_targets:
+        days = run(p, World(c.probe_interval_seconds, cert_days=c.cert_expiry_days), 7200, step=600)
+        fewer = run(p, World(c.probe_interval_seconds, cert_days=c.cert_expiry_days - 1), 7200, step=600)
+        assert all(s[f"Certificate-{t}"] == OK for _, s in days) and fewer[-1][1][f"Certificate-{t}"] == ALARM
+        assert all(s[ap.SERVICE_DOWN] == OK for _, s in fewer)  # a ticket, not a page
+
+
+@pytest.mark.parametrize("name", [n for n in EVERY if config(n).deploy_cluster])
+def test_5xx_from_the_pods_pages_over_5_percent_of_at_least_10_requests(name: str) -> None:
+    p, c = plan(name), config(name)
+    for requests, errors, pages in ((9, 9, False), (10, 1, True), (100, 5, False), (100, 6, True)):
+        timeline = run(p, World(c.probe_interval_seconds, requests=requests, errors_5xx=errors), 600, step=60)
+        assert (timeline[-1][1][ap.SERVICE_DOWN] == ALARM) == pages, (requests, errors)
+
+
+@pytest.mark.parametrize("name", [n for n in EVERY if config(n).locations])
+def test_a_location_alone_is_held_back_until_the_quorum_could_have_caught_up(name: str) -> None:
+    """The one-location notification waits for the quorum alarm as long as the quorum can take to
+    detect an outage, so an outage everywhere, seen first from one location, is one page."""
+    p, c = plan(name), config(name)
+    bound = timing.worst_case_quorum_detection(
+        interval=c.probe_interval_seconds,
+        confirm=c.confirm_probes,
+        timeout=c.probe_timeout_seconds,
+        locations=len(c.locations),
+        quorum=c.quorum,
+    )
+    for t in p.targets:
+        alone = p[f"Alone-{t}"]
+        assert isinstance(alone, ap.Composite) and alone.suppressor == f"Quorum-{t}"
+        assert alone.suppressor_wait >= bound and alone.suppressor_extension >= bound
+
+
+@pytest.mark.parametrize("name", [n for n in EVERY if config(n).locations])
+def test_a_location_that_failed_then_fell_silent_keeps_its_alarm(name: str) -> None:
+    """Missing data is ignored per location: silence after failures is not a recovery (its
+    heartbeat says it is silent)."""
+    p, c = plan(name), config(name)
+    loc, t = c.locations[-1], p.targets[0]
+    world = World(c.probe_interval_seconds, down={(loc, t): (600, 2000)}, silent={loc: 700})
+    timeline = run(p, world, 1200)
+    assert first(timeline, f"Availability-{t}-{loc}") is not None
+    assert timeline[-1][1][f"Availability-{t}-{loc}"] == ALARM
+
+
+def test_the_dashboard_lists_service_down_what_feeds_it_and_everything_that_notifies() -> None:
+    for name in CONFIGS:
+        t = as_json(stack_templates(**CONFIGS[name])[MONITORING_STACK_NAME])
+        [body] = [
+            render(r["Properties"]["DashboardBody"])
+            for r in t["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Dashboard"
+        ]
+        [widget] = [w for w in json.loads(body)["widgets"] if w["properties"].get("alarms")]
+        names = rendered_ids(name)
+        shown = [names[re.fullmatch(r"\$\{(\w+)\.Arn\}", a)[1]] for a in widget["properties"]["alarms"]]  # type: ignore[index]
+        p = plan(name)
+        assert shown[0] == ap.SERVICE_DOWN and set(shown) == {ap.SERVICE_DOWN, *p.feeding(), *p.notifying()}, name
