@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -16,39 +16,38 @@ from checker_lambda import contract
 MINUTE = Duration.minutes(1)
 
 
+def render(m: ap.Metric, tokens: Mapping[str, str] | None = None, label: str | None = None) -> cw.Metric:
+    """A plan's metric as a CDK metric, its placeholders (ap.CHECKER_FUNCTION, ...) replaced by
+    the deploy's names: what the alarms (monitoring.py) and the dashboard read."""
+    tokens = tokens or {}
+    return cw.Metric(
+        namespace=m.namespace,
+        metric_name=m.name,
+        dimensions_map={k: tokens.get(v, v) for k, v in m.dimensions} or None,
+        statistic=m.statistic,
+        period=Duration.seconds(m.period),
+        label=label,
+    )
+
+
 def checker_metric(
     name: str, target: str, *, statistic: str, period: Duration = MINUTE, location: str | None = None
 ) -> cw.Metric:
-    dims = {contract.TARGET: target} | ({contract.LOCATION: location} if location else {})
-    return cw.Metric(
-        namespace=contract.NAMESPACE, metric_name=name, dimensions_map=dims, statistic=statistic, period=period
+    return render(
+        ap.checker_metric(name, target, statistic=statistic, period=int(period.to_seconds()), location=location)
     )
 
 
 def own_count(name: str, *, location: str | None = None, label: str | None = None) -> cw.Metric:
-    m = ap.own_count(name, location=location)
-    return cw.Metric(
-        namespace=m.namespace,
-        metric_name=m.name,
-        dimensions_map=m.dims or None,
-        statistic=m.statistic,
-        period=MINUTE,
-        label=label,
-    )
+    return render(ap.own_count(name, location=location), label=label)
 
 
 def alb_metric(
     name: str, load_balancer: str, *, statistic: str, target_group: str | None = None, label: str | None = None
 ) -> cw.Metric:
-    dims = {"LoadBalancer": load_balancer} | ({"TargetGroup": target_group} if target_group else {})
-    return cw.Metric(
-        namespace="AWS/ApplicationELB",
-        metric_name=name,
-        dimensions_map=dims,
-        statistic=statistic,
-        period=MINUTE,
-        label=label,
-    )
+    m = ap.alb_metric(name, statistic=statistic, target_group=target_group is not None)
+    tokens = {ap.LOAD_BALANCER: load_balancer, **({ap.TARGET_GROUP: target_group} if target_group else {})}
+    return render(m, tokens, label=label)
 
 
 @dataclass(frozen=True)

@@ -22,24 +22,13 @@ from constructs import Construct
 from cdk_app import alarm_plan as ap
 from cdk_app.config import AppConfig
 from cdk_app.dashboard import Dashboard, DashboardView
+from cdk_app.dashboard import render as metric
 
 COMPARISONS = {
     ap.Comparison.LESS: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
     ap.Comparison.GREATER: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
     ap.Comparison.GREATER_OR_EQUAL: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 }
-
-
-def metric(m: ap.Metric, tokens: Mapping[str, str], label: str | None = None) -> cw.Metric:
-    """A plan's metric, its placeholders (ap.CHECKER_FUNCTION, ...) replaced by the deploy's names."""
-    return cw.Metric(
-        namespace=m.namespace,
-        metric_name=m.name,
-        dimensions_map={k: tokens.get(v, v) for k, v in m.dimensions} or None,
-        statistic=m.statistic,
-        period=Duration.seconds(m.period),
-        label=label,
-    )
 
 
 def rule(r: ap.Rule, alarms: Mapping[str, cw.IAlarm]) -> cw.IAlarmRule:
@@ -118,7 +107,8 @@ class Monitoring(Construct):
                 locations=plan.locations,
                 slo_target_percent=config.slo_target_percent,
                 latency_percentile=config.latency_percentile,
-                latency_threshold_ms=config.latency_threshold_ms,
+                # The alarms' own thresholds, as planned.
+                latency_threshold_ms=int(plan[f"Latency-{plan.targets[0]}"].threshold),  # type: ignore[union-attr]
                 cert_expiry_days=config.cert_expiry_days,
                 alarms=tuple(self.alarms[i] for i in shown),
                 checker=watched.checker,
