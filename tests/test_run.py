@@ -386,3 +386,73 @@ def test_with_a_location_every_failure_is_published_at_once_even_when_it_is_no_n
         batches[settings.location] = [[r.ok for r in batch] for batch in published]
     assert batches["eu-west-1"] == [[False]] * 5 + [[True]]  # every failure at once, alone
     assert len(batches[None]) < 6  # without a location some failures wait for a later call
+
+
+class InterruptedProber(ScriptedProber):
+    """The second probe runs for `second` seconds, then the invocation is interrupted (a signal,
+    the runtime shutting down): not an error the prober handles, so the run ends with it."""
+
+    def __init__(self, clock: FakeClock, second: float) -> None:
+        super().__init__(clock, [], cost=5.0)
+        self.second = second
+
+    def probe(self, t: Target) -> ProbeResult:
+        if self.calls:
+            self.clock.now += self.second
+            raise KeyboardInterrupt
+        return super().probe(t)
+
+
+def lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def interrupted(second: float, publish) -> Monitor:  # type: ignore[no-untyped-def]
+    clock = FakeClock(1_000_020.0)
+    monitor = Monitor(
+        SETTINGS,
+        InterruptedProber(clock, second),
+        publish,
+        clock=clock.time,
+        sleep=clock.sleep,
+        log=lambda r: None,
+        publish_budget=12.0,
+    )
+    monitor.remember("hello", UP)
+    # Slot 1 (at +10 s) is probed only if its probe (5 s) and a publish (12 s) end by +27 s.
+    with pytest.raises(KeyboardInterrupt):
+        monitor.run(start=1_000_020.0, deadline=1_000_020.0 + 27)
+    return monitor
+
+
+def test_an_interrupted_run_publishes_what_is_pending_when_the_publish_ends_by_the_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    published: list[Sequence[ProbeResult]] = []
+    interrupted(5.0, published.append)  # interrupted at +15 s: the publish ends at +27 s exactly
+    assert [[r.slot for r in batch] for batch in published] == [[1_000_020.0]]
+    assert capsys.readouterr().out == ""
+
+
+def test_an_interrupted_run_drops_what_is_pending_when_the_publish_could_end_past_the_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    published: list[Sequence[ProbeResult]] = []
+    monitor = interrupted(5.5, published.append)  # a probe that overran: a publish could end at +27.5 s
+    assert published == [] and monitor.pending == []
+    assert lines(capsys.readouterr().out) == [
+        {"type": "publish_dropped", "why": "the run ended with an error", "pending": 1}
+    ]
+
+
+def test_a_publish_that_fails_on_the_way_out_is_logged_and_the_interruption_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def refuse(batch: Sequence[ProbeResult]) -> None:
+        raise ConnectionError("CloudWatch unreachable")
+
+    monitor = interrupted(5.0, refuse)  # the KeyboardInterrupt, not the ConnectionError, reaches the caller
+    assert monitor.pending == []
+    assert lines(capsys.readouterr().out) == [
+        {"type": "publish_error", "error": "ConnectionError", "detail": "CloudWatch unreachable", "pending": 0}
+    ]
