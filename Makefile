@@ -108,7 +108,7 @@ drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (fro
 
 # Mutation testing (docs/testing.md): mutmut changes one operator or constant at a time in the
 # modules listed in pyproject.toml [tool.mutmut] and runs the tests that cover it. Not part of
-# `make test`: it takes about half an hour on 2 cores. Every run starts afresh (mutants/).
+# `make test`: it takes tens of minutes on 2 cores. Every run starts afresh (mutants/).
 MUTATION_STAMP := $(VENV)/.mutation-$(PYTHON_FOUND)-$(shell cat requirements-mutation.txt | cksum | cut -d' ' -f1)
 $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
@@ -117,7 +117,7 @@ $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 MUTATION_WORKERS ?= 2
 mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff
 	rm -rf mutants && mkdir mutants
-	@echo "mutmut run (about half an hour on 2 cores; progress in mutants/run.log)"
+	@echo "mutmut run (tens of minutes on 2 cores; progress in mutants/run.log)"
 	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) > mutants/run.log 2>&1 || \
 	  { tail -c 3000 mutants/run.log >&2; exit 1; }
 	$(PY) -m tools.mutation_report
