@@ -449,10 +449,47 @@ def test_a_publish_that_fails_on_the_way_out_is_logged_and_the_interruption_goes
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     def refuse(batch: Sequence[ProbeResult]) -> None:
-        raise ConnectionError("CloudWatch unreachable")
+        raise ConnectionError("CloudWatch unreachable " + "x" * 400)
 
     monitor = interrupted(5.0, refuse)  # the KeyboardInterrupt, not the ConnectionError, reaches the caller
     assert monitor.pending == []
     assert lines(capsys.readouterr().out) == [
-        {"type": "publish_error", "error": "ConnectionError", "detail": "CloudWatch unreachable", "pending": 0}
+        {
+            "type": "publish_error",
+            "error": "ConnectionError",
+            "detail": ("CloudWatch unreachable " + "x" * 400)[:300],
+            "pending": 0,
+        }
     ]
+
+
+# --- the timing contract's formulas, at values the docs state (checker_lambda/timing.py) ------------
+
+
+def test_the_heartbeat_waits_two_runs_and_two_minutes_of_silence() -> None:
+    assert [timing.heartbeat_periods(s) for s in (60, 61, 300)] == [4, 6, 12]
+
+
+def test_recovery_is_bounded_as_detection_is() -> None:
+    assert timing.worst_case_recovery(interval=10, confirm=3, timeout=5) == 35 == 3 * 10 + 5
+
+
+@pytest.mark.parametrize(
+    ("locations", "quorum", "bound"),
+    [(3, 2, 35), (5, 3, 35), (4, 2, 35), (3, 3, 45), (2, 2, 45)],
+)
+def test_a_quorum_past_a_majority_of_locations_adds_one_interval(locations: int, quorum: int, bound: float) -> None:
+    """The single-region bound holds while quorum <= (locations + 1) / 2 (a majority of an odd count)."""
+    assert (
+        timing.worst_case_quorum_detection(interval=10, confirm=3, timeout=5, locations=locations, quorum=quorum)
+        == bound
+    )
+
+
+def test_the_url_read_makes_the_last_slot_late_only_when_it_is_the_first_and_longer_than_the_offset() -> None:
+    one_slot = {"schedule": 60, "interval": 60, "slowest_probe": 5, "publish_budget": 12}
+    assert timing.invocation_timeout(**one_slot) == 60 - 60 + 5 + 17  # slot offset, probe and publish
+    assert timing.invocation_timeout(**one_slot, read_budget=10) == 22 + 10 - 5  # the read past the offset
+    # No read given, none counted: a step shorter than the slot leaves the last slot on time.
+    short = {"schedule": 60, "interval": 1.5, "slowest_probe": 0.6, "publish_budget": 1.0}
+    assert (timing.invocation_timeout(**short), timing.invocation_timeout(**short, read_budget=1.0)) == (61, 62)
