@@ -493,3 +493,10 @@ def test_the_url_read_makes_the_last_slot_late_only_when_it_is_the_first_and_lon
     # No read given, none counted: a step shorter than the slot leaves the last slot on time.
     short = {"schedule": 60, "interval": 1.5, "slowest_probe": 0.6, "publish_budget": 1.0}
     assert (timing.invocation_timeout(**short), timing.invocation_timeout(**short, read_budget=1.0)) == (61, 62)
+
+
+def test_the_most_datapoints_of_one_probe_count_every_phase_and_the_certificate_only_over_https() -> None:
+    """Availability, the failure's reason, latency, then dns, connect, (tls,) first byte, (cert days)."""
+    from checker_lambda.metrics import most_datums_per_probe
+
+    assert (most_datums_per_probe(https=True), most_datums_per_probe(https=False)) == (8, 6)
