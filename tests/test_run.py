@@ -411,7 +411,7 @@ def interrupted(second: float, publish) -> Monitor:  # type: ignore[no-untyped-d
     clock = FakeClock(1_000_020.0)
     monitor = Monitor(
         SETTINGS,
-        InterruptedProber(clock, second),
+        InterruptedProber(clock, second),  # type: ignore[arg-type]
         publish,
         clock=clock.time,
         sleep=clock.sleep,
