@@ -34,7 +34,7 @@ CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench clean
+.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench mutation clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -105,6 +105,22 @@ drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE
 
 drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (from .drill-undo.json)
 	$(PY) -m tools.drill --undo $(ARGS)
+
+# Mutation testing (docs/testing.md): mutmut changes one operator or constant at a time in the
+# modules listed in pyproject.toml [tool.mutmut] and runs the tests that cover it. Not part of
+# `make test`: it takes tens of minutes on 2 cores. Every run starts afresh (mutants/).
+MUTATION_STAMP := $(VENV)/.mutation-$(PYTHON_FOUND)-$(shell cat requirements-mutation.txt | cksum | cut -d' ' -f1)
+$(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	rm -f $(VENV)/.mutation-* && touch $@
+
+MUTATION_WORKERS ?= 2
+mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut run (tens of minutes on 2 cores; progress in mutants/run.log)"
+	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) > mutants/run.log 2>&1 || \
+	  { tail -c 3000 mutants/run.log >&2; exit 1; }
+	$(PY) -m tools.mutation_report
 
 # Benchmarks print figures (docs/benchmarks.md); they are not tests. wrk comes from Debian.
 bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk

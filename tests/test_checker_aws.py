@@ -344,3 +344,75 @@ def test_a_remote_failure_is_counted_in_the_period_of_the_run_that_failed(
         Statistics=["Sum"],
     )["Datapoints"]
     assert [(p["Timestamp"], p["Sum"]) for p in points] == [(due, 1.0)]
+
+
+# --- report_failure on its own: what it says when the count cannot be stored --------------------
+
+
+def error_report_lines(out: str) -> list[dict]:
+    return [line for line in map(json.loads, out.splitlines()) if line["type"] == "error_report_failed"]
+
+
+def test_a_failure_report_with_no_time_left_sends_nothing_and_says_so(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Less than ERROR_REPORT_MARGIN left: the original error must go out first; nothing is sent."""
+    stored = handler.report_failure("sa-east-1", "us-east-1", time.time(), handler.ERROR_REPORT_MARGIN - 0.01)
+    assert stored is False
+    assert error_report_lines(capsys.readouterr().out) == [
+        {
+            "type": "error_report_failed",
+            "region": "us-east-1",
+            "location": "sa-east-1",
+            "why": "no time left before the deadline",
+        }
+    ]
+    assert checker_errors("us-east-1", "sa-east-1") == ([], 0)
+
+
+def test_a_failure_report_that_is_stored_says_nothing(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert handler.report_failure("sa-east-1", "us-east-1", time.time(), 10) is True
+    assert error_report_lines(capsys.readouterr().out) == []
+    assert checker_errors("us-east-1", "sa-east-1") == ([contract.location_dimensions("sa-east-1")], 1)
+
+
+def test_a_failure_report_refused_by_the_home_region_names_the_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed_port_url().removesuffix("/hello"))
+    assert handler.report_failure("sa-east-1", "us-east-1", time.time(), 10) is False
+    [line] = error_report_lines(capsys.readouterr().out)
+    assert line["why"].startswith("EndpointConnectionError: Could not connect"), line
+    assert (line["region"], line["location"]) == ("us-east-1", "sa-east-1")
+
+
+def test_a_failure_report_to_a_home_region_that_never_answers_says_how_long_it_waited(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with hanging_endpoint() as (url, held):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        began = time.monotonic()
+        stored = handler.report_failure("sa-east-1", "us-east-1", time.time(), handler.ERROR_REPORT_MARGIN + 0.7)
+        took = time.monotonic() - began
+        assert held, "the report was never attempted"
+    assert stored is False and 0.7 <= took < 1.5
+    [line] = error_report_lines(capsys.readouterr().out)
+    assert line["why"] == "no answer within 0.7 s"
+
+
+def test_a_failure_report_whose_client_cannot_be_made_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    assert handler.report_failure("sa-east-1", "not a region", time.time(), 10) is False
+    [line] = error_report_lines(capsys.readouterr().out)
+    assert line["why"].startswith("InvalidRegionError: "), line
+
+
+def test_a_failure_is_reported_under_the_lambdas_region_when_location_is_missing_or_broken() -> None:
+    home = {"METRICS_REGION": "us-east-1", "AWS_REGION": "sa-east-1"}
+    assert handler.error_destination(home) == ("sa-east-1", "us-east-1")
+    assert handler.error_destination({**home, "LOCATION": "not/a/region"}) == ("sa-east-1", "us-east-1")
+    assert handler.error_destination({**home, "LOCATION": "eu-west-1"}) == ("eu-west-1", "us-east-1")
+    assert handler.error_destination({"AWS_REGION": "sa-east-1"}) is None  # the home checker

@@ -386,3 +386,117 @@ def test_with_a_location_every_failure_is_published_at_once_even_when_it_is_no_n
         batches[settings.location] = [[r.ok for r in batch] for batch in published]
     assert batches["eu-west-1"] == [[False]] * 5 + [[True]]  # every failure at once, alone
     assert len(batches[None]) < 6  # without a location some failures wait for a later call
+
+
+class InterruptedProber(ScriptedProber):
+    """The second probe runs for `second` seconds, then the invocation is interrupted (a signal,
+    the runtime shutting down): not an error the prober handles, so the run ends with it."""
+
+    def __init__(self, clock: FakeClock, second: float) -> None:
+        super().__init__(clock, [], cost=5.0)
+        self.second = second
+
+    def probe(self, t: Target) -> ProbeResult:
+        if self.calls:
+            self.clock.now += self.second
+            raise KeyboardInterrupt
+        return super().probe(t)
+
+
+def lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def interrupted(second: float, publish) -> Monitor:  # type: ignore[no-untyped-def]
+    clock = FakeClock(1_000_020.0)
+    monitor = Monitor(
+        SETTINGS,
+        InterruptedProber(clock, second),  # type: ignore[arg-type]
+        publish,
+        clock=clock.time,
+        sleep=clock.sleep,
+        log=lambda r: None,
+        publish_budget=12.0,
+    )
+    monitor.remember("hello", UP)
+    # Slot 1 (at +10 s) is probed only if its probe (5 s) and a publish (12 s) end by +27 s.
+    with pytest.raises(KeyboardInterrupt):
+        monitor.run(start=1_000_020.0, deadline=1_000_020.0 + 27)
+    return monitor
+
+
+def test_an_interrupted_run_publishes_what_is_pending_when_the_publish_ends_by_the_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    published: list[Sequence[ProbeResult]] = []
+    interrupted(5.0, published.append)  # interrupted at +15 s: the publish ends at +27 s exactly
+    assert [[r.slot for r in batch] for batch in published] == [[1_000_020.0]]
+    assert capsys.readouterr().out == ""
+
+
+def test_an_interrupted_run_drops_what_is_pending_when_the_publish_could_end_past_the_deadline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    published: list[Sequence[ProbeResult]] = []
+    monitor = interrupted(5.5, published.append)  # a probe that overran: a publish could end at +27.5 s
+    assert published == [] and monitor.pending == []
+    assert lines(capsys.readouterr().out) == [
+        {"type": "publish_dropped", "why": "the run ended with an error", "pending": 1}
+    ]
+
+
+def test_a_publish_that_fails_on_the_way_out_is_logged_and_the_interruption_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def refuse(batch: Sequence[ProbeResult]) -> None:
+        raise ConnectionError("CloudWatch unreachable " + "x" * 400)
+
+    monitor = interrupted(5.0, refuse)  # the KeyboardInterrupt, not the ConnectionError, reaches the caller
+    assert monitor.pending == []
+    assert lines(capsys.readouterr().out) == [
+        {
+            "type": "publish_error",
+            "error": "ConnectionError",
+            "detail": ("CloudWatch unreachable " + "x" * 400)[:300],
+            "pending": 0,
+        }
+    ]
+
+
+# --- the timing contract's formulas, at values the docs state (checker_lambda/timing.py) ------------
+
+
+def test_the_heartbeat_waits_two_runs_and_two_minutes_of_silence() -> None:
+    assert [timing.heartbeat_periods(s) for s in (60, 61, 300)] == [4, 6, 12]
+
+
+def test_recovery_is_bounded_as_detection_is() -> None:
+    assert timing.worst_case_recovery(interval=10, confirm=3, timeout=5) == 35 == 3 * 10 + 5
+
+
+@pytest.mark.parametrize(
+    ("locations", "quorum", "bound"),
+    [(3, 2, 35), (5, 3, 35), (4, 2, 35), (3, 3, 45), (2, 2, 45)],
+)
+def test_a_quorum_past_a_majority_of_locations_adds_one_interval(locations: int, quorum: int, bound: float) -> None:
+    """The single-region bound holds while quorum <= (locations + 1) / 2 (a majority of an odd count)."""
+    assert (
+        timing.worst_case_quorum_detection(interval=10, confirm=3, timeout=5, locations=locations, quorum=quorum)
+        == bound
+    )
+
+
+def test_the_url_read_makes_the_last_slot_late_only_when_it_is_the_first_and_longer_than_the_offset() -> None:
+    one_slot = {"schedule": 60, "interval": 60, "slowest_probe": 5, "publish_budget": 12}
+    assert timing.invocation_timeout(**one_slot) == 60 - 60 + 5 + 17  # slot offset, probe and publish
+    assert timing.invocation_timeout(**one_slot, read_budget=10) == 22 + 10 - 5  # the read past the offset
+    # No read given, none counted: a step shorter than the slot leaves the last slot on time.
+    short = {"schedule": 60, "interval": 1.5, "slowest_probe": 0.6, "publish_budget": 1.0}
+    assert (timing.invocation_timeout(**short), timing.invocation_timeout(**short, read_budget=1.0)) == (61, 62)
+
+
+def test_the_most_datapoints_of_one_probe_count_every_phase_and_the_certificate_only_over_https() -> None:
+    """Availability, the failure's reason, latency, then dns, connect, (tls,) first byte, (cert days)."""
+    from checker_lambda.metrics import most_datums_per_probe
+
+    assert (most_datums_per_probe(https=True), most_datums_per_probe(https=False)) == (8, 6)

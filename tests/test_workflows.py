@@ -24,8 +24,8 @@ def steps(workflow: dict) -> list[dict]:
     return [s for job in workflow["jobs"].values() for s in job["steps"]]
 
 
-def test_both_workflows_exist_and_validate_against_the_github_schema() -> None:
-    assert [p.name for p in WORKFLOWS] == ["ci.yml", "deploy.yml"]
+def test_the_workflows_exist_and_validate_against_the_github_schema() -> None:
+    assert [p.name for p in WORKFLOWS] == ["ci.yml", "deploy.yml", "mutation.yml"]
     done = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
         capture_output=True,
@@ -48,6 +48,17 @@ def test_ci_runs_lint_types_tests_synth_security_gates_and_hadolint_on_pull_requ
     commands = "\n".join(s.get("run", "") for s in steps(ci))
     for needed in ("ruff check", "ruff format --check", "mypy", "hadolint", "bandit", "make synth", "make test"):
         assert needed in commands, needed
+
+
+def test_mutation_testing_runs_weekly_and_on_demand_with_read_only_permissions_never_on_pull_requests() -> None:
+    mutation = load("mutation.yml")
+    assert set(mutation[True]) == {"schedule", "workflow_dispatch"}
+    assert mutation["permissions"] == {"contents": "read"}
+    [job] = mutation["jobs"].values()
+    assert "permissions" not in job  # nothing more than the workflow's
+    [run] = [s for s in job["steps"] if "make mutation" in s.get("run", "")]
+    assert run["shell"] == "bash"  # GitHub's bash runs with -o pipefail: `| tee` keeps a failure
+    assert "make mutation" not in "\n".join(s.get("run", "") for s in steps(load("ci.yml")))
 
 
 def test_deploy_uses_oidc_shows_a_diff_first_and_smoke_tests_hello() -> None:
