@@ -98,7 +98,7 @@ destroy: install ## Delete every stack (checkers, monitoring, then the cluster);
 status: $(LOCAL_DEPS) ## The deployed stack: subscriptions, alarms and their last 24 h, one probe (ARGS="--region ...")
 	$(PY) -m tools.status $(ARGS)
 
-# `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (README).
+# `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (docs/operations.md).
 MODE ?= alarm
 drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE=outage for a real 503 (bounded)
 	$(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS)

@@ -136,7 +136,7 @@ class HelloCluster(Construct):
             self,
             "Vpc",
             # Chosen zones, or the region's first two. EKS refuses some zones (by zone ID);
-            # README "Configuration" shows how to list the IDs behind your zone names.
+            # docs/configuration.md (`availabilityZones`) shows how to list the IDs behind your zone names.
             **(
                 {"availability_zones": list(config.availability_zones)} if config.availability_zones else {"max_azs": 2}
             ),

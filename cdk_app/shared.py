@@ -11,7 +11,7 @@
   alarms: CloudFormation exports under pinned names, imported with Fn::ImportValue (no SSM
   permission involved under any reading). They change only when the load balancer or target
   group is replaced; CloudFormation then refuses the cluster stack's update while the health
-  stack imports them (README, "How the stacks hand values on": the two-step way out).
+  stack imports them (docs/stacks.md, "How the stacks hand values on": the two-step way out).
 """
 
 from __future__ import annotations

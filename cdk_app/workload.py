@@ -133,7 +133,7 @@ class HelloWorkload(Construct):
         # Port 80 redirects. Its construct id (so its logical id) is the released one: a new id on
         # a port in use is created before the old listener goes, which ELBv2 refuses
         # (DuplicateListener), failing the upgrade. The same holds when a domain is turned on or
-        # off (Http <-> Redirect80To443): a known limit (README, "Custom domain").
+        # off (Http <-> Redirect80To443): a known limit (docs/configuration.md, `domainName`).
         self.load_balancer.add_redirect(source_port=80, target_port=443)
         route53.ARecord(
             self,

@@ -61,7 +61,7 @@ class Checker:
 
     @property
     def bound(self) -> float:
-        """The README's stated worst case (checker_lambda/timing.py)."""
+        """The stated worst case (checker_lambda/timing.py; docs/alarms.md)."""
         return timing.worst_case_detection(interval=self.interval, confirm=self.confirm, timeout=self.timeout)
 
     @property

@@ -3,7 +3,7 @@
 Three layers, the way `promtool test rules` tests alerting rules:
 - the synthesized template is the plan: every alarm and composite read back from the template
   (composite rules parsed, not grepped) equals one in the plan, and nothing else is there;
-- composites over member states: an oracle written from the paging design (README, docs) says
+- composites over member states: an oracle written from the paging design (docs/alarms.md) says
   which composites are in ALARM for any member states; the plan's rules must agree, for every
   member alone, every pair, and seeded random states;
 - series over time: probes of a world where targets fail and checkers fall silent, read by each

@@ -524,7 +524,7 @@ def test_the_bounds_are_the_readmes_plus_stated_allowances() -> None:
     # alarm mode: the composite follows its child; the child returns on the next batch.
     assert alarm.to_alarm.seconds == 10 + drill.SLACK_SECONDS
     assert alarm.to_ok.seconds == 60 + 10 + drill.SLACK_SECONDS
-    # outage: the README's 35 s + one period + the 10 s evaluation frequency + slack.
+    # outage: docs/alarms.md's 35 s + one period + the 10 s evaluation frequency + slack.
     assert outage.drill_alarm is not None and outage.drill_ok is not None
     assert outage.drill_alarm.seconds == 35 + 10 + 10 + drill.SLACK_SECONDS
     assert "35 s detection" in outage.drill_alarm.why

@@ -18,7 +18,7 @@ from cdk_app.config import AppConfig, ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 NOWHERE = (
     "make deploy needs somewhere to send alarms: ALERT_EMAIL=you@example.com, and/or https:// webhooks "
-    'in context key alertWebhooks (in cdk.json, or CONTEXT=...; README "Configuration")'
+    "in context key alertWebhooks (in cdk.json, or CONTEXT=...; docs/configuration.md)"
 )
 
 

@@ -252,7 +252,7 @@ class Bounds:
 
 
 def bounds(mode: str, *, period: float, confirm: int, timeout: float, schedule: float) -> Bounds:
-    """The README's bounds ("How fast an outage is detected") plus CloudWatch's own share,
+    """The bounds of docs/alarms.md ("How fast an outage is detected") plus CloudWatch's own share,
     stated: one period (it may evaluate complete periods only), its evaluation frequency (AWS
     documented), and our slack (undocumented by AWS)."""
     evaluation = HIGH_RESOLUTION_EVALUATION if period < 60 else STANDARD_EVALUATION

@@ -6,7 +6,7 @@ with AWS_ENDPOINT_URL pointing at moto. Prints one line per probe; on Ctrl-C (or
 --duration) prints a summary read back from the emulator's CloudWatch.
 
 The emulator stores metrics and alarms but never evaluates alarms or sends email: the alarm
-shown here stays as moto left it. See README "What make local cannot show".
+shown here stays as moto left it. See docs/operations.md, "What `make local` cannot show".
 """
 
 from __future__ import annotations
