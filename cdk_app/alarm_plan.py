@@ -395,15 +395,6 @@ class _Planner:
             drill=self.drill,
         )
 
-    def availability_metric(self, target: str, location: str | None = None) -> Metric:
-        return checker_metric(
-            contract.AVAILABILITY,
-            target,
-            statistic="Minimum",
-            period=self.c.probe_interval_seconds,
-            location=location,
-        )
-
     def availability(self, target: str) -> None:
         c = self.c
         self.drill[target] = self.add(
@@ -457,7 +448,13 @@ class _Planner:
                         f"{target} failed {confirm} of its last {timing.evaluation_periods(confirm)} health checks "
                         f"from {loc} (no actions: the quorum alarm pages)."
                     ),
-                    metric=self.availability_metric(target, loc),
+                    metric=checker_metric(
+                        contract.AVAILABILITY,
+                        target,
+                        statistic="Minimum",
+                        period=c.probe_interval_seconds,
+                        location=loc,
+                    ),
                     comparison=Comparison.LESS,
                     threshold=1,
                     datapoints_to_alarm=confirm,
