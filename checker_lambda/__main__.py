@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import ssl
 import sys
 import time
 from datetime import UTC, datetime
 
+from checker_lambda.aws_env import session_region
 from checker_lambda.metrics import CloudWatchPublisher
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import MAX_BODY_BYTES, SettingsError, Target
@@ -45,10 +47,11 @@ def cloudwatch_publisher(*, high_resolution: bool) -> CloudWatchPublisher:
             "needs AWS credentials and none were found: run `aws configure` (or `aws sso login`), "
             "or set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         )
+    region, _ = session_region(session, os.environ)
     try:
-        client = session.client("cloudwatch")
+        client = session.client("cloudwatch", region_name=region)
     except NoRegionError:
-        raise SettingsError("needs an AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile") from None
+        raise SettingsError("needs an AWS region: export AWS_REGION=<region>, or set one in your AWS profile") from None
     return CloudWatchPublisher(client, high_resolution=high_resolution)
 
 

@@ -96,7 +96,7 @@ def test_publish_without_a_region_exits_2_in_one_line_before_probing(live_servic
     done = cli_env(no_aws(**DUMMY_KEYS), f"{live_service.url}/hello", "--publish")
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: --publish") and "AWS_DEFAULT_REGION" in line
+    assert line.startswith("error: --publish") and "AWS_REGION" in line
     assert done.stdout == ""
 
 
