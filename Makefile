@@ -34,7 +34,9 @@ CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench clean
+# Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
+CHECKS := check-deploy check-diff check-bootstrap check-destroy
+.PHONY: $(CHECKS) help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -74,20 +76,25 @@ lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
 	$(PY) -m tools.local $(ARGS)
 
-bootstrap: install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
+# Before anything big is installed or synthesized: the configuration, then the credentials (one
+# short STS call), in under two seconds (tools/deploy_check.py). Listed before `install` in each
+# target's prerequisites, which make builds in order.
+$(CHECKS): check-%: $(LOCAL_DEPS)
+	@$(PY) -m tools.deploy_check --target $* $(CDK_CONTEXT)
+
+bootstrap: check-bootstrap install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
 	$(CDK) bootstrap $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
-diff: install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
+diff: check-diff install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
 	$(CDK) diff $(CDK_CONTEXT)
 
-deploy: install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
-	@$(PY) -m tools.deploy_check $(CDK_CONTEXT)
+deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
 	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
-destroy: install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
+destroy: check-destroy install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
 	@if [ "$(FORCE)" != 1 ]; then \
 	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stacks without asking: make destroy FORCE=1" >&2; exit 2; fi; \
 	  read -r -p "Delete the deployed stacks (EKS cluster, VPC, load balancer, checkers, alarms, logs)? Type yes to delete: " answer; \

@@ -7,11 +7,14 @@ target would run without an AWS account; `-o install` keeps make from installing
 
 from __future__ import annotations
 
+import http.server
 import os
 import pty
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +24,33 @@ from tests.conftest import ROOT
 FAKE_CDK = "echo cdk"
 
 
-def make(*args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")}
+@pytest.fixture(autouse=True)
+def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server."""
+    for name, value in aws_against(moto_server).items():
+        monkeypatch.setenv(name, value)
+
+
+def aws_against(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105  # a stand-in: nothing reaches AWS
+        "AWS_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def make(
+    *args: str, stdin: int | None = subprocess.DEVNULL, base: dict[str, str] | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")
+    }
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=ROOT,
@@ -34,15 +62,17 @@ def make(*args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subp
     )
 
 
-def fake(target: str, *args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+def fake(
+    target: str, *args: str, stdin: int | None = subprocess.DEVNULL, base: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a CDK target for real, with `echo` standing in for the CDK CLI."""
-    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin)
+    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin, base=base)
 
 
 def phony_targets() -> list[str]:
     text = (ROOT / "Makefile").read_text()
     [line] = re.findall(r"^\.PHONY:(.*)$", text, re.M)
-    return line.split()
+    return [t for t in line.split() if not t.startswith("$(")]  # $(CHECKS): internal steps
 
 
 def test_make_alone_lists_every_target_with_one_line_each() -> None:
@@ -269,3 +299,86 @@ def test_deploy_with_a_misspelled_context_key_stops_before_the_cdk() -> None:
     assert done.returncode == 2
     assert "error: context key 'alertemail' is unknown: did you mean 'alertEmail'?" in done.stderr, done.stderr
     assert "cdk deploy" not in done.stdout
+
+
+# Every target that makes the CDK call AWS, with what it needs to get that far.
+AWS_TARGETS = {
+    "deploy": ["ALERT_EMAIL=a@example.com"],
+    "diff": [],
+    "bootstrap": [],
+    "destroy": ["FORCE=1"],
+}
+
+
+def no_credentials(home: Path) -> dict[str, str]:
+    """A new user's shell: no AWS_* variables, a home without ~/.aws."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.mark.parametrize("target", AWS_TARGETS)
+def test_without_credentials_aws_targets_stop_in_one_line_before_the_cdk(target: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = fake(target, *AWS_TARGETS[target], base=no_credentials(tmp_path))
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: no AWS credentials found"), done.stderr
+    assert "aws configure" in line and "aws sso login" in line and "make preflight" in line
+    assert "cdk" not in done.stdout
+    assert took < 5, f"{took:.1f} s: the check must come before any synth (~10 s)"
+
+
+@pytest.mark.parametrize("target", AWS_TARGETS)
+def test_with_credentials_AWS_accepts_the_cdk_runs(target: str) -> None:
+    done = fake(target, *AWS_TARGETS[target])
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"^cdk {target}\b", done.stdout, re.M), done.stdout
+
+
+class RefusingSts(http.server.BaseHTTPRequestHandler):
+    """STS as it answers an expired or made-up key."""
+
+    def do_POST(self) -> None:  # noqa: N802  # the http.server name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (
+            b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid."
+            b"</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+        )
+        self.send_response(403)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_credentials_aws_refuses_stop_deploy_in_one_line_naming_the_code() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RefusingSts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**os.environ, **aws_against(f"http://127.0.0.1:{server.server_address[1]}")}
+        done = fake("diff", base=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: AWS refused the credentials (InvalidClientTokenId:"), line
+    assert "aws sso login" in line and "make preflight" in line
+    assert "cdk" not in done.stdout
+
+
+def test_an_sts_that_does_not_answer_is_one_line_within_seconds() -> None:
+    from tests.conftest import free_port
+
+    env = {**os.environ, **aws_against(f"http://127.0.0.1:{free_port()}")}  # nothing listens there
+    done = fake("diff", base=env)
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: could not check the AWS credentials"), line
+    assert "cdk" not in done.stdout
