@@ -187,6 +187,23 @@ def test_the_first_make_local_installs_only_what_make_local_needs(tmp_path: Path
     assert "make test" in done.stdout  # says where the rest comes from
 
 
+@pytest.mark.parametrize("target", ["preflight", "status", "drill", "drill-undo"])
+def test_the_first_run_of_the_read_only_tools_installs_only_the_light_packages(target: str, tmp_path: Path) -> None:
+    done = make("-n", target, f"VENV={tmp_path / 'venv'}")
+    assert done.returncode == 0, done.stderr
+    assert "-r requirements-local.txt" in done.stdout and "requirements-dev.txt" not in done.stdout, done.stdout
+    assert re.search(r"echo .*[Ii]nstalling.*preflight.*boto3.*about \d+ MB", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff", "bootstrap", "destroy", "synth", "test"])
+def test_the_full_install_says_what_it_installs_for_which_target_and_how_big(target: str, tmp_path: Path) -> None:
+    done = make("-n", target, f"VENV={tmp_path / 'venv'}", "ALERT_EMAIL=a@example.com", "FORCE=1")
+    assert done.returncode == 0, done.stderr
+    [said] = [line for line in done.stdout.splitlines() if "requirements-dev.txt" in line and "echo" in line]
+    assert f"make {target} needs" in said and "aws-cdk-lib" in said and re.search(r"about [\d.]+ GB", said), said
+    assert re.search(r"echo .*CDK CLI.*node_modules.*about \d+ MB", done.stdout), done.stdout
+
+
 def requirement_pins(name: str) -> dict[str, str]:
     pins = {}
     for line in (ROOT / name).read_text().splitlines():
@@ -218,7 +235,7 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-def test_make_local_and_make_status_run_without_the_development_packages(tmp_path: Path) -> None:
+def test_make_local_status_and_preflight_run_without_the_development_packages(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     local = subprocess.run(
@@ -251,6 +268,18 @@ def test_make_local_and_make_status_run_without_the_development_packages(tmp_pat
         | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert status.returncode == 2 and "must not need" not in status.stderr, status.stderr
+    preflight = subprocess.run(
+        [sys.executable, "-c", BLOCKER, "tools.preflight"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_REGION": "eu-west-1"}
+        | {"AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    out = preflight.stdout + preflight.stderr
+    assert preflight.returncode == 1 and "FAIL  credentials" in out and "must not need" not in out, out
 
 
 LAUNCHER = ROOT / "tools" / "cdk_launcher.py"
