@@ -100,13 +100,16 @@ def lambda_regions() -> frozenset[str]:
     """Every region of every partition that has Lambda (where a checker runs), from the endpoint
     data the pinned botocore ships: offline, no AWS call. A made-up region matches the pattern,
     and the CDK would synthesize a stack for it that fails only at deploy."""
-    import botocore.session
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
 
-    session = botocore.session.get_session()
+    # The data files directly, not a botocore Session: a session reads the user's AWS config, and a
+    # synth must not depend on it (an AWS_PROFILE naming no profile would stop it).
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
     return frozenset(
         region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("lambda", partition_name=partition)
+        for partition in resolver.get_available_partitions()
+        for region in resolver.get_available_endpoints("lambda", partition)
     )
 
 
