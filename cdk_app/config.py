@@ -93,6 +93,26 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 _REGION = re.compile(REGION_PATTERN)
+
+
+@functools.cache
+def lambda_regions() -> frozenset[str]:
+    """Every region of every partition that has Lambda (where a checker runs), from the endpoint
+    data the pinned botocore ships: offline, no AWS call. A made-up region matches the pattern,
+    and the CDK would synthesize a stack for it that fails only at deploy."""
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    # The data files directly, not a botocore Session: a session reads the user's AWS config, and a
+    # synth must not depend on it (an AWS_PROFILE naming no profile would stop it).
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    return frozenset(
+        region
+        for partition in resolver.get_available_partitions()
+        for region in resolver.get_available_endpoints("lambda", partition)
+    )
+
+
 MAX_CHECKER_REGIONS = 8
 COMPOSITE_RULE_MAX_CHARS = 10_240  # PutCompositeAlarm AlarmRule maximum length
 COMPOSITE_CHARS_PER_ALARM = 150  # a term with a realistic alarm ARN (~130 characters) and its operator
@@ -363,6 +383,15 @@ class _Reader:
                 raise self.fail(key, v, "a list of AWS region names like eu-west-1, the home region first")
         if len(set(values)) != len(values) or len(values) > MAX_CHECKER_REGIONS:
             raise self.fail(key, values, f"[] or 1..{MAX_CHECKER_REGIONS} distinct regions")
+        known = lambda_regions()
+        for v in values:
+            if v not in known:
+                near = difflib.get_close_matches(v, sorted(known), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ConfigError(
+                    f"context key '{key}' has {v!r}, which is not an AWS region with Lambda{hint}: allowed are "
+                    "the regions in botocore's endpoint data, e.g. eu-west-1"
+                )
         return tuple(values)
 
     def targets(self, key: str) -> tuple[Target, ...]:

@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import ssl
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from checker_lambda.metrics import CloudWatchPublisher
+from checker_lambda.aws_env import session_region
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import MAX_BODY_BYTES, SettingsError, Target
+
+if TYPE_CHECKING:  # boto3 only for --publish: probing and --help run on a bare Python
+    from checker_lambda.metrics import CloudWatchPublisher
+
+# The CLI options behind each Target key, to name in an error what the user typed.
+OPTIONS = {
+    "url": "URL",
+    "expect_status": "--expect-status",
+    "expect_body": "--expect-body",
+    "expect_regex": "--expect-regex",
+    "timeout": "--timeout",
+    "max_body_bytes": "--max-body-bytes",
+}
+WHERE = "\x00"  # Target.parse's label, replaced by the option's name in its messages
 
 
 def describe(r: ProbeResult) -> str:
@@ -36,8 +52,15 @@ def describe(r: ProbeResult) -> str:
 def cloudwatch_publisher(*, high_resolution: bool) -> CloudWatchPublisher:
     """A publisher for this shell's AWS account; SettingsError (one line) when no region or
     credentials are configured, found before any probe runs. Looks only at local config."""
-    import boto3
-    from botocore.exceptions import NoRegionError
+    try:
+        import boto3
+        from botocore.exceptions import NoRegionError
+
+        from checker_lambda.metrics import CloudWatchPublisher
+    except ModuleNotFoundError as exc:
+        raise SettingsError(
+            f"needs boto3 ({exc}): pip install -r requirements-local.txt, or run with .venv/bin/python (make local)"
+        ) from None
 
     session = boto3.Session()
     if session.get_credentials() is None:
@@ -45,11 +68,25 @@ def cloudwatch_publisher(*, high_resolution: bool) -> CloudWatchPublisher:
             "needs AWS credentials and none were found: run `aws configure` (or `aws sso login`), "
             "or set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         )
+    region, _ = session_region(session, os.environ)
     try:
-        client = session.client("cloudwatch")
+        client = session.client("cloudwatch", region_name=region)
     except NoRegionError:
-        raise SettingsError("needs an AWS region: set AWS_DEFAULT_REGION, or a region in your AWS profile") from None
+        raise SettingsError("needs an AWS region: export AWS_REGION=<region>, or set one in your AWS profile") from None
     return CloudWatchPublisher(client, high_resolution=high_resolution)
+
+
+def for_the_cli(message: str) -> str:
+    """Target's message in the CLI's words: `--timeout 99.0 must be ...`, not `x.timeout=99.0 ...`."""
+    for key, option in OPTIONS.items():
+        message = message.replace(f"{WHERE}.{key}=", f"{option} ").replace(f"{WHERE}.{key}", option)
+        if key != "url" and message.startswith(f"{WHERE}:"):  # "give expect_body or expect_regex, not both"
+            message = message.replace(key, option)
+    message = message.removeprefix(f"{WHERE}: ")
+    if message.startswith("URL ") and "://" not in message.split()[1]:  # 127.0.0.1:8765/hello
+        url = message.split()[1].strip("'")
+        message += f" (did you mean http://{url}?)"
+    return message
 
 
 def one_line(exc: BaseException) -> str:
@@ -59,7 +96,7 @@ def one_line(exc: BaseException) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checker_lambda", description=__doc__.splitlines()[0])
     p.add_argument("urls", nargs="+", metavar="URL")
-    p.add_argument("--expect-status", type=int, default=200)
+    p.add_argument("--expect-status", type=int, default=200, help="HTTP status a healthy answer has (default 200)")
     p.add_argument("--expect-body", help="substring the body must contain")
     p.add_argument("--expect-regex", help="regular expression the body must match")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per probe (default 5)")
@@ -88,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
                     **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
                 },
-                f"URL {url}",
+                WHERE,
             )
             for url in args.urls
         )
@@ -97,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.count < 1 or args.interval <= 0:
             raise SettingsError("--count must be >= 1 and --interval > 0")
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_the_cli(str(exc))}", file=sys.stderr)
         return 2
     try:
         context = ssl.create_default_context(cafile=args.ca_bundle) if args.ca_bundle else None
@@ -111,17 +148,23 @@ def main(argv: list[str] | None = None) -> int:
     publisher = None
     aws_errors: tuple[type[Exception], ...] = ()
     if args.publish:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        aws_errors = (BotoCoreError, ClientError)
         try:
             publisher = cloudwatch_publisher(high_resolution=args.interval < 60)
         except SettingsError as exc:
             print(f"error: --publish {exc}", file=sys.stderr)
             return 2
-        except aws_errors as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+        except Exception as exc:
+            # botocore is importable here: cloudwatch_publisher found boto3 before it could fail
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            if not isinstance(exc, BotoCoreError | ClientError):
+                raise
+            # e.g. AWS_PROFILE names a profile that does not exist
             print(f"error: --publish: {one_line(exc)}", file=sys.stderr)
             return 2
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        aws_errors = (BotoCoreError, ClientError)
 
     last: dict[str, bool] = {}
     rounds = 0

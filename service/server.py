@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from types import FrameType
@@ -167,7 +168,27 @@ def serve(
     return 0
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> None:
+    """The service takes no options, only environment variables (as a container does); --help
+    lists them, and anything else is refused rather than silently starting the server."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="The hello service: GET /hello, /livez, /readyz, served by waitress. No options: "
+        "set environment variables.",
+        epilog=(
+            f"environment: PORT (default {settings.PORT}, 1..65535), HOST (default {ServerSettings.host}), "
+            f"DRAIN_DELAY_SECONDS (default {settings.DRAIN_DELAY_SECONDS:g}, 0..300: serve 'not ready' after "
+            f"SIGTERM), DRAIN_TIMEOUT_SECONDS (default {settings.DRAIN_TIMEOUT_SECONDS:g}, 0..300: wait for "
+            "requests in flight)"
+        ),
+    )
+    parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(sys.argv[1:] if argv is None else argv)
     config = ServerSettings.from_env()
     lifecycle = Lifecycle()
     log = AccessLog(interval=settings.LOG_FLUSH_SECONDS)

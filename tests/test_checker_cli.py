@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import ROOT, RunningService, no_aws
 from tests.peers import closed_port_url, http_peer
@@ -96,7 +99,7 @@ def test_publish_without_a_region_exits_2_in_one_line_before_probing(live_servic
     done = cli_env(no_aws(**DUMMY_KEYS), f"{live_service.url}/hello", "--publish")
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: --publish") and "AWS_DEFAULT_REGION" in line
+    assert line.startswith("error: --publish") and "AWS_REGION" in line
     assert done.stdout == ""
 
 
@@ -127,3 +130,62 @@ def test_publish_with_a_profile_that_does_not_exist_exits_2_in_one_line(live_ser
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("error: --publish") and "nope" in line
+
+
+def bare(*args: str) -> subprocess.CompletedProcess[str]:
+    """The checker on a Python without boto3 (-S: no site-packages), as a system python3."""
+    return subprocess.run(
+        [sys.executable, "-S", "-m", "checker_lambda", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_help_works_without_boto3_and_every_option_says_what_it_does() -> None:
+    done = bare("--help")
+    assert done.returncode == 0, done.stderr
+    # One block per option: its name, its metavar, then its help (on the same line or the next).
+    blocks = re.split(r"\n  (?=-)", done.stdout.split("options:", 1)[1])[1:]
+    helps = {b.split()[0].rstrip(","): re.sub(r"^\S+(, \S+)?( [A-Z_]+)?", "", b).strip() for b in blocks}
+    assert "--expect-status" in helps and all(helps.values()), helps
+
+
+def test_probing_works_without_boto3_and_publish_names_what_to_install(live_service: RunningService) -> None:
+    done = bare(f"{live_service.url}/hello")
+    assert done.returncode == 0 and "UP" in done.stdout, done.stderr
+    done = bare(f"{live_service.url}/hello", "--publish")
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: --publish needs boto3") and "pip install" in line, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["127.0.0.1:8765/hello"],
+            "error: URL '127.0.0.1:8765/hello' is not an http:// or https:// URL "
+            "(did you mean http://127.0.0.1:8765/hello?)",
+        ),
+        (["http://x/", "--timeout", "99"], "error: --timeout 99.0 must be a number of seconds 0.1..30"),
+        (["http://x/", "--expect-status", "42"], "error: --expect-status 42 must be an integer 100..599"),
+        (
+            ["http://x/", "--expect-body", "a", "--expect-regex", "b"],
+            "error: give --expect-body or --expect-regex, not both",
+        ),
+    ],
+)
+def test_a_bad_argument_is_one_line_in_the_clis_own_words(args: list[str], said: str) -> None:
+    done = bare(*args)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [said]
+
+
+def test_the_service_help_lists_its_settings_and_does_not_start_a_server() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(name in done.stdout for name in ("PORT", "HOST", "DRAIN_DELAY_SECONDS", "DRAIN_TIMEOUT_SECONDS"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "service", "--port", "1"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 2 and "--port" in refused.stderr

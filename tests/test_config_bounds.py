@@ -360,3 +360,22 @@ def test_a_target_setting_allows_its_last_value_and_names_the_key_at_the_first_r
 def test_metrics_are_high_resolution_only_below_a_minute(interval: str, high: bool) -> None:
     """10 s and 30 s alarm periods need 1-second metrics; at 60 s standard ones do."""
     assert settings(PROBE_INTERVAL_SECONDS=interval, SCHEDULE_SECONDS="120", CONFIRM_PROBES="2").high_resolution is high
+
+
+def config_of(**context: str) -> AppConfig:
+    merged = {**DEFAULTS, **context}
+    return AppConfig.from_context(merged.get, keys=merged.keys())
+
+
+@pytest.mark.parametrize("region", ["eu-mars-9", "eu-west-9", "us-esat-1"])
+def test_a_made_up_checker_region_is_refused_in_one_line_naming_the_key(region: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        config_of(checkerRegions=json.dumps(["us-east-1", region]))
+    said = str(refused.value)
+    assert said.startswith(f"context key 'checkerRegions' has {region!r}, which is not an AWS region with Lambda"), said
+    assert "\n" not in said
+
+
+def test_every_region_of_every_partition_with_lambda_is_allowed() -> None:
+    for regions in (["cn-north-1"], ["us-gov-west-1"], ["ap-southeast-5", "us-east-1"]):
+        assert config_of(checkerRegions=json.dumps(regions)).checker_regions == tuple(regions)

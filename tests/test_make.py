@@ -7,11 +7,14 @@ target would run without an AWS account; `-o install` keeps make from installing
 
 from __future__ import annotations
 
+import http.server
 import os
 import pty
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +24,33 @@ from tests.conftest import ROOT
 FAKE_CDK = "echo cdk"
 
 
-def make(*args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")}
+@pytest.fixture(autouse=True)
+def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server."""
+    for name, value in aws_against(moto_server).items():
+        monkeypatch.setenv(name, value)
+
+
+def aws_against(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105  # a stand-in: nothing reaches AWS
+        "AWS_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def make(
+    *args: str, stdin: int | None = subprocess.DEVNULL, base: dict[str, str] | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")
+    }
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=ROOT,
@@ -34,15 +62,17 @@ def make(*args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subp
     )
 
 
-def fake(target: str, *args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+def fake(
+    target: str, *args: str, stdin: int | None = subprocess.DEVNULL, base: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a CDK target for real, with `echo` standing in for the CDK CLI."""
-    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin)
+    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin, base=base)
 
 
 def phony_targets() -> list[str]:
     text = (ROOT / "Makefile").read_text()
     [line] = re.findall(r"^\.PHONY:(.*)$", text, re.M)
-    return line.split()
+    return [t for t in line.split() if not t.startswith("$(")]  # $(CHECKS): internal steps
 
 
 def test_make_alone_lists_every_target_with_one_line_each() -> None:
@@ -157,6 +187,23 @@ def test_the_first_make_local_installs_only_what_make_local_needs(tmp_path: Path
     assert "make test" in done.stdout  # says where the rest comes from
 
 
+@pytest.mark.parametrize("target", ["preflight", "status", "drill", "drill-undo"])
+def test_the_first_run_of_the_read_only_tools_installs_only_the_light_packages(target: str, tmp_path: Path) -> None:
+    done = make("-n", target, f"VENV={tmp_path / 'venv'}")
+    assert done.returncode == 0, done.stderr
+    assert "-r requirements-local.txt" in done.stdout and "requirements-dev.txt" not in done.stdout, done.stdout
+    assert re.search(r"echo .*[Ii]nstalling.*preflight.*boto3.*about \d+ MB", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff", "bootstrap", "destroy", "synth", "test"])
+def test_the_full_install_says_what_it_installs_for_which_target_and_how_big(target: str, tmp_path: Path) -> None:
+    done = make("-n", target, f"VENV={tmp_path / 'venv'}", "ALERT_EMAIL=a@example.com", "FORCE=1")
+    assert done.returncode == 0, done.stderr
+    [said] = [line for line in done.stdout.splitlines() if "requirements-dev.txt" in line and "echo" in line]
+    assert f"make {target} needs" in said and "aws-cdk-lib" in said and re.search(r"about [\d.]+ GB", said), said
+    assert re.search(r"echo .*CDK CLI.*node_modules.*about \d+ MB", done.stdout), done.stdout
+
+
 def requirement_pins(name: str) -> dict[str, str]:
     pins = {}
     for line in (ROOT / name).read_text().splitlines():
@@ -188,7 +235,7 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-def test_make_local_and_make_status_run_without_the_development_packages(tmp_path: Path) -> None:
+def test_make_local_status_and_preflight_run_without_the_development_packages(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     local = subprocess.run(
@@ -221,6 +268,18 @@ def test_make_local_and_make_status_run_without_the_development_packages(tmp_pat
         | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert status.returncode == 2 and "must not need" not in status.stderr, status.stderr
+    preflight = subprocess.run(
+        [sys.executable, "-c", BLOCKER, "tools.preflight"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        | {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_REGION": "eu-west-1"}
+        | {"AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    out = preflight.stdout + preflight.stderr
+    assert preflight.returncode == 1 and "FAIL  credentials" in out and "must not need" not in out, out
 
 
 LAUNCHER = ROOT / "tools" / "cdk_launcher.py"
@@ -269,3 +328,86 @@ def test_deploy_with_a_misspelled_context_key_stops_before_the_cdk() -> None:
     assert done.returncode == 2
     assert "error: context key 'alertemail' is unknown: did you mean 'alertEmail'?" in done.stderr, done.stderr
     assert "cdk deploy" not in done.stdout
+
+
+# Every target that makes the CDK call AWS, with what it needs to get that far.
+AWS_TARGETS = {
+    "deploy": ["ALERT_EMAIL=a@example.com"],
+    "diff": [],
+    "bootstrap": [],
+    "destroy": ["FORCE=1"],
+}
+
+
+def no_credentials(home: Path) -> dict[str, str]:
+    """A new user's shell: no AWS_* variables, a home without ~/.aws."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.mark.parametrize("target", AWS_TARGETS)
+def test_without_credentials_aws_targets_stop_in_one_line_before_the_cdk(target: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = fake(target, *AWS_TARGETS[target], base=no_credentials(tmp_path))
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: no AWS credentials found"), done.stderr
+    assert "aws configure" in line and "aws sso login" in line and "make preflight" in line
+    assert "cdk" not in done.stdout
+    assert took < 5, f"{took:.1f} s: the check must come before any synth (~10 s)"
+
+
+@pytest.mark.parametrize("target", AWS_TARGETS)
+def test_with_credentials_AWS_accepts_the_cdk_runs(target: str) -> None:
+    done = fake(target, *AWS_TARGETS[target])
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"^cdk {target}\b", done.stdout, re.M), done.stdout
+
+
+class RefusingSts(http.server.BaseHTTPRequestHandler):
+    """STS as it answers an expired or made-up key."""
+
+    def do_POST(self) -> None:  # noqa: N802  # the http.server name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (
+            b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid."
+            b"</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+        )
+        self.send_response(403)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_credentials_aws_refuses_stop_deploy_in_one_line_naming_the_code() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RefusingSts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**os.environ, **aws_against(f"http://127.0.0.1:{server.server_address[1]}")}
+        done = fake("diff", base=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: AWS refused the credentials (InvalidClientTokenId:"), line
+    assert "aws sso login" in line and "make preflight" in line
+    assert "cdk" not in done.stdout
+
+
+def test_an_sts_that_does_not_answer_is_one_line_within_seconds() -> None:
+    from tests.conftest import free_port
+
+    env = {**os.environ, **aws_against(f"http://127.0.0.1:{free_port()}")}  # nothing listens there
+    done = fake("diff", base=env)
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    assert line.startswith("error: could not check the AWS credentials"), line
+    assert "cdk" not in done.stdout

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checker_lambda import timing
+from checker_lambda.aws_env import NO_CREDENTIALS, session_region
 
 ROOT = Path(__file__).resolve().parent.parent
 UNDO_FILE = ROOT / ".drill-undo.json"
@@ -791,14 +792,11 @@ def session_and_region(args: argparse.Namespace, outputs: dict[str, str] | None)
     from tools.status import region_of
 
     session = boto3.Session()
-    region = args.region or (region_of(outputs) if outputs else None) or session.region_name
+    region = args.region or (region_of(outputs) if outputs else None) or session_region(session, os.environ)[0]
     if not region:
-        raise DrillError("no AWS region: set AWS_REGION, or make drill ARGS='--region <region>'")
+        raise DrillError("no AWS region: export AWS_REGION=<region>, or make drill ARGS='--region <region>'")
     if session.get_credentials() is None:
-        raise DrillError(
-            "no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE "
-            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-        )
+        raise DrillError(NO_CREDENTIALS)
     return session, region
 
 
@@ -813,7 +811,7 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
             return undo(lambda region: None, args.undo_file)
         session = boto3.Session()
         if session.get_credentials() is None:
-            raise DrillError("no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE")
+            raise DrillError(NO_CREDENTIALS)
         return undo(lambda region: session.client("elbv2", region_name=region, config=config), args.undo_file)
 
     from tools.preflight import parse_context, read_config

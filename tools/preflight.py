@@ -42,6 +42,7 @@ from cdk_app.config import (
     checker_stack_home,
     checker_stack_name,
 )
+from checker_lambda.aws_env import resolve_region, session_region
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_SECONDS = 20.0
@@ -240,19 +241,6 @@ def read_config(overrides: Mapping[str, Any]) -> AppConfig:
     """cdk.json's context with -c overrides, validated as synth validates it."""
     context = {**json.loads((ROOT / "cdk.json").read_text())["context"], **overrides}
     return AppConfig.from_context(context.get, keys=context.keys())
-
-
-def resolve_region(env: Mapping[str, str], profile_region: str | None, profile: str | None) -> tuple[str | None, str]:
-    """The region the CDK CLI deploys to, and where it came from. Same order as the CLI
-    (aws-cdk AwsCliCompatible.region): AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION,
-    AMAZON_DEFAULT_REGION, the profile. boto3 alone ignores AWS_REGION. Without any, the CLI
-    silently uses us-east-1."""
-    for name in ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION"):
-        if env.get(name):
-            return env[name], name
-    if profile_region:
-        return profile_region, f"profile '{profile or 'default'}'"
-    return None, ""
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -800,7 +788,7 @@ def build(context: Mapping[str, Any], env: Mapping[str, str]) -> Preflight:
         return Preflight(
             config, {}, region=region, region_source=source, session_error=exc, bootstrap_qualifier=qualifier
         )
-    region, source = resolve_region(env, session.region_name, session.profile_name)
+    region, source = session_region(session, env)
     if config.home_region:  # every stack is pinned: the shell's region does not matter
         region, source = config.home_region, "checkerRegions[0], where the stacks are pinned"
     clients = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections import defaultdict
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
+from checker_lambda.aws_env import NO_CREDENTIALS, session_region
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY_HOURS = 24
@@ -174,17 +176,14 @@ def report(args: argparse.Namespace) -> int:
     if missing:
         raise StatusError(f"{args.outputs} has no {', '.join(missing)}: delete it to read the outputs from AWS")
     session = boto3.Session()
-    region = args.region or (region_of(outputs) if outputs else None) or session.region_name
+    region = args.region or (region_of(outputs) if outputs else None) or session_region(session, os.environ)[0]
     if not region:
         raise StatusError(
-            f"no AWS region to find stack {MONITORING_STACK_NAME} in: set AWS_DEFAULT_REGION, "
+            f"no AWS region to find stack {MONITORING_STACK_NAME} in: export AWS_REGION=<region>, "
             "or make status ARGS='--region <region>'"
         )
     if session.get_credentials() is None:
-        raise StatusError(
-            "no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE "
-            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-        )
+        raise StatusError(NO_CREDENTIALS)
 
     def client(service: str) -> Any:
         return session.client(service, region_name=region)
