@@ -66,7 +66,10 @@ def fake(
     target: str, *args: str, stdin: int | None = subprocess.DEVNULL, base: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a CDK target for real, with `echo` standing in for the CDK CLI."""
-    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", *args, stdin=stdin, base=base)
+    # PYTHON too: the stamps name the Python make finds, and a test's HOME or PATH must not make
+    # it find another one (and so remake the venv the tests run in).
+    python = f"PYTHON={sys.executable}"
+    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", python, *args, stdin=stdin, base=base)
 
 
 def phony_targets() -> list[str]:
@@ -340,9 +343,15 @@ AWS_TARGETS = {
 
 
 def no_credentials(home: Path) -> dict[str, str]:
-    """A new user's shell: no AWS_* variables, a home without ~/.aws."""
+    """A new user's shell: no AWS_* variables, no AWS config or credentials files. HOME stays:
+    pyenv and make's search for the project's Python read it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {**env, "HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}
+    return {
+        **env,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 @pytest.mark.parametrize("target", AWS_TARGETS)
