@@ -49,7 +49,7 @@ def make(
     clean = {
         k: v
         for k, v in (os.environ if base is None else base).items()
-        if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS")
+        if k not in ("ALERT_EMAIL", "FORCE", "ARGS", "CONTEXT", "MAKEFLAGS", "MAKELEVEL")
     }
     return subprocess.run(
         ["make", "--no-print-directory", *args],
@@ -69,7 +69,9 @@ def fake(
     # PYTHON too: the stamps name the Python make finds, and a test's HOME or PATH must not make
     # it find another one (and so remake the venv the tests run in).
     python = f"PYTHON={sys.executable}"
-    return make("-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", python, *args, stdin=stdin, base=base)
+    return make(
+        "-o", "install", target, f"CDK={FAKE_CDK}", f"PY={sys.executable}", python, *args, stdin=stdin, base=base
+    )
 
 
 def phony_targets() -> list[str]:
