@@ -34,6 +34,11 @@ ALB_CONTROLLER_VALUES = {
     # Services from charts and add-ons are rejected. This stack creates no LoadBalancer Service
     # (the ALB is the stack's, bound by a TargetGroupBinding), so it has no use for it.
     "enableServiceMutatorWebhook": False,
+    # The pod webhook injects the readiness gate (cdk_app/rollout.py). Its chart default, Ignore,
+    # lets a pod in the labelled namespace start without the gate while the controller is down,
+    # and a rollout then drops requests; Fail, as upstream's pod_readiness_gate.md recommends,
+    # holds such pods back until the controller answers. Only the labelled namespace is affected.
+    "podMutatorWebhookConfig": {"failurePolicy": "Fail"},
 }
 
 # Cluster Autoscaler chart from https://kubernetes.github.io/autoscaler; 9.59.0 ships

@@ -244,6 +244,19 @@ def test_the_load_balancer_may_send_to_the_pods_and_the_pods_accept_it_on_the_co
     ), f"the pods' security group does not accept the ALB on {svc.PORT}"
 
 
+def test_the_load_balancer_may_send_only_to_the_pods_port(app: Synthesized) -> None:
+    """No allow-all egress survives: a group created without egress rules in its own
+    SecurityGroupEgress keeps EC2's default 0.0.0.0/0, whatever separate rules are added to it."""
+    alb_group = _alb_security_group(app)
+    inline = app.resources[alb_group]["Properties"].get("SecurityGroupEgress")
+    assert inline, "the ALB's security group is created without egress rules, so EC2 adds allow-all"
+    pods_group = _pods_security_group(app)
+    assert [
+        (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("DestinationSecurityGroupId"), r.get("CidrIp"))
+        for r in _egress_rules(app, alb_group)
+    ] == [("tcp", svc.PORT, svc.PORT, pods_group, None)]
+
+
 def test_the_pods_network_policy_admits_the_load_balancer_subnets_on_the_container_port(app: Synthesized) -> None:
     _, lb = _load_balancer(app)
     alb_cidrs = {app.props(logical_id_of(subnet))["CidrBlock"] for subnet in lb["Subnets"]}
