@@ -585,6 +585,19 @@ def test_container_insights_agents_can_write_metrics_and_logs(app: Synthesized) 
     assert agent_id in app.depends_on(addon_id)
 
 
+def test_the_observability_add_on_instruments_no_workload_on_its_own(app: Synthesized) -> None:
+    """Application Signals auto-monitoring off, at the key path the chart reads (upstream.json)."""
+    [observability] = [
+        render(a["Properties"])
+        for a in app.of_type("AWS::EKS::Addon").values()
+        if a["Properties"]["AddonName"] == "amazon-cloudwatch-observability"
+    ]
+    value: Any = json.loads(observability["ConfigurationValues"])
+    for key in UPSTREAM["amazon_cloudwatch_observability_chart"]["auto_monitor"]["key"].split("."):
+        value = value[key]
+    assert value is False
+
+
 def test_the_controller_binds_the_target_group_with_a_binding_its_crd_accepts(app: Synthesized) -> None:
     [(tg_id, _)] = app.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items()
     controller = helm_charts(app.template)["aws-load-balancer-controller"]
