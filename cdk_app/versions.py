@@ -119,8 +119,17 @@ def _resolved(version: str) -> tuple[Any, Any, Any, str]:
 
 
 EKS_VERSION, KubectlLayer, ALB_CONTROLLER_VERSION, CLUSTER_AUTOSCALER_CHART = _resolved(KUBERNETES_VERSION)
+# The controller's image tag is its version: "V3_2_2" -> "v3.2.2" (the chart's appVersion).
+CONTROLLER_TAG = (
+    "v" + RELEASES[KUBERNETES_VERSION].alb_controller[1:].replace("_", ".") if ALB_CONTROLLER_VERSION else ""
+)
 
 ALB_CONTROLLER_VALUES = {
+    # The image the chart itself names (values.yaml image at the controller's tag; tests/data/upstream.json).
+    # aws-cdk-lib would set 602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon/aws-load-balancer-controller,
+    # a private registry whose tags cannot be listed without an account; the chart's default is the
+    # one its release publishes, read at the source.
+    "image": {"repository": "public.ecr.aws/eks/aws-load-balancer-controller", "tag": CONTROLLER_TAG},
     # The chart's Service mutator webhook (templates/webhook.yaml, `mservice.elbv2.k8s.aws`,
     # failurePolicy Fail) intercepts every Service create; while the controller is not ready,
     # Services from charts and add-ons are rejected. This stack creates no LoadBalancer Service

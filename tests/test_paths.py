@@ -585,6 +585,16 @@ def test_container_insights_agents_can_write_metrics_and_logs(app: Synthesized) 
     assert agent_id in app.depends_on(addon_id)
 
 
+def test_the_controller_runs_the_image_its_chart_names(app: Synthesized) -> None:
+    """Not aws-cdk-lib's default (a private us-west-2 registry whose tags cannot be read without
+    an account): the chart's own image at its appVersion, as recorded from the source."""
+    controller = helm_charts(app.template)["aws-load-balancer-controller"]
+    facts = UPSTREAM["aws_load_balancer_controller_chart"]["versions"][controller["Version"]]
+    image = controller["Values"]["image"]
+    assert image == {"repository": facts["image"]["repository"], "tag": facts["image"]["tag"]}
+    assert image["tag"] == facts["appVersion"]
+
+
 def test_the_observability_add_on_instruments_no_workload_on_its_own(app: Synthesized) -> None:
     """Application Signals auto-monitoring off, at the key path the chart reads (upstream.json)."""
     [observability] = [
