@@ -38,6 +38,7 @@ class Scenario:
     health: rollout.HealthCheck = rollout.HEALTH_CHECK
     shutdown: rollout.ShutdownTiming = rollout.TIMING
     requeue: float = rollout.CONTROLLER_REQUEUE
+    deregistration_delay: float = rollout.TIMING.deregistration_delay
 
 
 @dataclass
@@ -58,6 +59,17 @@ class Pod:
     def accepting(self, s: Scenario, t: float) -> bool:
         return t < self.deleted + s.shutdown.accepting
 
+    def state(self, s: Scenario, t: float) -> str:
+        """The target's state in the controller's words, at time t."""
+        registered = self.healthy - s.check_phase - (s.health.healthy_threshold - 1) * s.health.interval
+        if t >= self.deleted + s.registration + s.deregistration_delay:
+            return "unused"
+        if t >= self.deleted + s.registration:
+            return "draining"
+        if t >= self.healthy:
+            return "healthy"
+        return "initial" if t >= registered else "-"
+
 
 @dataclass
 class Result:
@@ -67,6 +79,23 @@ class Result:
     fewest_healthy: int = 99  # the fewest healthy targets at any instant during the rollout
     duration: float = 0.0  # until the last new pod is Ready
     healthy_at: list[float] = field(default_factory=list)  # when each new target turned healthy
+    pods: list[Pod] = field(default_factory=list)
+
+
+def transitions(result: Result) -> list[str]:
+    """Each target's state changes over the rollout, in order: the walk through the states."""
+    s = result.scenario
+    seen: dict[str, str] = {}
+    lines: list[str] = []
+    t = 0.0
+    while t <= result.duration + s.shutdown.termination_grace_period:
+        states = {p.name: p.state(s, t) for p in result.pods}
+        for name, state in states.items():
+            if seen.get(name, "-") != state:
+                lines.append(f"{t:6.1f} s  {name:6}  {seen.get(name, '-')} -> {state}")
+                seen[name] = state
+        t = round(t + STEP, 6)
+    return lines
 
 
 def new_pod(s: Scenario, name: str, created: float) -> Pod:
@@ -82,9 +111,10 @@ def new_pod(s: Scenario, name: str, created: float) -> Pod:
 
 def simulate(s: Scenario) -> Result:
     result = Result(s)
+    pods = result.pods
     old = [Pod(f"old-{i}", ready=-math.inf, healthy=-math.inf) for i in range(s.replicas)]
     new = [new_pod(s, "new-0", 0.0)]
-    pods = old + new
+    pods += old + new
     turn = itertools.count()
     t, next_request = 0.0, 0.0
     while t < 600:
@@ -132,6 +162,10 @@ def sweep(*, gate: bool) -> list[Result]:
 
 
 def main() -> None:
+    for gate in (True, False):
+        print(f"one rolling update, readiness gate {'on' if gate else 'off'}:")
+        for line in transitions(simulate(Scenario(gate=gate))):
+            print(f"  {line}")
     for gate in (True, False):
         results = sweep(gate=gate)
         worst = max(results, key=lambda r: len(r.dropped))

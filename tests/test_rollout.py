@@ -181,3 +181,18 @@ def test_the_simulation_sees_a_request_sent_to_a_closed_listener() -> None:
     """If the ALB kept sending longer than the pod accepts, the simulation reports 502s."""
     slow = rollout_sim.Scenario(registration=10.0, propagation=10.0)
     assert any(why.startswith("502") for _, _, why in rollout_sim.simulate(slow).dropped)
+
+
+def test_the_walk_goes_through_the_controllers_states_in_order() -> None:
+    """Each new target initial -> healthy, each old one healthy -> draining -> unused; with the
+    gate, an old target starts draining only after a new one is healthy."""
+    lines = rollout_sim.transitions(rollout_sim.simulate(rollout_sim.Scenario(gate=True)))
+    walks: dict[str, list[str]] = {}
+    for line in lines:
+        _, _, name, before, _, after = line.split()
+        walks.setdefault(name, [before]).append(after)
+    assert walks["new-0"] == walks["new-1"] == ["-", "initial", "healthy"]
+    assert walks["old-0"] == walks["old-1"] == ["-", "healthy", "draining", "unused"]
+    order = [line.split()[2] + ":" + line.split()[5] for line in lines]
+    assert order.index("new-0:healthy") < order.index("old-0:draining")
+    assert order.index("new-1:healthy") < order.index("old-1:draining")
