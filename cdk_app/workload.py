@@ -32,6 +32,42 @@ class HelloWorkload(Construct):
     def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, vpc: ec2.IVpc, config: AppConfig) -> None:
         super().__init__(scope, id)
         kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
+        self._manifests(kube, vpc, config)
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            security_group=ec2.SecurityGroup(
+                self,
+                "LoadBalancerGroup",
+                vpc=vpc,
+                allow_all_outbound=False,
+                description="The hello ALB: in from the internet, out only to the service port on the pods",
+            ),
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            drop_invalid_header_fields=True,
+            idle_timeout=Duration.seconds(svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS),
+        )
+        self.target_group = self._target_group(vpc)
+        self._only_to_the_pods(cluster)
+        self.url = self._listeners(config)
+        nag.acknowledge(
+            self.load_balancer.connections.security_groups[0],
+            "EC23",
+            "The service is public by design: anyone may reach /hello on 80 (and 443 with a domain).",
+        )
+        nag.acknowledge(
+            self.load_balancer,
+            "ELB2",
+            "Per-request records come from the service's own JSON access log, collected by Container "
+            "Insights into the application log group; ALB access logs would duplicate them in S3.",
+        )
+
+        self.binding = self._bind(kube, cluster)
+
+    def _manifests(self, kube: eks.ICluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+        """The image, and the manifests that run it (the binding comes between them: _bind)."""
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
         # bootstrap ECR repository under a content-hash tag (immutable, never `latest`).
         self.image = ecr_assets.DockerImageAsset(
@@ -62,23 +98,9 @@ class HelloWorkload(Construct):
             self, "Manifests", cluster=kube, manifest=manifests.after_binding(self.workload)
         )
 
-        self.load_balancer = elbv2.ApplicationLoadBalancer(
-            self,
-            "LoadBalancer",
-            vpc=vpc,
-            security_group=ec2.SecurityGroup(
-                self,
-                "LoadBalancerGroup",
-                vpc=vpc,
-                allow_all_outbound=False,
-                description="The hello ALB: in from the internet, out only to the service port on the pods",
-            ),
-            internet_facing=True,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-            drop_invalid_header_fields=True,
-            idle_timeout=Duration.seconds(svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS),
-        )
-        self.target_group = elbv2.ApplicationTargetGroup(
+    def _target_group(self, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
+        """IP targets on the service port, checked on the readiness path (cdk_app/rollout.py's timing)."""
+        return elbv2.ApplicationTargetGroup(
             self,
             "Targets",
             vpc=vpc,
@@ -95,20 +117,9 @@ class HelloWorkload(Construct):
                 unhealthy_threshold_count=rollout.HEALTH_CHECK.unhealthy_threshold,
             ),
         )
-        self._only_to_the_pods(cluster)
-        self.url = self._listeners(config)
-        nag.acknowledge(
-            self.load_balancer.connections.security_groups[0],
-            "EC23",
-            "The service is public by design: anyone may reach /hello on 80 (and 443 with a domain).",
-        )
-        nag.acknowledge(
-            self.load_balancer,
-            "ELB2",
-            "Per-request records come from the service's own JSON access log, collected by Container "
-            "Insights into the application log group; ALB access logs would duplicate them in S3.",
-        )
 
+    def _bind(self, kube: eks.ICluster, cluster: eks.Cluster) -> eks.KubernetesManifest:
+        """The TargetGroupBinding: after the namespace and Service, before the Deployment."""
         binding = eks.KubernetesManifest(
             self,
             "TargetGroupBinding",
@@ -121,7 +132,7 @@ class HelloWorkload(Construct):
             # Created after the controller (it installs the CRD) and deleted before it, so
             # the controller is still there to remove its finalizer.
             binding.node.add_dependency(cluster.alb_controller)
-        self.binding = binding
+        return binding
 
     def _only_to_the_pods(self, cluster: eks.Cluster) -> None:
         """The ALB reaches pods on the cluster security group, on the service port, and nothing else.
