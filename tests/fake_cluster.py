@@ -118,7 +118,9 @@ class FakeCluster:
                 self.pods.append(pod)
             self._wait_ready(pod)
             pod.state = "initial"
-            threading.Timer(self.health_after, self._healthy, args=(pod,)).start()
+            timer = threading.Timer(self.health_after, self._healthy, args=(pod,))
+            timer.daemon = True
+            timer.start()
             while self.gate and pod.gate_true_at is None:
                 time.sleep(0.05)
             with self.lock:

@@ -70,7 +70,8 @@ def test_a_clean_rollout_behind_the_readiness_gate_loses_no_request(
 def test_a_rollout_without_the_gate_drops_requests_and_says_when(
     aws_env: str, kubectl_on_path: Path, cluster_factory, capsys, tmp_path: Path
 ) -> None:
-    cluster = cluster_factory(gate=False, health_after=5.0)
+    # New targets turn healthy long after the rollout, however slowly the services start here.
+    cluster = cluster_factory(gate=False, health_after=30.0)
     put_stack(cluster.url + "/hello")
     code, out = run_check(capsys, tmp_path)
     assert code == 1, out
