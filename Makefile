@@ -44,7 +44,7 @@ APPROVAL ?= broadening
 
 # Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
 CHECKS := check-deploy check-diff check-bootstrap check-destroy
-.PHONY: $(CHECKS) help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo bench mutation clean
+.PHONY: $(CHECKS) help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo rollout-check bench mutation clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -114,6 +114,11 @@ destroy: check-destroy install ## Delete every stack (checkers, monitoring, then
 
 status: $(LOCAL_DEPS) ## The deployed stack: subscriptions, alarms and their last 24 h, one probe (ARGS="--region ...")
 	$(PY) -m tools.status $(ARGS)
+
+# Restarts the deployment while probing the URL; needs kubectl and the kubeconfig of the stack's KubeconfigCommand.
+LIGHT_TARGETS += rollout-check
+rollout-check: $(LOCAL_DEPS) ## Restart the deployment, probe the URL 5/s; report failed requests, duration, targets healthy
+	$(PY) -m tools.rollout_check $(ARGS)
 
 # `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (docs/operations.md).
 MODE ?= alarm

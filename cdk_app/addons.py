@@ -19,8 +19,17 @@ from cdk_app.logs import AdoptedLogGroup
 from cdk_app.versions import CLUSTER_AUTOSCALER_CHART
 
 # Where the amazon-cloudwatch-observability add-on's Fluent Bit and agent write
-# (/aws/containerinsights/<cluster>/<group>; tests/data/upstream.json has the source).
+# (/aws/containerinsights/<cluster>/<group>; tests/data/upstream.json has the source). All four
+# are written on AL2023 nodes, so none stays empty: application (containers), dataplane (the
+# aws-node and kube-proxy containers on every node, and the kubelet's journal), host (the
+# journal), performance (the agent's metrics as EMF).
 CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
+# Application Signals auto-monitoring off (docs/decisions.md, "Application Signals"): left on,
+# the add-on's operator injects OpenTelemetry Python into every Deployment a Service selects at
+# its next pod-template change: four init containers, an agent on PYTHONPATH inside hello's
+# 128 Mi, and Application Signals charges. The key is the chart's
+# manager.applicationSignals.autoMonitor (aws-observability/helm-charts, chart 4.0.0 to 6.4.0).
+OBSERVABILITY_CONFIGURATION = {"manager": {"applicationSignals": {"autoMonitor": {"monitorAllServices": False}}}}
 CLUSTER_AUTOSCALER_ACCOUNT = "cluster-autoscaler"
 
 
@@ -69,6 +78,7 @@ def container_insights(
         "Observability",
         addon_name="amazon-cloudwatch-observability",
         cluster_name=cluster.cluster_name,
+        configuration_values=json.dumps(OBSERVABILITY_CONFIGURATION),
         pod_identity_associations=[
             # The agent's and Fluent Bit's service account.
             eks.CfnAddon.PodIdentityAssociationProperty(

@@ -1,7 +1,7 @@
 """Kubernetes manifests for the service, as data built by small pure functions.
 
-The shutdown timing is written down once, here (TIMING), and every manifest value that
-depends on it is derived from it; tests/test_manifests.py checks the arithmetic.
+The start and stop timing is written down once, in cdk_app/rollout.py, and every manifest
+value that depends on it is derived from it; tests/test_rollout.py checks the bounds.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cdk_app.rollout import PROBES, READINESS_GATE_LABEL, TIMING
 from service import settings as svc
 
 Manifest = dict[str, Any]
@@ -16,35 +17,6 @@ Manifest = dict[str, Any]
 APP = "hello"
 SERVICE_PORT = 80
 CONTAINER_USER = 10001  # the Dockerfile's USER
-
-
-@dataclass(frozen=True)
-class ShutdownTiming:
-    """What happens, in order, when a pod is told to stop (rollout, scale-in, node drain).
-
-    1. The pod is removed from the Service endpoints; the load balancer starts deregistering it.
-       Meanwhile the preStop hook sleeps, so the container keeps serving whatever still arrives.
-    2. SIGTERM: the service answers not-ready and keeps serving for drain_delay, then closes its
-       listener and finishes in-flight requests for at most drain_timeout.
-    3. terminationGracePeriodSeconds covers all of that plus a margin; only then SIGKILL.
-    The load balancer's deregistration delay must end before the listener closes.
-    """
-
-    pre_stop: int = 10
-    drain_delay: float = svc.DRAIN_DELAY_SECONDS
-    drain_timeout: float = svc.DRAIN_TIMEOUT_SECONDS
-    margin: int = 5
-
-    @property
-    def termination_grace_period(self) -> int:
-        return int(self.pre_stop + self.drain_delay + self.drain_timeout + self.margin)
-
-    @property
-    def deregistration_delay(self) -> int:
-        return int(self.pre_stop + self.drain_delay)
-
-
-TIMING = ShutdownTiming()
 
 
 @dataclass(frozen=True)
@@ -66,6 +38,8 @@ def labels() -> dict[str, str]:
 def namespace(w: Workload) -> Manifest:
     pss = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
     pss |= {f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")}
+    # Pods created here get the load balancer controller's readiness gate (cdk_app/rollout.py).
+    pss[READINESS_GATE_LABEL] = "enabled"
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": w.namespace, "labels": pss}}
 
 
@@ -105,9 +79,11 @@ def deployment(w: Workload) -> Manifest:
         },
         # Startup gives the interpreter time to import; liveness restarts a wedged process;
         # readiness takes the pod out of rotation (and goes 503 on SIGTERM).
-        "startupProbe": _probe(svc.LIVENESS_PATH, period=2, failures=15),
+        "startupProbe": _probe(svc.LIVENESS_PATH, period=PROBES.startup_period, failures=PROBES.startup_failures),
         "livenessProbe": _probe(svc.LIVENESS_PATH, period=10, failures=3),
-        "readinessProbe": _probe(svc.READINESS_PATH, period=5, failures=2),
+        "readinessProbe": _probe(
+            svc.READINESS_PATH, period=PROBES.readiness_period, failures=PROBES.readiness_failures
+        ),
         "lifecycle": {"preStop": {"sleep": {"seconds": TIMING.pre_stop}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -273,14 +249,23 @@ def autoscaler(w: Workload) -> Manifest:
     }
 
 
-def all_manifests(w: Workload) -> list[Manifest]:
-    """Namespace first: KubernetesManifest applies the list in order."""
+def before_binding(w: Workload) -> list[Manifest]:
+    """What the TargetGroupBinding needs first: the labelled namespace and the Service it names."""
+    return [namespace(w), service(w)]
+
+
+def after_binding(w: Workload) -> list[Manifest]:
+    """The pods and what governs them, applied once the binding exists: the controller's webhook
+    injects the readiness gate only into pods created after a binding refers to their Service."""
     return [
-        namespace(w),
         service_account(w),
         deployment(w),
-        service(w),
         disruption_budget(w),
         autoscaler(w),
         *network_policies(w),
     ]
+
+
+def all_manifests(w: Workload) -> list[Manifest]:
+    """Namespace first: KubernetesManifest applies each list in order."""
+    return [*before_binding(w), *after_binding(w)]

@@ -18,7 +18,7 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
-from cdk_app import alarm_plan, nag, shared
+from cdk_app import alarm_plan, nag, shared, versions
 from cdk_app.checker import FirstRun, HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
@@ -211,6 +211,7 @@ class Stacks:
 
 def build(app: App) -> Stacks:
     """The whole app: configuration from context, the stacks, and cdk-nag on every synth."""
+    versions.check()  # a Kubernetes version without its upstream facts stops here, in one line
     config = AppConfig.from_context(app.node.try_get_context, keys=app.node.get_all_context())
 
     def env(region: str | None) -> Environment | None:

@@ -21,7 +21,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
-from cdk_app import manifests, nag
+from cdk_app import manifests, nag, rollout
 from cdk_app.config import AppConfig
 from service import settings as svc
 
@@ -32,6 +32,42 @@ class HelloWorkload(Construct):
     def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, vpc: ec2.IVpc, config: AppConfig) -> None:
         super().__init__(scope, id)
         kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
+        self._manifests(kube, vpc, config)
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            security_group=ec2.SecurityGroup(
+                self,
+                "LoadBalancerGroup",
+                vpc=vpc,
+                allow_all_outbound=False,
+                description="The hello ALB: in from the internet, out only to the service port on the pods",
+            ),
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            drop_invalid_header_fields=True,
+            idle_timeout=Duration.seconds(svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS),
+        )
+        self.target_group = self._target_group(vpc)
+        self._only_to_the_pods(cluster)
+        self.url = self._listeners(config)
+        nag.acknowledge(
+            self.load_balancer.connections.security_groups[0],
+            "EC23",
+            "The service is public by design: anyone may reach /hello on 80 (and 443 with a domain).",
+        )
+        nag.acknowledge(
+            self.load_balancer,
+            "ELB2",
+            "Per-request records come from the service's own JSON access log, collected by Container "
+            "Insights into the application log group; ALB access logs would duplicate them in S3.",
+        )
+
+        self.binding = self._bind(kube, cluster)
+
+    def _manifests(self, kube: eks.ICluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+        """The image, and the manifests that run it (the binding comes between them: _bind)."""
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
         # bootstrap ECR repository under a content-hash tag (immutable, never `latest`).
         self.image = ecr_assets.DockerImageAsset(
@@ -50,66 +86,83 @@ class HelloWorkload(Construct):
             replicas=config.pod_min_replicas,
             load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
+        # Three steps, in this order: the namespace (labelled for the readiness gate) and the
+        # Service; the TargetGroupBinding; then the Deployment, so that even its first pods get
+        # the gate (cdk_app/rollout.py). The pods keep the construct id "Manifests" they had;
+        # the namespace and Service move to a new resource, created before "Manifests" is
+        # updated, so that update's prune finds nothing of theirs to delete.
+        self.foundation = eks.KubernetesManifest(
+            self, "Namespace", cluster=kube, manifest=manifests.before_binding(self.workload)
+        )
         self.manifest = eks.KubernetesManifest(
-            self, "Manifests", cluster=kube, manifest=manifests.all_manifests(self.workload)
+            self, "Manifests", cluster=kube, manifest=manifests.after_binding(self.workload)
         )
 
-        self.load_balancer = elbv2.ApplicationLoadBalancer(
-            self,
-            "LoadBalancer",
-            vpc=vpc,
-            internet_facing=True,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-            drop_invalid_header_fields=True,
-            idle_timeout=Duration.seconds(svc.LOAD_BALANCER_IDLE_TIMEOUT_SECONDS),
-        )
-        self.target_group = elbv2.ApplicationTargetGroup(
+    def _target_group(self, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
+        """IP targets on the service port, checked on the readiness path (cdk_app/rollout.py's timing)."""
+        return elbv2.ApplicationTargetGroup(
             self,
             "Targets",
             vpc=vpc,
             target_type=elbv2.TargetType.IP,
             protocol=elbv2.ApplicationProtocol.HTTP,
             port=svc.PORT,
-            deregistration_delay=Duration.seconds(manifests.TIMING.deregistration_delay),
+            deregistration_delay=Duration.seconds(rollout.TIMING.deregistration_delay),
             health_check=elbv2.HealthCheck(
                 path=svc.READINESS_PATH,
                 healthy_http_codes="200",
-                interval=Duration.seconds(10),
-                timeout=Duration.seconds(5),
-                healthy_threshold_count=2,
-                unhealthy_threshold_count=2,
+                interval=Duration.seconds(rollout.HEALTH_CHECK.interval),
+                timeout=Duration.seconds(rollout.HEALTH_CHECK.timeout),
+                healthy_threshold_count=rollout.HEALTH_CHECK.healthy_threshold,
+                unhealthy_threshold_count=rollout.HEALTH_CHECK.unhealthy_threshold,
             ),
         )
-        # The ALB reaches pods on the nodes' (cluster) security group, on the service port only.
-        # Both ends: egress from the ALB's group (created with none) and ingress on the pods'.
-        self.load_balancer.connections.allow_to(
-            cluster.cluster_security_group, ec2.Port.tcp(svc.PORT), "ALB to hello pods"
-        )
-        self.url = self._listeners(config)
-        nag.acknowledge(
-            self.load_balancer.connections.security_groups[0],
-            "EC23",
-            "The service is public by design: anyone may reach /hello on 80 (and 443 with a domain).",
-        )
-        nag.acknowledge(
-            self.load_balancer,
-            "ELB2",
-            "Per-request records come from the service's own JSON access log, collected by Container "
-            "Insights into the application log group; ALB access logs would duplicate them in S3.",
-        )
 
+    def _bind(self, kube: eks.ICluster, cluster: eks.Cluster) -> eks.KubernetesManifest:
+        """The TargetGroupBinding: after the namespace and Service, before the Deployment."""
         binding = eks.KubernetesManifest(
             self,
             "TargetGroupBinding",
             cluster=kube,
             manifest=[manifests.target_group_binding(self.workload, self.target_group.target_group_arn)],
         )
-        binding.node.add_dependency(self.manifest)
+        binding.node.add_dependency(self.foundation)
+        self.manifest.node.add_dependency(binding)
         if cluster.alb_controller is not None:
             # Created after the controller (it installs the CRD) and deleted before it, so
             # the controller is still there to remove its finalizer.
             binding.node.add_dependency(cluster.alb_controller)
-        self.binding = binding
+        return binding
+
+    def _only_to_the_pods(self, cluster: eks.Cluster) -> None:
+        """The ALB reaches pods on the cluster security group, on the service port, and nothing else.
+
+        Both ends: ingress on the pods' group, and the ALB group's only egress rule, written into
+        the group itself. aws-cdk-lib writes an egress rule to another group as a separate
+        AWS::EC2::SecurityGroupEgress and drops its no-traffic placeholder from the group; a group
+        created without egress rules keeps EC2's default allow-all, so that rule would add to
+        "everything" instead of replacing it. A group created with egress rules has only those.
+        The group is new (LoadBalancerGroup), not the one the ALB used to create for itself, so
+        an update creates it whole and moves the ALB onto it: turning the old group's separate
+        rule into an inline one would have CloudFormation revoke the same rule while it deletes
+        the separate resource, after the update.
+        """
+        group = self.load_balancer.connections.security_groups[0]
+        cluster.cluster_security_group.add_ingress_rule(
+            group, ec2.Port.tcp(svc.PORT), "ALB to hello pods", remote_rule=True
+        )
+        cast(ec2.CfnSecurityGroup, group.node.default_child).add_property_override(
+            "SecurityGroupEgress",
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": svc.PORT,
+                    "ToPort": svc.PORT,
+                    "DestinationSecurityGroupId": cluster.cluster_security_group.security_group_id,
+                    "Description": "ALB to hello pods",
+                }
+            ],
+        )
 
     def _listeners(self, config: AppConfig) -> str:
         if not config.https:

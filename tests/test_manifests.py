@@ -33,21 +33,25 @@ def all_synthesized_manifests() -> list[dict[str, Any]]:
 
 
 def synthesized_manifests() -> list[dict[str, Any]]:
-    """The service's own manifests (the one KubernetesManifest holding its Deployment)."""
-    for resource in resources(default_template(), "Custom::AWSCDK-EKS-KubernetesResource").values():
-        objects = json.loads(_flatten(resource["Properties"]["Manifest"]))
-        if any(o["kind"] == "Deployment" for o in objects):
-            return objects
-    raise AssertionError("no Deployment in the stack")
+    """The service's own manifests (every KubernetesManifest but the TargetGroupBinding's), in
+    the order the stack applies them (tests/test_rollout.py checks that order)."""
+    every = all_synthesized_manifests()
+    [namespace] = [o for o in every if o["kind"] == "Namespace"]
+    name = namespace["metadata"]["name"]
+    found = [namespace] + [
+        o for o in every if o["metadata"].get("namespace") == name and o["kind"] != "TargetGroupBinding"
+    ]
+    first = [o for o in found if o["kind"] in ("Namespace", "Service")]
+    return first + [o for o in found if o not in first]
 
 
 def test_stack_applies_exactly_the_manifests_built_here() -> None:
     kinds = [m["kind"] for m in synthesized_manifests()]
     assert kinds == [
         "Namespace",
+        "Service",
         "ServiceAccount",
         "Deployment",
-        "Service",
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
         "NetworkPolicy",

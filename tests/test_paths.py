@@ -244,6 +244,19 @@ def test_the_load_balancer_may_send_to_the_pods_and_the_pods_accept_it_on_the_co
     ), f"the pods' security group does not accept the ALB on {svc.PORT}"
 
 
+def test_the_load_balancer_may_send_only_to_the_pods_port(app: Synthesized) -> None:
+    """No allow-all egress survives: a group created without egress rules in its own
+    SecurityGroupEgress keeps EC2's default 0.0.0.0/0, whatever separate rules are added to it."""
+    alb_group = _alb_security_group(app)
+    inline = app.resources[alb_group]["Properties"].get("SecurityGroupEgress")
+    assert inline, "the ALB's security group is created without egress rules, so EC2 adds allow-all"
+    pods_group = _pods_security_group(app)
+    assert [
+        (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("DestinationSecurityGroupId"), r.get("CidrIp"))
+        for r in _egress_rules(app, alb_group)
+    ] == [("tcp", svc.PORT, svc.PORT, pods_group, None)]
+
+
 def test_the_pods_network_policy_admits_the_load_balancer_subnets_on_the_container_port(app: Synthesized) -> None:
     _, lb = _load_balancer(app)
     alb_cidrs = {app.props(logical_id_of(subnet))["CidrBlock"] for subnet in lb["Subnets"]}
@@ -570,6 +583,29 @@ def test_container_insights_agents_can_write_metrics_and_logs(app: Synthesized) 
         i for i, a in app.of_type("AWS::EKS::Addon").items() if a["Properties"]["AddonName"] == "eks-pod-identity-agent"
     ]
     assert agent_id in app.depends_on(addon_id)
+
+
+def test_the_controller_runs_the_image_its_chart_names(app: Synthesized) -> None:
+    """Not aws-cdk-lib's default (a private us-west-2 registry whose tags cannot be read without
+    an account): the chart's own image at its appVersion, as recorded from the source."""
+    controller = helm_charts(app.template)["aws-load-balancer-controller"]
+    facts = UPSTREAM["aws_load_balancer_controller_chart"]["versions"][controller["Version"]]
+    image = controller["Values"]["image"]
+    assert image == {"repository": facts["image"]["repository"], "tag": facts["image"]["tag"]}
+    assert image["tag"] == facts["appVersion"]
+
+
+def test_the_observability_add_on_instruments_no_workload_on_its_own(app: Synthesized) -> None:
+    """Application Signals auto-monitoring off, at the key path the chart reads (upstream.json)."""
+    [observability] = [
+        render(a["Properties"])
+        for a in app.of_type("AWS::EKS::Addon").values()
+        if a["Properties"]["AddonName"] == "amazon-cloudwatch-observability"
+    ]
+    value: Any = json.loads(observability["ConfigurationValues"])
+    for key in UPSTREAM["amazon_cloudwatch_observability_chart"]["auto_monitor"]["key"].split("."):
+        value = value[key]
+    assert value is False
 
 
 def test_the_controller_binds_the_target_group_with_a_binding_its_crd_accepts(app: Synthesized) -> None:
