@@ -13,9 +13,11 @@ from typing import Any
 
 import boto3
 
-from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget, report_error
+from checker_lambda.budgets import client_config, publish_budget
+from checker_lambda.log import log_line
+from checker_lambda.metrics import CloudWatchPublisher, report_error
 from checker_lambda.probe import Prober
-from checker_lambda.run import Monitor, first_slot, log_line
+from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import ENV, REGION_PATTERN, Settings
 from checker_lambda.urls import UrlReader, needs_read
 
@@ -145,7 +147,7 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
     scheduled = scheduled_time(event)
     start = first_slot(scheduled, now, _monitor.settings)
     if _urls is not None and _configured is not None:
-        # Before the first slot, bounded (urls.url_read_budget). The slot offset absorbs it for an
+        # Before the first slot, bounded (budgets.url_read_budget). The slot offset absorbs it for an
         # invocation that starts on time; one already late (EventBridge, a cold start) may probe
         # its first slot late, or skip it past its tolerance (a gap). No value ever read: raises.
         _monitor.settings = _urls.resolve(_configured)

@@ -14,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from checker_lambda import contract, timing
+from checker_lambda.budgets import url_read_budget
 from checker_lambda.settings import SettingsError
-from checker_lambda.urls import UrlReader, url_read_budget
+from checker_lambda.urls import UrlReader
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url

@@ -535,18 +535,6 @@ def test_the_bounds_are_the_readmes_plus_stated_allowances() -> None:
     assert slow.drill_alarm is not None and slow.drill_alarm.seconds == 2 * 60 + 10 + 60 + 60 + drill.SLACK_SECONDS
 
 
-def test_the_fast_burn_window_the_drill_allows_for_is_the_stacks() -> None:
-    from cdk_app.alarm_plan import FAST_BURN
-
-    assert FAST_BURN[1] == drill.FAST_BURN_SHORT_WINDOW
-
-
-def test_the_default_target_is_the_stacks() -> None:
-    from cdk_app.stack import DEFAULT_TARGET
-
-    assert drill.DEFAULT_TARGET == DEFAULT_TARGET
-
-
 @pytest.mark.parametrize(
     ("item", "succeeded"),
     [

@@ -38,13 +38,13 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from cdk_app.alarm_plan import DEFAULT_TARGET, FAST_BURN
 from checker_lambda import timing
 from checker_lambda.aws_env import NO_CREDENTIALS, session_region
 
 ROOT = Path(__file__).resolve().parent.parent
 UNDO_FILE = ROOT / ".drill-undo.json"
 STACK_PREFIX = "HelloWorld"  # the stacks of this app (cdk_app.config.STACK_NAME and its siblings)
-DEFAULT_TARGET = "hello"  # cdk_app.stack.DEFAULT_TARGET (not imported: that module loads the CDK)
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 
 MAX_SECONDS = 180.0  # default cap on an outage
@@ -59,9 +59,9 @@ STANDARD_EVALUATION = 60.0
 SLACK_SECONDS = 10.0
 # Ours, not AWS's: from the composite's transition to its action's history item.
 ACTION_SECONDS = 30.0
-# The fast-burn pair's short window (cdk_app.alarm_plan.FAST_BURN; tests check they agree): a
-# real outage can trip it, and it holds the composite in ALARM until its window has no failure.
-FAST_BURN_SHORT_WINDOW = 300.0
+# The fast-burn pair's short window: a real outage can trip it, and it holds the composite in
+# ALARM until its window has no failure.
+FAST_BURN_SHORT_WINDOW = float(FAST_BURN[1])
 DRILL_BODY = "Planned outage drill (make drill MODE=outage): back within minutes."
 
 

@@ -245,7 +245,7 @@ def run_locations(
     have). Returns at --duration; on Ctrl-C the threads stop at their next wait, and what they
     had not published stays in each monitor's `pending`."""
     from checker_lambda import timing
-    from checker_lambda.metrics import publish_budget
+    from checker_lambda.budgets import publish_budget
     from checker_lambda.run import first_slot
 
     stop = threading.Event()
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         from cdk_app import alarm_plan as ap
         from checker_lambda import handler, timing
         from checker_lambda.__main__ import describe
-        from checker_lambda.metrics import publish_budget
+        from checker_lambda.budgets import publish_budget
         from checker_lambda.settings import Settings
 
         settings = Settings.from_env()  # the same validation the Lambda runs
