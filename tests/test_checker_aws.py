@@ -30,8 +30,7 @@ class Context:
 
 @pytest.fixture
 def fresh_handler(monkeypatch: pytest.MonkeyPatch):
-    for name in ("_monitor", "_publisher", "_urls", "_configured"):  # a cold start
-        monkeypatch.setattr(handler, name, None)
+    monkeypatch.setattr(handler, "_checker", None)  # a cold start
     return handler
 
 
