@@ -28,6 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from cdk_app.config import MONITORING_STACK_NAME
 from tests.conftest import ROOT, no_aws
 from tools import drill
 
@@ -571,27 +572,6 @@ def test_in_the_synthesized_stack_the_first_availability_child_of_service_down_i
     assert "Availabilityhello" in first  # the logical id CloudFormation puts in the alarm's name
 
 
-def test_outputs_of_every_stack_in_cdk_outputs_json_are_merged(tmp_path: Path) -> None:
-    path = tmp_path / "cdk-outputs.json"
-    path.write_text(
-        json.dumps(
-            {
-                "HelloWorldEks": {"HelloUrl": "http://x/hello"},
-                "HelloWorldMonitoring": {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
-            }
-        )
-    )
-    assert drill.file_outputs(path) == {
-        "HelloUrl": "http://x/hello",
-        "DrillAlarmName": CHILD,
-        "ServiceDownAlarmName": COMPOSITE,
-    }
-    path.write_text(json.dumps({"A": {"HelloUrl": "http://a/"}, "B": {"HelloUrl": "http://b/"}}))
-    with pytest.raises(drill.DrillError, match="HelloUrl has two values"):
-        drill.file_outputs(path)
-    assert drill.file_outputs(tmp_path / "absent.json") is None
-
-
 def test_a_custom_domain_without_a_load_balancer_output_is_one_line() -> None:
     with pytest.raises(drill.DrillError, match=r"^hello\.example\.com is a custom domain .*LoadBalancerArn"):
         drill.find_listener(client("elbv2"), {"HelloUrl": "https://hello.example.com/hello"}, "eu-west-1")
@@ -722,25 +702,34 @@ def test_the_name_prefix_comes_from_context_like_the_cdks(clean_moto: str, tmp_p
     assert line.startswith("error: context key 'nodeCount'")
 
 
-def test_outputs_are_read_from_every_helloworld_stack_in_cloudformation(clean_moto: str) -> None:
-    cfn = boto3.client("cloudformation")
-    for name, outputs in (
-        ("HelloWorldEks", {"HelloUrl": "http://x/hello"}),
-        ("HelloWorldMonitoring", {"DrillAlarmName": CHILD}),
-        ("SomeoneElse", {"HelloUrl": "http://not-ours/"}),
-    ):
-        template = {
-            "Resources": {"T": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {k: {"Value": v} for k, v in outputs.items()},
-        }
-        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    assert drill.cloudformation_outputs(cfn, "us-east-1") == {"HelloUrl": "http://x/hello", "DrillAlarmName": CHILD}
-
-
 def test_no_stack_is_one_line_and_exit_2(clean_moto: str, tmp_path: Path, capsys) -> None:
     assert drill.main(["--outputs", str(tmp_path / "absent.json"), "--region", "sa-east-1"]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: no HelloWorld* stack in sa-east-1") and "--region" in line
+    assert (
+        line.startswith(f"error: no stack {MONITORING_STACK_NAME} in sa-east-1") and "make drill ARGS='--region" in line
+    )
+
+
+def test_the_outputs_of_a_three_region_deploy_are_read(
+    clean_moto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cdk-outputs.json of a deploy with checkerRegions: the health stack and each checker stack
+    have a FirstRun output of their own (it read as one output with two values)."""
+    deployed_alarms(composite_state="ALARM")
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "HelloWorldEks": {"HelloUrl": "http://x/hello"},
+                MONITORING_STACK_NAME: {"DrillAlarmName": CHILD, "FirstRun": "us-east-1: hello up"},
+                "HelloWorldChecker-eu-west-1": {"FirstRun": "eu-west-1: hello up"},
+                "HelloWorldChecker-ap-southeast-2": {"FirstRun": "ap-southeast-2: hello up"},
+            }
+        )
+    )
+    assert drill.main(["--outputs", str(outputs)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {COMPOSITE} is ALARM, not OK"), line  # past the outputs, at the alarms
 
 
 def moto_listener(region: str = "us-east-1") -> tuple[str, str, list[dict[str, Any]]]:
@@ -869,7 +858,7 @@ def start_outage_process(moto: str, tmp_path: Path, *extra: str) -> tuple[subpro
         json.dumps(
             {
                 "HelloWorldEks": {"HelloUrl": f"http://{dns}/hello"},
-                "HelloWorldMonitoring": {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
+                MONITORING_STACK_NAME: {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
             }
         )
     )

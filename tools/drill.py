@@ -41,10 +41,10 @@ from urllib.parse import urlsplit
 from cdk_app.alarm_plan import DEFAULT_TARGET, FAST_BURN
 from checker_lambda import timing
 from checker_lambda.aws_env import NO_CREDENTIALS, session_region
+from tools.outputs import OutputsError, from_cloudformation, from_file, region_of
 
 ROOT = Path(__file__).resolve().parent.parent
 UNDO_FILE = ROOT / ".drill-undo.json"
-STACK_PREFIX = "HelloWorld"  # the stacks of this app (cdk_app.config.STACK_NAME and its siblings)
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 
 MAX_SECONDS = 180.0  # default cap on an outage
@@ -101,46 +101,6 @@ def server_time(response: dict[str, Any], clock: Clock) -> datetime:
 
 
 # --- where the names come from ---------------------------------------------------------------
-
-
-def _merge(into: dict[str, str], outputs: dict[str, Any], where: str) -> None:
-    for key, value in outputs.items():
-        if key in into and into[key] != str(value):
-            raise DrillError(f"output {key} has two values ({into[key]!r}, {value!r}) in {where}: keep one stack")
-        into[str(key)] = str(value)
-
-
-def file_outputs(path: Path) -> dict[str, str] | None:
-    """Every stack's outputs in the file `make deploy` wrote, merged; None when it is absent."""
-    if not path.exists():
-        return None
-    try:
-        written = json.loads(path.read_text())
-    except ValueError as exc:
-        raise DrillError(f"{path} is not valid JSON ({exc}): delete it to read the outputs from AWS") from None
-    merged: dict[str, str] = {}
-    for stack, outputs in (written if isinstance(written, dict) else {}).items():
-        if isinstance(outputs, dict):
-            _merge(merged, outputs, f"{path} (stack {stack})")
-    return merged or None
-
-
-def cloudformation_outputs(cloudformation: Any, region: str) -> dict[str, str]:
-    """The outputs of every stack whose name starts with HelloWorld, merged."""
-    merged: dict[str, str] = {}
-    found = []
-    for page in cloudformation.get_paginator("describe_stacks").paginate():
-        for stack in page.get("Stacks", []):
-            if stack["StackName"].startswith(STACK_PREFIX):
-                found.append(stack["StackName"])
-                outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-                _merge(merged, outputs, f"stacks {', '.join(found)}")
-    if not found:
-        raise DrillError(
-            f"no {STACK_PREFIX}* stack in {region}: deploy it (make deploy), or name its region: "
-            "make drill ARGS='--region <region>'"
-        )
-    return merged
 
 
 _CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?([^")]+?)"?\s*\)')
@@ -789,8 +749,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def session_and_region(args: argparse.Namespace, outputs: dict[str, str] | None) -> tuple[Any, str]:
     import boto3
 
-    from tools.status import region_of
-
     session = boto3.Session()
     region = args.region or (region_of(outputs) if outputs else None) or session_region(session, os.environ)[0]
     if not region:
@@ -817,14 +775,14 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
     from tools.preflight import parse_context, read_config
 
     app = read_config(parse_context(args.context))
-    outputs = file_outputs(args.outputs)
+    outputs = from_file(args.outputs)
     session, region = session_and_region(args, outputs)
 
     def client(name: str) -> Any:
         return session.client(name, region_name=region, config=config)
 
     if outputs is None:
-        outputs = cloudformation_outputs(client("cloudformation"), region)
+        outputs = from_cloudformation(client("cloudformation"), region, "make drill")
     cloudwatch = client("cloudwatch")
     alarms = find_alarms(cloudwatch, outputs, app.name_prefix)
     listener = find_listener(client("elbv2"), outputs, region) if args.mode == "outage" else None
@@ -856,7 +814,7 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
 
     try:
         return run(args, clock or Clock())
-    except (DrillError, ConfigError, ValueError) as exc:
+    except (DrillError, OutputsError, ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as exc:
