@@ -303,8 +303,6 @@ class Prober:
                 raise _Failed(
                     Reason.PROTOCOL, f"connection closed after {len(body)} of {len(body) + response.length} bytes"
                 )
-        except _Failed:
-            raise
         except TimeoutError:
             raise _Failed(Reason.TIMEOUT, "timed out waiting for the response") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
