@@ -25,8 +25,6 @@ KNOWN = {
     "cdk_app/checker.py::HealthChecker.__init__": 82,
     "cdk_app/cluster.py::HelloCluster.__init__": 71,
     "cdk_app/dashboard.py::Dashboard.__init__": 124,
-    "checker_lambda/__main__.py::main": 66,
-    "checker_lambda/probe.py::Prober._exchange": 68,
 }
 
 
