@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker_lambda import metrics, timing, urls
+from checker_lambda import budgets, metrics, timing
 from checker_lambda.settings import REGION_PATTERN, Labels, Settings, SettingsError, Target
 
 ContextGetter = Callable[[str], Any]
@@ -221,9 +221,9 @@ class AppConfig:
             schedule=self.schedule_minutes * 60,
             interval=self.probe_interval_seconds,
             slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
-            publish_budget=metrics.publish_budget(metrics.client_config(remote=remote)),
+            publish_budget=budgets.publish_budget(budgets.client_config(remote=remote)),
             # The service's target names its URL's parameter: read before the first slot.
-            read_budget=urls.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
+            read_budget=budgets.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
         )
 
     def checker_settings(
@@ -528,7 +528,7 @@ class _Reader:
                 f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
                 f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
             )
-        read = urls.url_read_budget(remote=True)  # the slower of the two
+        read = budgets.url_read_budget(remote=True)  # the slower of the two
         if c.deploy_cluster and timing.first_slot_delay(
             interval=c.probe_interval_seconds, read_budget=read
         ) > timing.slot_tolerance(c.probe_interval_seconds):

@@ -14,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from checker_lambda import contract, timing
+from checker_lambda.budgets import url_read_budget
 from checker_lambda.settings import SettingsError
-from checker_lambda.urls import UrlReader, url_read_budget
+from checker_lambda.urls import UrlReader
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -173,7 +174,7 @@ def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
     invoke(fresh_handler, 18)
     capsys.readouterr()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hanging_endpoint)
-    fresh_handler._urls._clients.clear()  # a new connection, to the endpoint that hangs
+    fresh_handler._checker.urls._clients.clear()  # a new connection, to the endpoint that hangs
     scheduled = time.time()
     fresh_handler.handler({"time": datetime.fromtimestamp(scheduled, tz=UTC).isoformat()}, Context(18))
     out = capsys.readouterr().out
@@ -208,8 +209,7 @@ def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
     assert "SettingsError" in failed["why"] and "not an http:// or https:// URL" in failed["why"], failed
     assert failed["probing"] == up
 
-    for name in ("_monitor", "_urls", "_configured"):  # a cold start: no value ever read
-        monkeypatch.setattr(fresh_handler, name, None)
+    monkeypatch.setattr(fresh_handler, "_checker", None)  # a cold start: no value ever read
     with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
         invoke(fresh_handler, 10)
     assert probes(capsys.readouterr().out) == []
