@@ -41,6 +41,16 @@ CONTEXT ?=
 CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
+# Who reaches the Kubernetes API and who administers the cluster, added by make deploy and make
+# diff to the apiCidrs and adminPrincipals context keys: `me` is this machine's address and your
+# IAM principal (docs/security.md). API_CIDRS= and ADMIN_PRINCIPALS= add nothing.
+API_CIDRS ?= me
+ADMIN_PRINCIPALS ?= me
+# `make diff DIFF_ARGS="--security-only --fail"`: exit 1 when IAM or security groups would broaden (the deploy workflow's gate).
+DIFF_ARGS ?=
+# The filled-in context options, one a line, into the array `access` (tools/deploy_check.py).
+FILL_ACCESS = filled=$$($(PY) -m tools.deploy_check --fill --api-cidrs "$(API_CIDRS)" \
+  --admin-principals "$(ADMIN_PRINCIPALS)" $(CDK_CONTEXT)) || exit 2; readarray -t access <<< "$$filled"
 
 # Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
 CHECKS := check-deploy check-diff check-bootstrap check-destroy
@@ -99,10 +109,10 @@ synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
 diff: check-diff install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
-	$(CDK) diff $(CDK_CONTEXT)
+	@$(FILL_ACCESS); set -x; $(CDK) diff $(CDK_CONTEXT) "$${access[@]}" $(DIFF_ARGS)
 
-deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
-	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
+deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; API_CIDRS, ADMIN_PRINCIPALS; CONTEXT="-c key=value"
+	@$(FILL_ACCESS); set -x; $(CDK) deploy --all $(CDK_CONTEXT) "$${access[@]}" --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: check-destroy install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
 	@if [ "$(FORCE)" != 1 ]; then \
