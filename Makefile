@@ -80,8 +80,8 @@ test: install ## Run every test (offline)
 
 lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
-	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/mypy app.py cdk_app service checker_lambda notifier tools bench
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda notifier tools
 
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
 	$(PY) -m tools.local $(ARGS)
