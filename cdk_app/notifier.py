@@ -29,6 +29,7 @@ from constructs import Construct
 from cdk_app import alarm_plan as ap
 from cdk_app import nag
 from cdk_app.checker import IGNORE, RUNTIME
+from cdk_app.config import ConfigError
 from cdk_app.logs import retained_logs
 from checker_lambda import contract as checker
 from notifier import contract
@@ -84,12 +85,14 @@ def secret_arns(stack: Stack, channel: Channel) -> tuple[str, str]:
 
 def catalog(plan: ap.Plan) -> list[tuple[str, str, str, str, int]]:
     """What each alarm whose notification the notifier can receive means, from the alarm plan:
-    (plan id, verdict, target, location, window seconds). Alarms with actions, and the members
-    of composites with actions (a composite speaks for the child that triggered it)."""
+    (plan id, verdict, target, location, window seconds). Alarms with actions, and the members of
+    a composite with actions whose members mean different things (service-down: a composite
+    speaks for the child that triggered it); no more, as Lambda's environment holds 4 KB."""
     with_actions = [a for a in plan.alarms if a.actions]
-    wanted = {a.id for a in with_actions} | {
-        m for a in with_actions if isinstance(a, ap.Composite) for m in a.rule.members()
-    }
+    mixed = [
+        a for a in with_actions if isinstance(a, ap.Composite) and len({plan[m].verdict for m in a.rule.members()}) > 1
+    ]
+    wanted = {a.id for a in with_actions} | {m for a in mixed for m in a.rule.members()}
 
     def dims(a: ap.Alarm | ap.Composite, name: str) -> set[str]:
         if isinstance(a, ap.Composite):
@@ -213,5 +216,30 @@ class Notifier(Construct):
         """Tells the function what each alarm means (by its name, known at deploy) and the dashboard."""
         # A fixed name as itself: a Ref would make the function depend on the alarms that watch it.
         rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in catalog(plan)]
-        self.function.add_environment(contract.ENV_ALARMS, Stack.of(self).to_json_string(rows))
-        self.function.add_environment(contract.ENV_DASHBOARD, dashboard_url)
+        stack = Stack.of(self)
+        self.environment[contract.ENV_ALARMS] = stack.to_json_string(rows)
+        self.environment[contract.ENV_DASHBOARD] = dashboard_url
+        for key in (contract.ENV_ALARMS, contract.ENV_DASHBOARD):
+            self.function.add_environment(key, self.environment[key])
+        size = sum(len(k) + deployed_length(stack, stack.resolve(v)) for k, v in self.environment.items())
+        if size > ENVIRONMENT_MAX:
+            raise ConfigError(
+                f"context keys 'alertChannels', 'extraTargets' and 'checkerRegions' are invalid together: the "
+                f"notifier's environment would hold about {size} bytes, more than Lambda's {ENVIRONMENT_MAX}; "
+                "allowed is fewer targets, regions or channels"
+            )
+
+
+ENVIRONMENT_MAX = 4096  # Lambda: all environment variables together, in bytes
+
+
+def deployed_length(stack: Stack, value: Any) -> int:
+    """A resolved value's length once deployed; a Ref to an alarm without a fixed name becomes the
+    name CloudFormation generates, <stack>-<logical id>-<12 characters>."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if "Ref" in value:
+        return len(stack.stack_name) + len(value["Ref"]) + 14
+    if "Fn::Join" in value:
+        return sum(deployed_length(stack, v) for v in value["Fn::Join"][1])
+    return 64  # another intrinsic (the region): generously

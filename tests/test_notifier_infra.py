@@ -213,3 +213,34 @@ def test_the_assembly_keeps_the_outputs_make_drill_reads() -> None:
     outputs = json.loads((path / f"{MONITORING_STACK_NAME}.template.json").read_text())["Outputs"]
     assert outputs["NotifierLogGroup"]["Value"]["Ref"].startswith("MonitoringNotifierLogs")
     assert outputs["UndeliveredAlertsQueueUrl"]["Value"]["Ref"].startswith("MonitoringNotifierUndelivered")
+
+
+def test_a_location_alone_is_degraded_and_service_down_speaks_for_its_children() -> None:
+    regions = '["us-east-1","eu-west-1","ap-southeast-2"]'
+    config = AppConfig.from_context({**DEFAULTS, "alertChannels": CHANNELS, "checkerRegions": regions}.get)
+    plan = alarm_plan.plan(config)
+    rows = {r[0]: r for r in catalog(plan)}
+    assert rows["Alone-hello"][1:3] == ("degraded", "hello")
+    # Its members all mean the same: not listed (a composite speaks for its child only when they differ).
+    assert "Availability-hello-eu-west-1" not in rows
+    assert rows["Quorum-hello"][1] == "down" and rows["CheckersSilent"][1] == "checker trouble"
+
+
+def test_an_environment_lambda_would_refuse_stops_synth_in_one_line() -> None:
+    """Lambda holds 4 KB of environment: the catalog of a very large configuration is refused at synth."""
+    import aws_cdk as cdk
+
+    from cdk_app.stack import build
+
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1", "ap-northeast-1"]
+    targets = [{"name": f"target{i}", "url": f"https://t{i}.example.com/"} for i in range(8)]
+    channels = [{"type": "slack", "secret": f"hello/slack-channel-{i}"} for i in range(7)]
+    context = {
+        **DEFAULTS,
+        "alertChannels": json.dumps(channels),
+        "checkerRegions": json.dumps(regions),
+        "extraTargets": json.dumps(targets),
+    }
+    with pytest.raises(ConfigError) as error:
+        build(cdk.App(context=context))
+    assert "notifier's environment would hold about" in str(error.value) and "\n" not in str(error.value)
