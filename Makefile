@@ -109,8 +109,8 @@ test: install ## Run every test (offline)
 lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), zizmor (workflows, dependabot), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
 	$(VENV)/bin/zizmor --offline --quiet .
-	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/mypy app.py cdk_app service checker_lambda notifier tools bench
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda notifier tools
 
 # The hashed locks, from the pins: pip-compile --generate-hashes, from PyPI alone (this machine's
 # pip configuration is ignored, so a mirror's or a local wheel's hash never enters a lock).
