@@ -19,7 +19,7 @@ from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
 from cdk_app import alarm_plan, nag, shared, versions
-from cdk_app.checker import FirstRun, HealthChecker
+from cdk_app.checker import CheckerView, FirstRun, HealthChecker
 from cdk_app.cluster import HelloCluster
 from cdk_app.config import (
     MONITORING_STACK_NAME,
@@ -119,10 +119,8 @@ class HealthStack(Stack):
         self.checker = HealthChecker(
             self,
             "Checker",
-            config=config,
-            default_target=default_target(config) if cluster else None,
+            view=CheckerView.of(config, default_target(config) if cluster else None, location=home),
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
-            location=home,
         )
         self.plan = alarm_plan.plan(config)
         # Its answer waits until every location's heartbeat metric reads back (first_run.settle).
@@ -130,7 +128,7 @@ class HealthStack(Stack):
             self,
             "CheckerFirstRun",
             checker=self.checker,
-            config=config,
+            log_retention_days=config.log_retention_days,
             location=home or self.region,
             heartbeats=[
                 {"Namespace": m.namespace, "MetricName": m.name, **m.dims}
@@ -193,13 +191,21 @@ class CheckerStack(Stack):
         self.checker = HealthChecker(
             self,
             "Checker",
-            config=config,
-            default_target=default_target(config) if cluster else None,
+            view=CheckerView.of(
+                config,
+                default_target(config) if cluster else None,
+                location=location,
+                metrics_region=config.home_region,
+            ),
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
-            location=location,
-            metrics_region=config.home_region,
         )
-        first_run = FirstRun(self, "CheckerFirstRun", checker=self.checker, config=config, location=location)
+        first_run = FirstRun(
+            self,
+            "CheckerFirstRun",
+            checker=self.checker,
+            log_retention_days=config.log_retention_days,
+            location=location,
+        )
         _outputs(
             self, ("FirstRun", first_run.summary, f"What the checker in {location} saw in its run during this deploy")
         )

@@ -21,8 +21,6 @@ KNOWN = {
     "cdk_app/alarm_plan.py": 907,
     # Every context key's reading and validation, one place (STYLE.md: defaults and validation with the type).
     "cdk_app/config.py": 598,
-    "cdk_app/checker.py::FirstRun.__init__": 65,
-    "cdk_app/checker.py::HealthChecker.__init__": 82,
     "cdk_app/cluster.py::HelloCluster.__init__": 73,
     "cdk_app/dashboard.py::Dashboard.__init__": 124,
     "cdk_app/monitoring.py::Monitoring.__init__": 74,
