@@ -399,7 +399,7 @@ def test_a_failed_read_with_no_good_value_yet_fails_the_invocation(monkeypatch: 
 
 def test_the_readers_own_clients_have_the_configuration_of_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a client given, each region's is made with the home or remote configuration."""
-    from checker_lambda.urls import REMOTE_URL_CLIENT_CONFIG, URL_CLIENT_CONFIG
+    from checker_lambda.budgets import REMOTE_URL_CLIENT_CONFIG, URL_CLIENT_CONFIG
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
