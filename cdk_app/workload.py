@@ -165,7 +165,9 @@ class HelloWorkload(Construct):
         # update could send from the new group before the pods accept it, and drop requests.
         # (In one stack, aws-cdk-lib puts the rule under the pods' group: determineRuleScope.)
         [ingress] = [c for c in pods.node.children if c not in before]
-        cast(elbv2.CfnLoadBalancer, self.load_balancer.node.default_child).add_dependency(ingress)
+        cast(elbv2.CfnLoadBalancer, self.load_balancer.node.default_child).add_resource_dependency(
+            cast(ec2.CfnSecurityGroupIngress, ingress)
+        )
         cast(ec2.CfnSecurityGroup, group.node.default_child).add_property_override(
             "SecurityGroupEgress",
             [

@@ -136,12 +136,18 @@ def test_the_rollout_bounds_hold_on_the_template() -> None:
     assert _bounds() == []
 
 
+def test_the_bounds_hold_at_their_edges() -> None:
+    t = rollout.TIMING
+    assert _bounds(deregistration_delay=t.accepting + t.drain_timeout) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout + 1) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout) != []
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [
         ({"shutdown": dataclasses.replace(rollout.TIMING, pre_stop=2)}, "listener accepts for only"),
-        ({"deregistration_delay": 5.0}, "ends before an in-flight request"),
-        ({"deregistration_delay": 30.0}, "before its deregistration delay ends"),
+        ({"deregistration_delay": rollout.TIMING.accepting + rollout.TIMING.drain_timeout - 1}, "in-flight"),
         ({"grace_period": 25}, "terminationGracePeriodSeconds"),
         ({"replicas": 10}, "progressDeadlineSeconds"),
     ],
