@@ -30,7 +30,7 @@ from cdk_app.config import (
     checker_stack_name,
 )
 from cdk_app.monitoring import Monitoring, Watched
-from cdk_app.workload import HelloWorkload
+from cdk_app.workload import Domain, HelloWorkload
 from service import settings as svc
 
 DEFAULT_TARGET = alarm_plan.DEFAULT_TARGET
@@ -48,7 +48,15 @@ class ClusterStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.cluster = HelloCluster(self, "Cluster", config=config)
         self.workload = HelloWorkload(
-            self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
+            self,
+            "Workload",
+            cluster=self.cluster.cluster,
+            vpc=self.cluster.vpc,
+            arm64=config.node_arm64,
+            namespace=config.namespace,
+            min_replicas=config.pod_min_replicas,
+            max_replicas=config.pod_max_replicas,
+            domain=domain(config),
         )
         self.url = self.workload.url
         # What the other stacks take: the URL every checker reads at run time (home region only),
@@ -90,6 +98,13 @@ class ClusterStack(Stack):
             *(listener.listener_arn for listener in lb.listeners),
         ):
             self.export_value(value)
+
+
+def domain(config: AppConfig) -> Domain | None:
+    """The service's HTTPS name and zone, when domainName is set (config checks the three go together)."""
+    if config.domain_name is None or config.hosted_zone_id is None or config.hosted_zone_name is None:
+        return None
+    return Domain(name=config.domain_name, zone_id=config.hosted_zone_id, zone_name=config.hosted_zone_name)
 
 
 def default_target(config: AppConfig) -> dict[str, Any]:
