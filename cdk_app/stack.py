@@ -29,7 +29,7 @@ from cdk_app.config import (
     checker_stack_description,
     checker_stack_name,
 )
-from cdk_app.monitoring import Monitoring, Watched
+from cdk_app.monitoring import Monitoring, MonitoringView, Watched
 from cdk_app.workload import Domain, HelloWorkload
 from service import settings as svc
 
@@ -155,7 +155,7 @@ class HealthStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            config=config,
+            view=MonitoringView.of(config),
             plan=self.plan,
             after=self.first_run.resource,
             watched=Watched(
