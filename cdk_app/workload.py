@@ -83,7 +83,6 @@ class HelloWorkload(Construct):
             arm64=config.node_arm64,
             min_replicas=config.pod_min_replicas,
             max_replicas=config.pod_max_replicas,
-            replicas=config.pod_min_replicas,
             load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
         # Three steps, in this order: the namespace (labelled for the readiness gate) and the
