@@ -518,9 +518,24 @@ def test_a_name_whose_addresses_fail_differently_is_a_connect_failure(kinds: tup
         assert result.phases["total"] / 1000 >= SHORT - 0.05, result.phases
 
 
-def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout() -> None:
+# The clock's readings before each phase's check of the time left: the start, then per phase done
+# its own check and its lap.
+@pytest.mark.parametrize(("phase", "readings"), [("dns", 1), ("connect", 3), ("tls", 5)])
+def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout_naming_it(phase: str, readings: int) -> None:
     """Time left of exactly 0 is no time: given to a socket as its timeout, 0 would make the
     next call non-blocking instead (a clock that jumps to the deadline, as a paused Lambda's can)."""
-    times = iter([0.0])  # the start; every later reading is the deadline itself
-    result = Prober(clock=lambda: next(times, 0.5)).probe(target("http://127.0.0.1:1/hello", timeout=0.5))
-    assert verdict(result) == (False, Reason.TIMEOUT, None, "deadline passed before dns")
+    times = iter([0.0] * readings)  # every later reading is the deadline itself
+    with raw_peers.raw_peer(raw_peers.silent) as port:  # connects, then says nothing
+        url = f"{'https' if phase == 'tls' else 'http'}://127.0.0.1:{port}/hello"
+        result = Prober(clock=lambda: next(times, 0.5)).probe(target(url, timeout=0.5))
+    assert verdict(result) == (False, Reason.TIMEOUT, None, f"deadline passed before {phase}")
+
+
+def test_a_host_name_tls_cannot_encode_is_a_tls_failure_not_a_crash() -> None:
+    """A name with an empty label resolves here (the resolver is the probe's collaborator), but
+    the TLS layer refuses it as a server name before any handshake."""
+    with raw_peers.raw_peer(raw_peers.silent) as port:
+        prober = Prober(resolver=lambda host, p, timeout: [(socket.AF_INET, ("127.0.0.1", port))])
+        result = prober.probe(target(f"https://.example:{port}/hello", timeout=DEADLINE))
+    assert verdict(result)[:3] == (False, Reason.TLS, None)
+    assert result.detail.startswith("tls: 'idna' codec can't encode"), result.detail
