@@ -136,6 +136,20 @@ def test_certificate_expiring_soon_is_reported(tmp_path: Path) -> None:
     assert result.ok and result.cert_days_remaining is not None and 2 < result.cert_days_remaining <= 3
 
 
+def test_certificate_days_are_counted_from_the_probes_clock_to_the_hundredth(tmp_path: Path) -> None:
+    """89.996 days left is reported as 90.0 (a day of 86,400 s, two decimals): a day one second
+    longer makes it 89.99, three decimals 89.996, none an integer."""
+    from cryptography import x509
+
+    cert, key = make_certificate(tmp_path, days=90)
+    expires = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc.timestamp()
+    prober = Prober(ssl_context=ssl.create_default_context(cafile=str(cert)), wall_clock=lambda: expires - 7_775_654.4)
+    with http_peer("ok", tls=server_tls(cert, key)) as url:
+        result = prober.probe(target(url))
+    assert result.ok, result.detail
+    assert result.cert_days_remaining == 90.0 and isinstance(result.cert_days_remaining, float)
+
+
 def test_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
