@@ -185,10 +185,11 @@ $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 MUTATION_WORKERS ?= 2
 # One module at a time: `make mutation MUTANTS="checker_lambda.probe.*"` (mutmut's names, globs
 # allowed) runs only those mutants and keeps what earlier runs in mutants/ found, so modules run
-# one after another add up to one report; without MUTANTS every run starts afresh.
+# one after another add up to one report; without MUTANTS every run starts afresh. mutmut copies
+# tests/ every run but a source file only once: tools/ (its pytest plugin) is copied again.
 MUTANTS ?=
 mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff (MUTANTS="checker_lambda.probe.*")
-	$(if $(MUTANTS),mkdir -p mutants,rm -rf mutants && mkdir mutants)
+	$(if $(MUTANTS),mkdir -p mutants && rm -rf mutants/tools,rm -rf mutants && mkdir mutants)
 	@echo "mutmut run $(MUTANTS) (tens of minutes on 2 cores; progress in mutants/run.log)"
 	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)') > mutants/run.log 2>&1 || \
 	  { tail -c 3000 mutants/run.log >&2; exit 1; }
