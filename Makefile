@@ -138,8 +138,14 @@ local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS=
 $(CHECKS): check-%: $(CHECK_DEPS)
 	@$(PY) -m tools.deploy_check --target $* $(CDK_CONTEXT)
 
+# The CDK's CloudFormation execution role gets tools/execution-policy.json, not AdministratorAccess
+# (`EXECUTION_POLICY=arn:...` to give another; docs/security.md says how to widen it), and ECR
+# scans the images pushed to the cluster's region (tools/bootstrap.py).
+EXECUTION_POLICY ?=
 bootstrap: check-bootstrap install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
-	$(CDK) bootstrap $(CDK_CONTEXT)
+	@policy="$(EXECUTION_POLICY)"; [ -n "$$policy" ] || policy=$$($(PY) -m tools.bootstrap --policy) || exit 2; \
+	set -x; $(CDK) bootstrap --cloudformation-execution-policies "$$policy" $(CDK_CONTEXT)
+	$(PY) -m tools.bootstrap --scan-on-push $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
