@@ -109,8 +109,8 @@ test: install ## Run every test (offline)
 lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), zizmor (workflows, dependabot), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
 	$(VENV)/bin/zizmor --offline --quiet .
-	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/mypy app.py cdk_app service checker_lambda notifier tools bench
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda notifier tools
 
 # The hashed locks, from the pins: pip-compile --generate-hashes, from PyPI alone (this machine's
 # pip configuration is ignored, so a mirror's or a local wheel's hash never enters a lock).
@@ -202,10 +202,14 @@ $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 	rm -f $(VENV)/.mutation-* && touch $@
 
 MUTATION_WORKERS ?= 2
-mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff
-	rm -rf mutants && mkdir mutants
-	@echo "mutmut run (tens of minutes on 2 cores; progress in mutants/run.log)"
-	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) > mutants/run.log 2>&1 || \
+# One module at a time: `make mutation MUTANTS="checker_lambda.probe.*"` (mutmut's names, globs
+# allowed) runs only those mutants and keeps what earlier runs in mutants/ found, so modules run
+# one after another add up to one report; without MUTANTS every run starts afresh.
+MUTANTS ?=
+mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff (MUTANTS="checker_lambda.probe.*")
+	$(if $(MUTANTS),mkdir -p mutants,rm -rf mutants && mkdir mutants)
+	@echo "mutmut run $(MUTANTS) (tens of minutes on 2 cores; progress in mutants/run.log)"
+	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)') > mutants/run.log 2>&1 || \
 	  { tail -c 3000 mutants/run.log >&2; exit 1; }
 	$(PY) -m tools.mutation_report
 

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker_lambda import metrics, timing, urls
+from checker_lambda import budgets, metrics, timing
 from checker_lambda.settings import REGION_PATTERN, Labels, Settings, SettingsError, Target
+from notifier.contract import Channel, parse_channels
 
 ContextGetter = Callable[[str], Any]
 # The stacks, and the outputs each one carries (tools/status.py and the deploy workflow read them).
@@ -93,6 +94,7 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 _REGION = re.compile(REGION_PATTERN)
+_HTTPS = re.compile(r"^https://[^\s/]+\S*$")
 
 
 @functools.cache
@@ -142,6 +144,10 @@ class ConfigError(ValueError):
 class AppConfig:
     alert_email: str | None
     alert_webhooks: tuple[str, ...]
+    # Chat and paging destinations the notifier posts to, by the secret holding each URL or key
+    # (cdk_app/notifier.py; none: no notifier); runbook_url: the link every message carries.
+    alert_channels: tuple[Channel, ...]
+    runbook_url: str | None
     name_prefix: str
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
@@ -227,9 +233,9 @@ class AppConfig:
             schedule=self.schedule_minutes * 60,
             interval=self.probe_interval_seconds,
             slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
-            publish_budget=metrics.publish_budget(metrics.client_config(remote=remote)),
+            publish_budget=budgets.publish_budget(budgets.client_config(remote=remote)),
             # The service's target names its URL's parameter: read before the first slot.
-            read_budget=urls.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
+            read_budget=budgets.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
         )
 
     def checker_settings(
@@ -393,6 +399,12 @@ class _Reader:
                 raise self.fail(key, v, "a list of https:// URLs")
         return tuple(values)
 
+    def channels(self, key: str) -> tuple[Channel, ...]:
+        try:
+            return parse_channels(self.json_list(key), key)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
     def regions(self, key: str) -> tuple[str, ...]:
         values = self.json_list(key)
         for v in values:
@@ -433,6 +445,8 @@ class _Reader:
         c = AppConfig(
             alert_email=self.text("alertEmail", _EMAIL, "an email address", optional=True),
             alert_webhooks=self.webhooks("alertWebhooks"),
+            alert_channels=self.channels("alertChannels"),
+            runbook_url=self.text("runbookUrl", _HTTPS, "an https:// URL", optional=True),
             name_prefix=str(self.text("namePrefix", _DNS_LABEL, "1-20 of a-z 0-9 -, starting with a letter")),
             deploy_cluster=self.boolean("cluster"),
             checker_regions=self.regions("checkerRegions"),
@@ -540,7 +554,7 @@ class _Reader:
                 f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
                 f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
             )
-        read = urls.url_read_budget(remote=True)  # the slower of the two
+        read = budgets.url_read_budget(remote=True)  # the slower of the two
         if c.deploy_cluster and timing.first_slot_delay(
             interval=c.probe_interval_seconds, read_budget=read
         ) > timing.slot_tolerance(c.probe_interval_seconds):

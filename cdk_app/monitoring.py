@@ -23,6 +23,7 @@ from cdk_app import alarm_plan as ap
 from cdk_app.config import AppConfig
 from cdk_app.dashboard import Dashboard, DashboardView
 from cdk_app.dashboard import render as metric
+from cdk_app.notifier import Notifier
 
 COMPARISONS = {
     ap.Comparison.LESS: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -65,11 +66,34 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         self.topic = self._topic(config)
         action = cw_actions.SnsAction(self.topic)
+        # Only with alertChannels: none of it otherwise (the templates stay as they were).
+        self.notifier = (
+            Notifier(
+                self,
+                "Notifier",
+                topic=self.topic,
+                channels=config.alert_channels,
+                service=config.name_prefix,
+                locations=plan.locations,
+                runbook_url=config.runbook_url,
+                log_retention_days=config.log_retention_days,
+            )
+            if config.alert_channels
+            else None
+        )
         tokens = {
             ap.CHECKER_FUNCTION: watched.checker.function_name,
             ap.SCHEDULE_RULE: watched.checker_rule.rule_name,
             **({ap.LOAD_BALANCER: watched.load_balancer} if watched.load_balancer else {}),
             **({ap.TARGET_GROUP: watched.target_group} if watched.target_group else {}),
+            **(
+                {
+                    ap.NOTIFIER_FUNCTION: self.notifier.function.function_name,
+                    ap.UNDELIVERED_QUEUE: self.notifier.queue.queue_name,
+                }
+                if self.notifier
+                else {}
+            ),
         }
         self.alarms: dict[str, cw.AlarmBase] = {}
         for a in plan.alarms:
@@ -101,7 +125,7 @@ class Monitoring(Construct):
             self,
             "Dashboard",
             view=DashboardView(
-                name=f"{config.name_prefix}-health",
+                name=(name := f"{config.name_prefix}-health"),
                 targets=plan.targets,
                 https_targets=plan.https_targets,
                 locations=plan.locations,
@@ -124,6 +148,8 @@ class Monitoring(Construct):
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards:name={self.dashboard.dashboard_name}"
         )
+        if self.notifier:  # the dashboard by its fixed name: a Ref would close a cycle through its alarm widgets
+            self.notifier.describe(plan, self.alarms, self.dashboard_url.replace(self.dashboard.dashboard_name, name))
 
     def _alarm(self, a: ap.Alarm, tokens: Mapping[str, str]) -> cw.Alarm:
         m = a.metric

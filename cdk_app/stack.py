@@ -166,6 +166,12 @@ class HealthStack(Stack):
                 f"The alarm a drill forces to page for {self.plan.targets[0]} (it feeds ServiceDownAlarmName)",
             ),
         )
+        if m.notifier:  # make drill reads which channel took its page, and what waits undelivered
+            _outputs(
+                self,
+                ("NotifierLogGroup", m.notifier.log_group.log_group_name, "The notifier's log group (delivery lines)"),
+                ("UndeliveredAlertsQueueUrl", m.notifier.queue.queue_url, "Pages no channel took, with the alarm"),
+            )
 
 
 class CheckerStack(Stack):

@@ -39,7 +39,8 @@ FIX = "run `aws sso login` (or `aws configure`); `make preflight` checks the who
 STS_TIMEOUT_SECONDS = 3
 NOWHERE = (
     "make deploy needs somewhere to send alarms: ALERT_EMAIL=you@example.com, and/or https:// webhooks "
-    "in context key alertWebhooks (in cdk.json, or CONTEXT=...; docs/configuration.md)"
+    "in context key alertWebhooks, and/or chat or paging channels in alertChannels (in cdk.json, or "
+    "CONTEXT=...; docs/configuration.md)"
 )
 
 
@@ -65,7 +66,7 @@ def check(argv: list[str], cdk_json: Path = ROOT / "cdk.json", *, need_alerts: b
     context: dict[str, Any] = dict(json.loads(cdk_json.read_text()).get("context", {}))
     context.update(context_options(argv))
     config = AppConfig.from_context(context.get, keys=context)
-    if need_alerts and not config.alert_email and not config.alert_webhooks:
+    if need_alerts and not (config.alert_email or config.alert_webhooks or config.alert_channels):
         raise ConfigError(NOWHERE)
     return config
 
