@@ -38,12 +38,18 @@ SERVICE_OF = {
     "Logs": "logs",
     "Route53": "route53",
     "SNS": "sns",
+    "SQS": "sqs",  # the notifier's dead-letter queue (alertChannels)
     "SSM": "ssm",
 }
 # IAM actions a handler lists for what these stacks never have: users, groups, instance
 # profiles (EKS Auto Mode's). Asserted absent below, so leaving them out is not a guess.
 NOT_OURS = re.compile(r"^iam:\w*(User|Group|InstanceProfile)\w*$")
-CONFIGURATIONS = {"default": {}, "richest": RICHEST}
+# The defaults, every optional part on, and the notifier's channels on top (a dead-letter queue).
+CONFIGURATIONS = {
+    "default": {},
+    "richest": RICHEST,
+    "channels": {**RICHEST, "alertChannels": json.dumps([{"type": "slack", "secret": "hello/slack"}])},
+}
 
 
 def templates(configuration: str) -> dict[str, dict[str, Any]]:
