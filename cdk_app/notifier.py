@@ -31,7 +31,6 @@ from cdk_app import nag
 from cdk_app.checker import IGNORE, RUNTIME
 from cdk_app.config import ConfigError
 from cdk_app.logs import retained_logs
-from checker_lambda import contract as checker
 from notifier import contract
 from notifier.contract import Channel
 
@@ -81,36 +80,6 @@ def secret_arns(stack: Stack, channel: Channel) -> tuple[str, str]:
         "secretsmanager:GetSecretValue",
         f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:{channel.secret}-??????",
     )
-
-
-def catalog(plan: ap.Plan) -> list[tuple[str, str, str, str, int]]:
-    """What each alarm whose notification the notifier can receive means, from the alarm plan:
-    (plan id, verdict, target, location, window seconds). Alarms with actions, and the members of
-    a composite with actions whose members mean different things (service-down: a composite
-    speaks for the child that triggered it); no more, as Lambda's environment holds 4 KB."""
-    with_actions = [a for a in plan.alarms if a.actions]
-    mixed = [
-        a for a in with_actions if isinstance(a, ap.Composite) and len({plan[m].verdict for m in a.rule.members()}) > 1
-    ]
-    wanted = {a.id for a in with_actions} | {m for a in mixed for m in a.rule.members()}
-
-    def dims(a: ap.Alarm | ap.Composite, name: str) -> set[str]:
-        if isinstance(a, ap.Composite):
-            return set().union(*(dims(plan[m], name) for m in a.rule.members()))
-        return {m.dims[name] for m in a.metrics() if name in m.dims}
-
-    def window(a: ap.Alarm | ap.Composite) -> int:
-        if isinstance(a, ap.Composite):
-            return max(window(plan[m]) for m in a.rule.members())
-        return a.periods * a.metric.period
-
-    rows = []
-    for a in plan.alarms:
-        if a.id in wanted:
-            targets, locations = dims(a, checker.TARGET), dims(a, checker.LOCATION)
-            one = lambda values: next(iter(values)) if len(values) == 1 else ""  # noqa: E731
-            rows.append((a.id, a.verdict.value, one(targets), one(locations), window(a)))
-    return rows
 
 
 class Notifier(Construct):
@@ -215,7 +184,7 @@ class Notifier(Construct):
     def describe(self, plan: ap.Plan, alarms: Mapping[str, cw.IAlarm], dashboard_url: str) -> None:
         """Tells the function what each alarm means (by its name, known at deploy) and the dashboard."""
         # A fixed name as itself: a Ref would make the function depend on the alarms that watch it.
-        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in catalog(plan)]
+        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in ap.catalog(plan)]
         stack = Stack.of(self)
         self.environment[contract.ENV_ALARMS] = stack.to_json_string(rows)
         self.environment[contract.ENV_DASHBOARD] = dashboard_url
