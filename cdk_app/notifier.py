@@ -19,6 +19,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, Duration, ILocalBundling, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
@@ -89,6 +90,7 @@ class Notifier(Construct):
         id: str,
         *,
         topic: sns.ITopic,
+        key: kms.IKey,
         channels: Sequence[Channel],
         service: str,
         locations: Sequence[str],
@@ -99,12 +101,27 @@ class Notifier(Construct):
         stack = Stack.of(self)
         self.log_group = retained_logs(self, "Logs", log_retention_days)
         # What it could not deliver, and what SNS could not hand it: kept 14 days (SQS's longest).
+        # Encrypted with the topic's key: SNS sends to an encrypted dead-letter queue only under a
+        # customer-managed key whose policy lets SNS use it (SNS Developer Guide, "Amazon SNS
+        # dead-letter queues"); the function's sends are granted by its on-failure destination.
         self.queue = sqs.Queue(
             self,
             "Undelivered",
             retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
             enforce_ssl=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                # This account's topics in this region: the topic's own ARN would be a cycle (it uses this key).
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sns:{stack.region}:{stack.account}:*"}
+                },
+            )
         )
         nag.acknowledge(
             self.queue, "SQS3", "This queue is the dead-letter queue (of the subscription and the notifier)."
@@ -145,6 +162,12 @@ class Notifier(Construct):
             "to the notifier's namespace); kms:Decrypt is only through Secrets Manager or SSM (kms:ViaService), "
             "for secrets under a customer-managed key.",
         )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            nag.acknowledge(
+                self.role,
+                f"IAM5[Action::{action}]",
+                "aws-cdk-lib's grant to send to the KMS-encrypted queue (its on-failure destination), on that one key.",
+            )
         for channel in channels:
             if channel.parameter is None:
                 nag.acknowledge(

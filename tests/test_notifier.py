@@ -228,14 +228,14 @@ def test_what_cannot_be_delivered_ends_in_the_queue_and_is_counted(failure: str,
             broken = store("slack", bad.secret)
         healthy = store("discord", good.secret)
         started = time.monotonic()
-        logs = invoke_async(event("composite_alarm"), settings([broken, healthy]), dlq, budget=3)
+        logs = invoke_async(event("composite_alarm"), settings([broken, healthy]), dlq, budget=4)
         took = time.monotonic() - started
         delivered_at = good.received[0].at - started
     by_channel = {line["channel"]: line for line in logs}
     assert by_channel[healthy.label]["delivered"] is True
-    assert delivered_at < 1.5  # the broken channel did not delay it
+    assert delivered_at < 2.0  # well before the broken channel's deadline: it did not wait for it
     assert by_channel[broken.label]["delivered"] is False
-    assert took < 3 + 2  # the deadline holds for a hanging peer too
+    assert took < 4 + 2  # the deadline holds for a hanging peer too
     [record] = dead_letters(dlq)
     assert record["requestPayload"] == event_payload_of(record)
     assert broken.label in record["responsePayload"]["errorMessage"]
