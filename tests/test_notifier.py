@@ -276,3 +276,38 @@ def test_the_verdict_follows_the_child_that_tripped_the_composite(aws_env: str) 
     p = page.page(alarm.parse(message), settings([]).context)
     assert p.verdict is Verdict.CHECKER and p.title == "Checker trouble: hello may be unwatched"
     assert p.key == "hello-service-down"
+
+
+def test_a_page_goes_out_without_counts_when_cloudwatch_refuses(dlq: str) -> None:
+    """The failure counts are worth having, not worth a page: a refused GetMetricData says so."""
+    from botocore.stub import Stubber
+
+    cloudwatch = clients("cloudwatch")
+    stub = Stubber(cloudwatch)
+    stub.add_client_error("get_metric_data", service_error_code="AccessDenied", http_status_code=403)
+    with stub, provider_server("slack") as server:
+        s = settings([store("slack", server.secret)])
+        s.context.cloudwatch = cloudwatch
+        logs = invoke_async(event("metric_alarm"), s, dlq, budget=5)
+        [received] = server.received
+    assert logs[0]["delivered"]
+    assert "*Latest failures*\\nnot read (AccessDenied)" in json.dumps(received.body)
+
+
+def test_a_message_that_is_no_alarm_is_delivered_as_text(dlq: str) -> None:
+    evt = event("metric_alarm")
+    evt["Records"][0]["Sns"].update(Subject="Hello from the console", Message="testing the topic")
+    with provider_server("webhook") as server:
+        logs = invoke_async(evt, settings([store("webhook", server.secret)]), dlq, budget=5)
+        [received] = server.received
+    assert logs[0]["delivered"]
+    assert received.body["title"] == "Message on the alert topic: Hello from the console"
+    assert received.body["description"] == "testing the topic"
+
+
+def test_a_url_python_refuses_fails_its_channel_without_printing_it(dlq: str) -> None:
+    channel = store("slack", "https://hooks.example/T000/sec ret-token")
+    logs = invoke_async(event("metric_alarm"), settings([channel]), dlq, budget=3)
+    [record] = dead_letters(dlq)
+    assert logs[0]["delivered"] is False and logs[0]["error"] == "could not send (InvalidURL)"
+    assert "ret-token" not in json.dumps(logs) + json.dumps(record)
