@@ -79,7 +79,11 @@ class ShutdownTiming:
     2. SIGTERM: the service answers not-ready and keeps serving for drain_delay, then closes its
        listener and finishes in-flight requests for at most drain_timeout.
     3. terminationGracePeriodSeconds covers all of that plus a margin; only then SIGKILL.
-    The load balancer's deregistration delay must end before the listener closes.
+    The load balancer's deregistration delay must outlast the longest in-flight request
+    (drain_timeout): when it ends the ALB completes the deregistration and stops waiting for the
+    target's in-flight requests; and "if a deregistering target terminates the connection before
+    the deregistration delay elapses, the client receives a 500-level error" (ALB user guide,
+    "Deregistration delay"). So the pod lives past it too: grace period > deregistration delay.
     """
 
     pre_stop: int = 10
@@ -134,9 +138,15 @@ def broken_bounds(
             f"the ALB may still send {stop_propagation:g} s after a pod is told to stop, "
             f"but its listener accepts for only {shutdown.accepting:g} s (preStop + drain delay)"
         )
-    if deregistration_delay > shutdown.accepting:
+    if deregistration_delay < shutdown.drain_timeout:
         broken.append(
-            f"deregistration delay {deregistration_delay:g} s outlasts the listener ({shutdown.accepting:g} s)"
+            f"deregistration delay {deregistration_delay:g} s ends before an in-flight request may "
+            f"(drain timeout {shutdown.drain_timeout:g} s): the ALB stops waiting for it"
+        )
+    if grace_period <= stop_propagation + deregistration_delay:
+        broken.append(
+            f"terminationGracePeriodSeconds {grace_period:g} s may kill the pod before its deregistration "
+            f"delay ends ({stop_propagation + deregistration_delay:g} s after it was told to stop)"
         )
     if grace_period <= shutdown.accepting + shutdown.drain_timeout:
         broken.append(

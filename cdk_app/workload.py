@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -89,14 +89,24 @@ class HelloWorkload(Construct):
         # Three steps, in this order: the namespace (labelled for the readiness gate) and the
         # Service; the TargetGroupBinding; then the Deployment, so that even its first pods get
         # the gate (cdk_app/rollout.py). The pods keep the construct id "Manifests" they had;
-        # the namespace and Service move to a new resource, created before "Manifests" is
-        # updated, so that update's prune finds nothing of theirs to delete.
+        # the namespace and Service move to a new resource. On a stack deployed before, they
+        # exist: `overwrite` applies them (the kubectl handler creates with `kubectl create`
+        # otherwise, which fails on AlreadyExists), taking them over from "Manifests" (apply's
+        # three-way merge drops that resource's prune label), before "Manifests" is updated, so
+        # that update's prune finds nothing of theirs to delete. Retained: a rollback of that
+        # update deletes the new resource, and deleting it would delete the namespace, pods and all.
         self.foundation = eks.KubernetesManifest(
-            self, "Namespace", cluster=kube, manifest=manifests.before_binding(self.workload)
+            self,
+            "Namespace",
+            cluster=kube,
+            manifest=manifests.before_binding(self.workload),
+            overwrite=True,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.manifest = eks.KubernetesManifest(
             self, "Manifests", cluster=kube, manifest=manifests.after_binding(self.workload)
         )
+        self.manifest.node.add_dependency(self.foundation)
 
     def _target_group(self, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
         """IP targets on the service port, checked on the readiness path (cdk_app/rollout.py's timing)."""
@@ -148,8 +158,15 @@ class HelloWorkload(Construct):
         the separate resource, after the update.
         """
         group = self.load_balancer.connections.security_groups[0]
-        cluster.cluster_security_group.add_ingress_rule(
-            group, ec2.Port.tcp(svc.PORT), "ALB to hello pods", remote_rule=True
+        pods = cluster.cluster_security_group
+        before = set(pods.node.children)
+        pods.add_ingress_rule(group, ec2.Port.tcp(svc.PORT), "ALB to hello pods", remote_rule=True)
+        # The ALB moves onto its group only once the pods' group admits that group: otherwise an
+        # update could send from the new group before the pods accept it, and drop requests.
+        # (In one stack, aws-cdk-lib puts the rule under the pods' group: determineRuleScope.)
+        [ingress] = [c for c in pods.node.children if c not in before]
+        cast(elbv2.CfnLoadBalancer, self.load_balancer.node.default_child).add_resource_dependency(
+            cast(ec2.CfnSecurityGroupIngress, ingress)
         )
         cast(ec2.CfnSecurityGroup, group.node.default_child).add_property_override(
             "SecurityGroupEgress",

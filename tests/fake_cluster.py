@@ -35,6 +35,7 @@ class FakePod:
     def __init__(self, name: str, service: RunningService, state: str) -> None:
         self.name, self.service, self.state = name, service, state
         self.gate_true_at: float | None = None
+        self.created = time.time()
 
 
 class FakeCluster:
@@ -106,7 +107,13 @@ class FakeCluster:
         if self.gate and pod.gate_true_at is not None:
             when = datetime.fromtimestamp(pod.gate_true_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             conditions.append({"type": GATE, "status": "True", "lastTransitionTime": when})
-        return {"metadata": {"name": pod.name}, "status": {"conditions": conditions}}
+        created = datetime.fromtimestamp(pod.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        gates = [{"conditionType": GATE}] if self.gate else []
+        return {
+            "metadata": {"name": pod.name, "creationTimestamp": created},
+            "spec": {"readinessGates": gates},
+            "status": {"conditions": conditions},
+        }
 
     # --- the Deployment controller and the load balancer controller -------------------------
 

@@ -37,7 +37,7 @@ from cdk_app import alarm_plan as ap
 from cdk_app.alarm_plan import ALARM, INSUFFICIENT, OK, evaluate  # noqa: F401 (the tests read them here)
 from cdk_app.config import AppConfig
 from checker_lambda import timing
-from checker_lambda.metrics import publish_budget
+from checker_lambda.budgets import publish_budget
 from checker_lambda.probe import ProbeResult
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import Settings, Target
@@ -533,6 +533,7 @@ def quorum_replays(
     state = dict.fromkeys(keys, OK)
     states: dict[tuple[int, str], list[tuple[float, str]]] = {key: [] for key in keys}
     evaluated: dict[str, list[bool | None]] = {}
+    datapoints: dict[tuple[tuple[bool, ...], ...], bool | None] = {}
     j = 0
     for t in times:
         while j < len(arrivals) and arrivals[j][0].readable_at <= t:
@@ -543,16 +544,15 @@ def quorum_replays(
         last = math.floor(t / p) - (1 if reading == "complete periods" else 0)
         window = range(last - widest + 1, last + 1)
         have = [len(published.get(b, ())) for b in window]
-        # The alarm's own expression over each location's Minimum (None: not published yet).
-        failed = [
-            alarm.datapoint(
-                {
-                    ids[i]: ap.statistic("Minimum", [1.0 if ok else 0.0 for ok in published.get(b, {}).get(i, [])])
-                    for i in range(len(timelines))
-                }
-            )
-            for b in window
-        ]
+        # The alarm's own expression over each location's Minimum (None: not published yet),
+        # evaluated once per distinct set of probes (most periods repeat one: all healthy, all down).
+        failed = []
+        for b in window:
+            probes = tuple(tuple(published.get(b, {}).get(i, ())) for i in range(len(timelines)))
+            if probes not in datapoints:
+                minimum = {ids[i]: ap.statistic("Minimum", [float(ok) for ok in oks]) for i, oks in enumerate(probes)}
+                datapoints[probes] = alarm.datapoint(minimum)
+            failed.append(datapoints[probes])
         for fill in fills:
             values: list[bool | None] = [
                 f if fill == "fill" or (h > 0 if fill == "union" else h == len(timelines)) else None

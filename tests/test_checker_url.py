@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.stub import Stubber
 
 from checker_lambda import contract, timing
-from checker_lambda.settings import SettingsError
-from checker_lambda.urls import UrlReader, url_read_budget
+from checker_lambda.budgets import url_read_budget
+from checker_lambda.settings import Settings, SettingsError, Target
+from checker_lambda.urls import UrlReader
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -173,7 +175,7 @@ def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
     invoke(fresh_handler, 18)
     capsys.readouterr()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hanging_endpoint)
-    fresh_handler._urls._clients.clear()  # a new connection, to the endpoint that hangs
+    fresh_handler._checker.urls._clients.clear()  # a new connection, to the endpoint that hangs
     scheduled = time.time()
     fresh_handler.handler({"time": datetime.fromtimestamp(scheduled, tz=UTC).isoformat()}, Context(18))
     out = capsys.readouterr().out
@@ -208,8 +210,7 @@ def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
     assert "SettingsError" in failed["why"] and "not an http:// or https:// URL" in failed["why"], failed
     assert failed["probing"] == up
 
-    for name in ("_monitor", "_urls", "_configured"):  # a cold start: no value ever read
-        monkeypatch.setattr(fresh_handler, name, None)
+    monkeypatch.setattr(fresh_handler, "_checker", None)  # a cold start: no value ever read
     with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
         invoke(fresh_handler, 10)
     assert probes(capsys.readouterr().out) == []
@@ -279,3 +280,132 @@ def test_a_failed_read_in_a_run_that_published_nothing_is_sent_with_the_next_bat
     assert datum["Value"] == 2.0 and datum["Timestamp"].timestamp() == 60.0
     publisher.publish([ProbeResult(target="hello", url="http://x/", started_at=190.0, ok=True)])
     assert not [d for d in client.sent[-1]["MetricData"] if d["MetricName"] == contract.URL_READ_FAILURES]
+
+
+# --- UrlReader on its own: botocore's Stubber at the edge, one real SSM client per region ---------
+
+
+class StubbedSsm:
+    """`UrlReader(client=...)`: a real SSM client per region, made up front, each with a Stubber
+    activated; records which the reader asks for."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            monkeypatch.setenv(key, value)
+        self.stubbers = {region: Stubber(boto3.client("ssm", region_name=region)) for region in regions}
+        for stubber in self.stubbers.values():
+            stubber.activate()
+        self.made: list[str] = []
+
+    def __call__(self, region: str) -> object:
+        self.made.append(region)
+        return self.stubbers[region].client
+
+    def value(self, region: str, name: str, value: str) -> None:
+        response = {"Parameter": {"Name": name, "Type": "String", "Value": value, "Version": 1}}
+        self.stubbers[region].add_response("get_parameter", response, {"Name": name})
+
+    def error(self, region: str, name: str, code: str, message: str) -> None:
+        self.stubbers[region].add_client_error("get_parameter", code, message, expected_params={"Name": name})
+
+    def done(self) -> None:
+        for stubber in self.stubbers.values():
+            stubber.assert_no_pending_responses()
+
+
+def parameter_target(name: str, parameter: str, region: str) -> dict:
+    return {"name": name, "url_parameter": parameter, "url_parameter_region": region}
+
+
+THREE = Settings(
+    targets=(
+        Target.parse(parameter_target("a", "/a/url", HOME), "a"),
+        Target.parse({"name": "plain", "url": "http://plain.example/"}, "plain"),  # between two parameters
+        Target.parse(parameter_target("b", "/b/url", "eu-west-1"), "b"),
+    ),
+    interval=10,
+    schedule=60,
+    confirm=2,
+)
+
+
+def logged(out: str) -> list[dict]:
+    return [line for line in map(json.loads, filter(None, out.splitlines())) if line["type"] == "url_read_failed"]
+
+
+def test_the_reader_fills_each_parameters_url_in_order_with_one_client_per_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ssm = StubbedSsm(monkeypatch, HOME, "eu-west-1")
+    reader = UrlReader(remote=False, client=ssm)
+    for run in range(2):
+        ssm.value(HOME, "/a/url", f"http://a{run}.example/")
+        ssm.value("eu-west-1", "/b/url", f"https://b{run}.example/")
+        resolved = reader.resolve(THREE)
+        assert [t.url for t in resolved.targets] == [
+            f"http://a{run}.example/",
+            "http://plain.example/",
+            f"https://b{run}.example/",
+        ]
+        assert resolved.targets[1] == THREE.targets[1]  # a given URL is left as it is
+        assert reader.failures == 0
+    assert ssm.made == [HOME, "eu-west-1"]  # made once, kept across invocations
+    assert reader.cached == {(HOME, "/a/url"): "http://a1.example/", ("eu-west-1", "/b/url"): "https://b1.example/"}
+    ssm.done()
+
+
+def test_every_failed_read_of_a_run_is_counted_and_logged_and_probes_the_last_good_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ssm = StubbedSsm(monkeypatch, HOME, "eu-west-1")
+    reader = UrlReader(remote=True, client=ssm)
+    ssm.value(HOME, "/a/url", "http://a.example/")
+    ssm.value("eu-west-1", "/b/url", "https://b.example/")
+    reader.resolve(THREE)
+    capsys.readouterr()
+
+    ssm.error(HOME, "/a/url", "ParameterNotFound", "gone")
+    ssm.error("eu-west-1", "/b/url", "ThrottlingException", "x" * 400)
+    resolved = reader.resolve(THREE)
+    assert reader.failures == 2
+    assert [t.url for t in resolved.targets] == ["http://a.example/", "http://plain.example/", "https://b.example/"]
+    first, second = logged(capsys.readouterr().out)
+    assert first == {
+        "type": "url_read_failed",
+        "parameter": "/a/url",
+        "region": HOME,
+        "why": "ParameterNotFound: An error occurred (ParameterNotFound) when calling the GetParameter operation: gone",
+        "probing": "http://a.example/",
+    }
+    assert second["parameter"] == "/b/url" and second["region"] == "eu-west-1"
+    assert second["why"].startswith("ThrottlingException: An error occurred (ThrottlingException)")
+    assert len(second["why"]) == 300 and second["probing"] == "https://b.example/"
+
+    ssm.value(HOME, "/a/url", "http://a2.example/")  # the next run reads well again: counted afresh
+    ssm.value("eu-west-1", "/b/url", "https://b.example/")
+    reader.resolve(THREE)
+    assert reader.failures == 0 and reader.cached[HOME, "/a/url"] == "http://a2.example/"
+    ssm.done()
+
+
+def test_a_failed_read_with_no_good_value_yet_fails_the_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    ssm = StubbedSsm(monkeypatch, HOME)
+    reader = UrlReader(remote=False, client=ssm)
+    ssm.error(HOME, "/a/url", "ParameterNotFound", "gone")
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        reader.resolve(Settings(targets=THREE.targets[:1], interval=10, schedule=60, confirm=2))
+    assert reader.cached == {}
+
+
+def test_the_readers_own_clients_have_the_configuration_of_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a client given, each region's is made with the home or remote configuration."""
+    from checker_lambda.budgets import REMOTE_URL_CLIENT_CONFIG, URL_CLIENT_CONFIG
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    for remote, config in ((False, URL_CLIENT_CONFIG), (True, REMOTE_URL_CLIENT_CONFIG)):
+        client = UrlReader(remote=remote)._client("eu-west-1")
+        assert client.meta.region_name == "eu-west-1"
+        assert client.meta.config.connect_timeout == config.connect_timeout
+        assert client.meta.config.read_timeout == config.read_timeout
+        assert client.meta.config.retries["total_max_attempts"] == 1

@@ -15,20 +15,26 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.peers import CHECKIP_ADDRESS, http_peer
 
 FAKE_CDK = "echo cdk"
 
 
 @pytest.fixture(autouse=True)
-def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server."""
+def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server;
+    deploy and diff ask a local checkip server for this machine's address."""
     for name, value in aws_against(moto_server).items():
         monkeypatch.setenv(name, value)
+    with http_peer("checkip") as url:
+        monkeypatch.setenv("CHECKIP_URL", url)
+        yield
 
 
 def aws_against(endpoint: str) -> dict[str, str]:
@@ -120,17 +126,35 @@ def test_deploy_without_an_email_or_a_webhook_says_so_in_one_line() -> None:
 def test_deploy_with_webhooks_only_is_a_valid_setup() -> None:
     done = fake("deploy", """CONTEXT=-c alertWebhooks='["https://hooks.example.com/oncall"]'""")
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^cdk deploy --all -c alertWebhooks=\[.https://hooks.example.com/oncall.\] ", done.stdout, re.M)
+    webhook = r"^cdk deploy --all -c alertWebhooks=\[.https://hooks.example.com/oncall.\] -c apiCidrs="
+    assert re.search(webhook, done.stdout, re.M)
 
 
 def test_deploy_with_an_email_runs_the_cdk_with_outputs_and_approval() -> None:
     done = fake("deploy", "ALERT_EMAIL=a@example.com")
     assert done.returncode == 0, done.stderr
     assert re.search(
-        r"^cdk deploy --all -c alertEmail=a@example.com +--require-approval broadening --outputs-file cdk-outputs.json",
+        r"^cdk deploy --all -c alertEmail=a@example.com -c apiCidrs=\S+ -c adminPrincipals=\S+ "
+        r"--require-approval broadening --outputs-file cdk-outputs.json$",
         done.stdout,
         re.M,
     ), done.stdout
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff"])
+def test_deploy_and_diff_give_the_deployer_the_api_and_kubectl_and_say_so(target: str) -> None:
+    done = fake(target, "ALERT_EMAIL=a@example.com", "DIFF_ARGS=--fail-on broadening")
+    assert done.returncode == 0, done.stderr
+    assert f'-c apiCidrs=["{CHECKIP_ADDRESS}/32"] -c adminPrincipals=["arn:aws:iam::123456789012:user/' in done.stdout
+    assert f"Kubernetes API endpoint: public for {CHECKIP_ADDRESS}/32, and private" in done.stderr
+    if target == "diff":
+        assert done.stdout.rstrip().endswith("--fail-on broadening")
+    # Empty variables: nothing added, a private endpoint and no AdminRole.
+    private = fake(
+        target, "ALERT_EMAIL=a@example.com", "API_CIDRS=", "ADMIN_PRINCIPALS=", "CHECKIP_URL=http://0.0.0.0:1/"
+    )
+    assert private.returncode == 0, private.stderr
+    assert "-c apiCidrs=[] -c adminPrincipals=[]" in private.stdout
 
 
 def test_deploy_with_a_bad_context_value_stops_before_the_cdk_naming_the_key() -> None:

@@ -134,7 +134,7 @@ def test_shutdown_timing_adds_up() -> None:
     # SIGKILL only after preStop + the service's whole drain.
     assert pod["terminationGracePeriodSeconds"] > t.pre_stop + t.drain_delay + t.drain_timeout
     # The load balancer lets go of the pod before its listener closes.
-    assert t.deregistration_delay <= t.pre_stop + t.drain_delay < pod["terminationGracePeriodSeconds"]
+    assert t.drain_timeout <= t.deregistration_delay < pod["terminationGracePeriodSeconds"]
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 

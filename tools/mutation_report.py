@@ -74,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-diffs", action="store_true", help="the counts only")
     args = parser.parse_args(argv)
-    by_module = results()
+    everything = results()
+    # A run of some modules only (make mutation MUTANTS=...) leaves the others' mutants not run.
+    by_module = {m: {n: s for n, s in st.items() if s != "not run"} for m, st in everything.items()}
+    by_module = {m: st for m, st in by_module.items() if st}
+    not_run = sum(len(st) for st in everything.values()) - sum(len(st) for st in by_module.values())
     if not by_module:
         print("no results under mutants/: run `make mutation` first", file=sys.stderr)
         return 2
     print("\n".join(table(by_module)))
+    if not_run:
+        print(f"({not_run} mutants of the other modules not run: make mutation without MUTANTS runs them all)")
     survivors = [name for statuses in by_module.values() for name, s in statuses.items() if s in ("survived", "other")]
     print(f"\n{len(survivors)} survivors (and mutants with another outcome)")
     if args.no_diffs:
