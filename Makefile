@@ -171,7 +171,7 @@ rollout-check: $(LOCAL_DEPS) ## Restart the deployment, probe the URL 5/s; repor
 MODE ?= alarm
 drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE=outage for a real 503 (bounded)
 	@since=$$(date +%s); $(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS) && \
-	  $(PY) -m tools.channels deliveries --since $$since $(CONTEXT) $(filter --region%,$(ARGS))
+	  $(PY) -m tools.channels deliveries --since $$since $(CONTEXT) $(ARGS)
 
 drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (from .drill-undo.json)
 	$(PY) -m tools.drill --undo $(ARGS)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -115,3 +116,42 @@ def test_a_bad_channel_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]
     assert tool.main(["check", "-c", 'alertChannels=[{"type": "irc", "secret": "x"}]']) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: context key 'alertChannels'[0] has type 'irc'") and err.count("\n") == 1
+
+
+def test_make_drill_reads_the_log_group_from_the_outputs_and_passes_when_every_channel_took_it(
+    aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    since = time.time() - 5
+    lines: list[str] = []
+    handler._cache.clear()
+    with provider_server("discord") as server:
+        channel = store("discord", server.secret)
+        for name in ("composite_alarm", "composite_recovery"):
+            handler.notify(
+                event(name),
+                settings([channel]),
+                lambda svc: boto3.client(svc),
+                deadline=time.monotonic() + 5,
+                log=lines.append,
+            )
+    _logged(lines, "/aws/lambda/hello-notifier-x")
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "HelloWorldHealth": {
+                    "AlertTopicArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+                    "ServiceDownAlarmName": "hello-service-down",
+                    "NotifierLogGroup": "/aws/lambda/hello-notifier-x",
+                }
+            }
+        )
+    )
+    context = json.dumps([{"type": "discord", "secret": channel.secret}])
+    code = tool.main(["deliveries", "--since", str(since), "--outputs", str(outputs), "-c", f"alertChannels={context}"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    assert out[1:] == [
+        f"ok    {channel.label}: hello-service-down ALARM delivered (attempts 1)",
+        f"ok    {channel.label}: hello-service-down OK delivered (attempts 1)",
+    ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,23 +111,21 @@ def check(config: AppConfig, region: str | None) -> int:
     return 1 if failed else 0
 
 
-def outputs(clients: Any) -> dict[str, str]:
-    """The health stack's outputs: cdk-outputs.json (make deploy writes it), else CloudFormation."""
-    if OUTPUTS.exists():
-        found = json.loads(OUTPUTS.read_text()).get(MONITORING_STACK_NAME)
-        if found:
-            return dict(found)
-    [stack] = clients("cloudformation").describe_stacks(StackName=MONITORING_STACK_NAME)["Stacks"]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def deliveries(config: AppConfig, region: str | None, since: float, bound: float) -> int:
+def deliveries(config: AppConfig, region: str | None, since: float, bound: float, path: Path = OUTPUTS) -> int:
     from notifier import report
 
     if not config.alert_channels:
         return 0
-    clients = _clients(region or config.home_region)
-    out = outputs(clients)
+    from tools import outputs
+
+    try:
+        out = outputs.from_file(path)
+        region = region or (out and outputs.region_of(out)) or config.home_region
+        clients = _clients(region)
+        out = out or outputs.from_cloudformation(clients("cloudformation"), region or "", "make drill")
+    except outputs.OutputsError as exc:
+        print(f"FAIL  alertChannels: {exc}")
+        return 1
     if "NotifierLogGroup" not in out:
         print(f"FAIL  alertChannels: the deployed {MONITORING_STACK_NAME} has no notifier: deploy with alertChannels")
         return 1
@@ -150,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("preview", "check", "deliveries"))
     parser.add_argument("--type", action="append", default=[], choices=alarm_plan.notifier.TYPES, dest="kinds")
     parser.add_argument("--region")
+    parser.add_argument("--outputs", type=Path, default=OUTPUTS, help="deliveries: default cdk-outputs.json")
     parser.add_argument("--since", type=float, help="deliveries: Unix time the drill started")
     parser.add_argument("--bound", type=float, default=120.0, help="deliveries: seconds to wait for the log lines")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.since is None:
         print("error: deliveries needs --since (the Unix time the drill started)", file=sys.stderr)
         return 2
-    return deliveries(config, args.region, args.since, args.bound)
+    return deliveries(config, args.region, args.since, args.bound, args.outputs)
 
 
 if __name__ == "__main__":
