@@ -134,6 +134,7 @@ def dead_letters(queue_url: str) -> list[dict[str, Any]]:
 
 
 def delivery_failures(channel: Channel) -> float:
+    """The notifier's DeliveryFailures for one channel."""
     answer = clients("cloudwatch").get_metric_statistics(
         Namespace=NAMESPACE,
         MetricName=DELIVERY_FAILURES,
@@ -242,6 +243,10 @@ def test_what_cannot_be_delivered_ends_in_the_queue_and_is_counted(failure: str,
     assert healthy.label not in record["responsePayload"]["errorMessage"]
     assert delivery_failures(broken) == 1
     assert delivery_failures(healthy) == 0
+    # The metric the notifier-failures alarm reads: DeliveryFailures without dimensions (moto sums
+    # every dimension set when asked for none, so its presence is read from ListMetrics).
+    listed = clients("cloudwatch").list_metrics(Namespace=NAMESPACE, MetricName=DELIVERY_FAILURES)["Metrics"]
+    assert [] in [m["Dimensions"] for m in listed]
 
 
 def event_payload_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -311,3 +316,31 @@ def test_a_url_python_refuses_fails_its_channel_without_printing_it(dlq: str) ->
     [record] = dead_letters(dlq)
     assert logs[0]["delivered"] is False and logs[0]["error"] == "could not send (InvalidURL)"
     assert "ret-token" not in json.dumps(logs) + json.dumps(record)
+
+
+def test_the_lambda_entry_reads_its_environment_and_keeps_to_its_remaining_time(
+    dlq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """handler.handler as Lambda calls it: settings from the environment cdk_app/notifier.py writes."""
+    with provider_server("googlechat") as server:
+        channel = store("googlechat", server.secret)
+        env = {
+            "NOTIFIER_CHANNELS": json.dumps([[channel.type, channel.secret]]),
+            "NOTIFIER_SERVICE": "hello",
+            "NOTIFIER_LOCATIONS": "[]",
+            "NOTIFIER_ALARMS": json.dumps([[AVAILABILITY, "down", "hello", "", 50]]),
+            "NOTIFIER_DASHBOARD_URL": DASHBOARD,
+            "NOTIFIER_RUNBOOK_URL": "",
+        }
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        handler._clients.clear()
+
+        class Context:
+            def get_remaining_time_in_millis(self) -> int:
+                return 30_000
+
+        assert handler.handler(event("metric_alarm"), Context()) == {"delivered": 1}
+        [received] = server.received
+    assert received.body["cardsV2"][0]["card"]["header"]["title"] == "🔴 hello is down"
+    handler._clients.clear()
