@@ -203,6 +203,7 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
+	$(PY) -m bench.notifier
 
 preflight: $(LOCAL_DEPS) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
 	@status=0; $(PY) -m tools.preflight $(CONTEXT) || status=$$?; \
