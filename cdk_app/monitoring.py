@@ -107,6 +107,7 @@ class Monitoring(Construct):
                 self,
                 "Notifier",
                 topic=self.topic,
+                key=self.key,
                 channels=view.alert_channels,
                 service=view.name_prefix,
                 locations=plan.locations,
@@ -238,7 +239,7 @@ class Monitoring(Construct):
     # --- the topic -------------------------------------------------------------------------
 
     def _topic(self, view: MonitoringView) -> sns.Topic:
-        key = kms.Key(
+        self.key = key = kms.Key(
             self,
             "AlertsKey",
             description="Encrypts the alert topic",

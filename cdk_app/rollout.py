@@ -36,8 +36,8 @@ READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # The controller re-reads target health this often while any gate is not True
 # (--targetgroupbinding-requeue-duration, default 15 s in v3.2.2 pkg/config/controller_config.go).
 CONTROLLER_REQUEUE = 15.0
-# Kubernetes' default Deployment spec.progressDeadlineSeconds: a rollout slower than this is
-# reported failed (the manifests leave it at the default).
+# Kubernetes' default Deployment spec.progressDeadlineSeconds: a rollout that makes no progress
+# (no new pod Ready) for this long is reported failed (the manifests leave it at the default).
 PROGRESS_DEADLINE = 600
 
 
@@ -122,7 +122,6 @@ def broken_bounds(
     shutdown: ShutdownTiming,
     deregistration_delay: float,
     grace_period: float,
-    replicas: int,
     registration: float,
     stop_propagation: float,
 ) -> list[str]:
@@ -149,7 +148,11 @@ def broken_bounds(
             f"terminationGracePeriodSeconds {grace_period:g} s does not cover preStop + drain delay + "
             f"drain timeout ({shutdown.accepting + shutdown.drain_timeout:g} s)"
         )
-    rollout = replicas * worst_pod_start(probes, health, registration=registration)
-    if rollout >= PROGRESS_DEADLINE:
-        broken.append(f"a rollout may take {rollout:g} s, past progressDeadlineSeconds ({PROGRESS_DEADLINE} s)")
+    # The deadline is for progress, and each new pod turning Ready is progress (Kubernetes'
+    # "Deployments", Progress Deadline Seconds): with maxSurge 1 one pod's start is one step.
+    step = worst_pod_start(probes, health, registration=registration)
+    if step >= PROGRESS_DEADLINE:
+        broken.append(
+            f"one new pod may take {step:g} s to be Ready, past progressDeadlineSeconds ({PROGRESS_DEADLINE} s)"
+        )
     return broken

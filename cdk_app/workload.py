@@ -111,7 +111,6 @@ class HelloWorkload(Construct):
             arm64=arm64,
             min_replicas=low,
             max_replicas=high,
-            replicas=low,
             load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
         # Three steps, in this order: the namespace (labelled for the readiness gate) and the

@@ -140,7 +140,8 @@ def test_shutdown_timing_adds_up() -> None:
 
 def test_replicas_spread_and_disruption_budget() -> None:
     spec = manifests.deployment(WORKLOAD)["spec"]
-    assert spec["replicas"] >= 2
+    assert "replicas" not in spec  # the autoscaler's: a deploy must not reset a scaled-out count
+    assert manifests.autoscaler(WORKLOAD)["spec"]["minReplicas"] >= 2
     keys = {c["topologyKey"] for c in spec["template"]["spec"]["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
     pdb = manifests.disruption_budget(WORKLOAD)
