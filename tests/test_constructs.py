@@ -95,3 +95,38 @@ def test_the_alarms_topic_and_dashboard_are_made_of_their_view_and_the_plan() ->
     )
     t.has_resource_properties("AWS::Logs::QueryDefinition", {"Name": "demo/failed-probes-by-reason"})
     t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "demo-health"})
+
+
+def test_the_cluster_is_made_of_its_view_alone() -> None:
+    from cdk_app.cluster import ClusterView, HelloCluster
+
+    stack = bare_stack()
+    view = ClusterView(
+        cluster_name="demo-cluster",
+        log_retention_days=7,
+        admin_principals=(),
+        api_cidrs=("203.0.113.0/24",),
+        availability_zones=(),
+        nat_gateways=1,
+        vpc_endpoints=False,
+        node_instance_type="t4g.medium",
+        node_arm64=True,
+        node_capacity_type="SPOT",
+        node_count=3,
+        node_max_count=5,
+    )
+    HelloCluster(stack, "Cluster", config=view)
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "AWS::EKS::Nodegroup",
+        {
+            "InstanceTypes": ["t4g.medium"],
+            "AmiType": Match.string_like_regexp("ARM_64"),
+            "CapacityType": "SPOT",
+            "ScalingConfig": {"DesiredSize": 3, "MinSize": 3, "MaxSize": 5},
+        },
+    )
+    t.has_resource_properties(
+        "AWS::EKS::Cluster",
+        {"Name": "demo-cluster", "ResourcesVpcConfig": Match.object_like({"PublicAccessCidrs": ["203.0.113.0/24"]})},
+    )
