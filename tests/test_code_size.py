@@ -22,7 +22,7 @@ KNOWN = {
     # Every context key's reading and validation, one place (STYLE.md: defaults and validation with the type).
     "cdk_app/config.py": 599,
     "cdk_app/cluster.py::HelloCluster.__init__": 73,
-    "cdk_app/notifier.py::Notifier.__init__": 105,
+    "cdk_app/notifier.py::Notifier.__init__": 105,  # grew in the merge of the notifier: to split
 }
 
 
