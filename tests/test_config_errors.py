@@ -14,6 +14,10 @@ from cdk_app.config import AppConfig, ConfigError
 from tests.infra import DEFAULTS
 
 TWO_REGIONS = json.dumps(["us-east-1", "eu-west-1"])
+EIGHT_REGIONS = [
+    "us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1", "ap-northeast-1", "sa-east-1",
+    "ca-central-1",
+]  # fmt: skip
 
 
 def from_context(**context: Any) -> AppConfig:
@@ -82,6 +86,30 @@ def refused(**context: Any) -> str:
             "a checker run needs 927 s to probe its last slot and publish it, more than Lambda's 900 s; allowed is a "
             "shorter schedule or a longer interval",
         ),
+        (
+            {"domainName": "not a name"},
+            "context key 'domainName'='not a name' is invalid: allowed is a DNS name like hello.example.com or ''",
+        ),
+        (
+            {"domainName": "hello.example.com", "hostedZoneId": "nope", "hostedZoneName": "example.com"},
+            "context key 'hostedZoneId'='nope' is invalid: allowed is a Route 53 zone ID like Z0123456789ABC or ''",
+        ),
+        (
+            {"domainName": "hello.example.com", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example..com"},
+            "context key 'hostedZoneName'='example..com' is invalid: allowed is the zone's DNS name like example.com "
+            "or ''",
+        ),
+        (
+            {"alertWebhooks": '["http://chat.example/hook"]'},
+            "context key 'alertWebhooks'='http://chat.example/hook' is invalid: allowed is a list of https:// URLs",
+        ),
+        (
+            # 8 regions, 4 must see a failure: 5 silent leave fewer, C(8, 5) groups of 5 heartbeats
+            {"checkerRegions": json.dumps(EIGHT_REGIONS), "checkerQuorum": "4"},
+            "context keys 'checkerRegions' (8 regions) and 'checkerQuorum' (4) are invalid together: the 'checkers "
+            "silent' alarm would name 280 heartbeat alarms, more than a composite alarm's 10240-character rule "
+            "holds; allowed is at most 6 regions, or a quorum closer to the number of regions",
+        ),
         ({"flavour": "x"}, "context key 'flavour' is unknown: the keys this app reads are in cdk.json"),
         ({"alertemail": "a@example.com"}, "context key 'alertemail' is unknown: did you mean 'alertEmail'?"),
     ],
@@ -96,6 +124,11 @@ def refused(**context: Any) -> str:
         "domain-outside-its-zone",
         "more-than-one-put-metric-data",
         "longer-than-lambda",
+        "domain-not-a-name",
+        "zone-id",
+        "zone-name",
+        "webhook-not-https",
+        "silent-rule-too-long",
         "unknown-key",
         "misspelled-key",
     ],
@@ -104,6 +137,13 @@ def test_a_refused_configuration_is_one_line_naming_the_key_the_value_and_what_i
     context: dict[str, Any], line: str
 ) -> None:
     assert refused(**context) == line
+
+
+def test_a_key_missing_from_cdk_json_is_named() -> None:
+    context = {k: v for k, v in DEFAULTS.items() if k != "nodeCount"}
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_context(context.get, keys=context)
+    assert str(error.value) == "context key 'nodeCount' is missing (its default belongs in cdk.json)"
 
 
 def test_a_checker_in_another_region_is_timed_with_its_slower_publish() -> None:
