@@ -391,9 +391,15 @@ def no_credentials(home: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("target", AWS_TARGETS)
 def test_without_credentials_aws_targets_stop_in_one_line_before_the_cdk(target: str, tmp_path: Path) -> None:
-    done = fake(target, *AWS_TARGETS[target], base=no_credentials(tmp_path))
+    # Python lists every module it imports on stderr: the check must come before any synth,
+    # which needs the CDK (aws_cdk and its runtime, jsii: ~10 s to import and start), however
+    # fast or loaded the machine (a bound on the wall clock failed at 5.2 s under load 15).
+    done = fake(target, *AWS_TARGETS[target], base={**no_credentials(tmp_path), "PYTHONPROFILEIMPORTTIME": "1"})
+    imported = [x.rsplit("|", 1)[-1].strip() for x in done.stderr.splitlines() if x.startswith("import time:")]
+    assert "cdk_app.config" in imported  # the check ran (it reads the configuration) and is listed
+    assert not {m for m in imported if m.split(".")[0] in ("aws_cdk", "jsii", "cdk_app.stacks")}, imported
     assert done.returncode == 2, done.stderr
-    [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith(("make: ***", "import time:"))]
     assert line.startswith("error: no AWS credentials found"), done.stderr
     assert "aws configure" in line and "aws sso login" in line and "make preflight" in line
     assert "cdk" not in done.stdout  # the fake CDK never ran: no synth before the one line
