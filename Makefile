@@ -145,6 +145,7 @@ scan: $(SCAN_STAMP) ## checkov: the workflows, the Dockerfile and secrets in eve
 	  --skip-download --compact --quiet --skip-path node_modules --skip-path '\.venv' --skip-path cdk.out --skip-path mutants
 
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
+	$(PY) -m tools.channels preview $(CONTEXT)
 	$(PY) -m tools.local $(ARGS)
 
 # Before anything big is installed or synthesized: the configuration, then the credentials (one
@@ -190,7 +191,8 @@ rollout-check: $(LOCAL_DEPS) ## Restart the deployment, probe the URL 5/s; repor
 # `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (docs/operations.md).
 MODE ?= alarm
 drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE=outage for a real 503 (bounded)
-	$(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS)
+	@since=$$(date +%s); $(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS) && \
+	  $(PY) -m tools.channels deliveries --since $$since $(CONTEXT) $(ARGS)
 
 drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (from .drill-undo.json)
 	$(PY) -m tools.drill --undo $(ARGS)
@@ -206,10 +208,11 @@ $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 MUTATION_WORKERS ?= 2
 # One module at a time: `make mutation MUTANTS="checker_lambda.probe.*"` (mutmut's names, globs
 # allowed) runs only those mutants and keeps what earlier runs in mutants/ found, so modules run
-# one after another add up to one report; without MUTANTS every run starts afresh.
+# one after another add up to one report; without MUTANTS every run starts afresh. mutmut copies
+# tests/ every run but a source file only once: tools/ (its pytest plugin) is copied again.
 MUTANTS ?=
 mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff (MUTANTS="checker_lambda.probe.*")
-	$(if $(MUTANTS),mkdir -p mutants,rm -rf mutants && mkdir mutants)
+	$(if $(MUTANTS),mkdir -p mutants && rm -rf mutants/tools,rm -rf mutants && mkdir mutants)
 	@echo "mutmut run $(MUTANTS) (tens of minutes on 2 cores; progress in mutants/run.log)"
 	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)') > mutants/run.log 2>&1 || \
 	  { tail -c 3000 mutants/run.log >&2; exit 1; }
@@ -222,9 +225,11 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
+	$(PY) -m bench.notifier
 
 preflight: $(LOCAL_DEPS) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
-	$(PY) -m tools.preflight $(CONTEXT)
+	@status=0; $(PY) -m tools.preflight $(CONTEXT) || status=$$?; \
+	  $(PY) -m tools.channels check $(CONTEXT) || status=$$((status ? status : 1)); exit $$status
 
 clean: ## Remove .venv, node_modules, cdk.out, cdk-outputs.json
 	rm -rf $(VENV) node_modules cdk.out cdk-outputs.json

@@ -72,6 +72,7 @@ class Monitoring(Construct):
                 self,
                 "Notifier",
                 topic=self.topic,
+                key=self.key,
                 channels=config.alert_channels,
                 service=config.name_prefix,
                 locations=plan.locations,
@@ -195,7 +196,7 @@ class Monitoring(Construct):
     # --- the topic -------------------------------------------------------------------------
 
     def _topic(self, config: AppConfig) -> sns.Topic:
-        key = kms.Key(
+        self.key = key = kms.Key(
             self,
             "AlertsKey",
             description="Encrypts the alert topic",

@@ -19,6 +19,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, Duration, ILocalBundling, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
@@ -31,7 +32,6 @@ from cdk_app import nag
 from cdk_app.checker import IGNORE, RUNTIME
 from cdk_app.config import ConfigError
 from cdk_app.logs import retained_logs
-from checker_lambda import contract as checker
 from notifier import contract
 from notifier.contract import Channel
 
@@ -83,36 +83,6 @@ def secret_arns(stack: Stack, channel: Channel) -> tuple[str, str]:
     )
 
 
-def catalog(plan: ap.Plan) -> list[tuple[str, str, str, str, int]]:
-    """What each alarm whose notification the notifier can receive means, from the alarm plan:
-    (plan id, verdict, target, location, window seconds). Alarms with actions, and the members of
-    a composite with actions whose members mean different things (service-down: a composite
-    speaks for the child that triggered it); no more, as Lambda's environment holds 4 KB."""
-    with_actions = [a for a in plan.alarms if a.actions]
-    mixed = [
-        a for a in with_actions if isinstance(a, ap.Composite) and len({plan[m].verdict for m in a.rule.members()}) > 1
-    ]
-    wanted = {a.id for a in with_actions} | {m for a in mixed for m in a.rule.members()}
-
-    def dims(a: ap.Alarm | ap.Composite, name: str) -> set[str]:
-        if isinstance(a, ap.Composite):
-            return set().union(*(dims(plan[m], name) for m in a.rule.members()))
-        return {m.dims[name] for m in a.metrics() if name in m.dims}
-
-    def window(a: ap.Alarm | ap.Composite) -> int:
-        if isinstance(a, ap.Composite):
-            return max(window(plan[m]) for m in a.rule.members())
-        return a.periods * a.metric.period
-
-    rows = []
-    for a in plan.alarms:
-        if a.id in wanted:
-            targets, locations = dims(a, checker.TARGET), dims(a, checker.LOCATION)
-            one = lambda values: next(iter(values)) if len(values) == 1 else ""  # noqa: E731
-            rows.append((a.id, a.verdict.value, one(targets), one(locations), window(a)))
-    return rows
-
-
 class Notifier(Construct):
     def __init__(
         self,
@@ -120,6 +90,7 @@ class Notifier(Construct):
         id: str,
         *,
         topic: sns.ITopic,
+        key: kms.IKey,
         channels: Sequence[Channel],
         service: str,
         locations: Sequence[str],
@@ -130,12 +101,27 @@ class Notifier(Construct):
         stack = Stack.of(self)
         self.log_group = retained_logs(self, "Logs", log_retention_days)
         # What it could not deliver, and what SNS could not hand it: kept 14 days (SQS's longest).
+        # Encrypted with the topic's key: SNS sends to an encrypted dead-letter queue only under a
+        # customer-managed key whose policy lets SNS use it (SNS Developer Guide, "Amazon SNS
+        # dead-letter queues"); the function's sends are granted by its on-failure destination.
         self.queue = sqs.Queue(
             self,
             "Undelivered",
             retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
             enforce_ssl=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                # This account's topics in this region: the topic's own ARN would be a cycle (it uses this key).
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sns:{stack.region}:{stack.account}:*"}
+                },
+            )
         )
         nag.acknowledge(
             self.queue, "SQS3", "This queue is the dead-letter queue (of the subscription and the notifier)."
@@ -176,6 +162,12 @@ class Notifier(Construct):
             "to the notifier's namespace); kms:Decrypt is only through Secrets Manager or SSM (kms:ViaService), "
             "for secrets under a customer-managed key.",
         )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            nag.acknowledge(
+                self.role,
+                f"IAM5[Action::{action}]",
+                "aws-cdk-lib's grant to send to the KMS-encrypted queue (its on-failure destination), on that one key.",
+            )
         for channel in channels:
             if channel.parameter is None:
                 nag.acknowledge(
@@ -215,7 +207,7 @@ class Notifier(Construct):
     def describe(self, plan: ap.Plan, alarms: Mapping[str, cw.IAlarm], dashboard_url: str) -> None:
         """Tells the function what each alarm means (by its name, known at deploy) and the dashboard."""
         # A fixed name as itself: a Ref would make the function depend on the alarms that watch it.
-        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in catalog(plan)]
+        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in ap.catalog(plan)]
         stack = Stack.of(self)
         self.environment[contract.ENV_ALARMS] = stack.to_json_string(rows)
         self.environment[contract.ENV_DASHBOARD] = dashboard_url

@@ -112,7 +112,10 @@ def send_all(
             request = build()
         except Exception as exc:  # noqa: BLE001 - one channel's bad secret must not stop the others
             return Outcome(channel, False, 0, None, _describe(exc))
-        return send(channel, request, deadline=deadline, clock=clock)
+        try:
+            return send(channel, request, deadline=deadline, clock=clock)
+        except Exception as exc:  # noqa: BLE001 - e.g. http.client.InvalidURL, whose message is the URL
+            return Outcome(channel, False, 1, None, f"could not send ({type(exc).__name__})")
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="channel")
     futures = [pool.submit(run, channel, build) for channel, build in jobs]

@@ -80,6 +80,7 @@ def _plain(subject: str, raw: str, ctx: Context) -> Page:
 
     return Page(
         verdict=Verdict.DEGRADED,
+        headline=f"Message on the alert topic: {subject or 'no subject'}",
         service=ctx.service,
         target="",
         alarm=subject or "message",

@@ -46,6 +46,8 @@ class Page:
     dashboard: str = ""
     runbook: str = ""
     was: Verdict | None = None  # what a recovery recovers from
+    headline: str = ""  # instead of the verdict's title: a message that is not an alarm's
+    counts_missing: str = ""  # why there are no failure counts, when they could not be read
 
     @property
     def key(self) -> str:
@@ -58,6 +60,8 @@ class Page:
 
     @property
     def title(self) -> str:
+        if self.headline:
+            return self.headline
         what = self.target or self.service
         if self.verdict is Verdict.RECOVERED:
             return f"{what} recovered" + (f" (was {self.was.value})" if self.was else "")
@@ -80,6 +84,8 @@ class Page:
             facts.append(("Locations", ", ".join(self.locations)))
         if self.failures:
             facts.append(("Latest failures", ", ".join(f"{r} ×{n}" for r, n in self.failures)))
+        elif self.counts_missing:
+            facts.append(("Latest failures", self.counts_missing))
         facts.append(("Alarm", f"{self.alarm} ({self.state})"))
         return facts
 
@@ -157,15 +163,22 @@ def page(n: Notification, ctx: Context) -> Page:
     location = entry.location or dict(n.dimensions).get(checker.LOCATION, "")
     locations: tuple[str, ...] = (location,) if location else ()
     failures: tuple[tuple[str, int], ...] = ()
+    missing = ""
     if target and ctx.cloudwatch is not None:
         window = n.window or entry.window or DEFAULT_WINDOW
-        seen, failures = failure_counts(
-            ctx.cloudwatch,
-            target=target,
-            locations=(location,) if location else ctx.locations,
-            end=n.changed,
-            window=window,
-        )
+        try:
+            seen, failures = failure_counts(
+                ctx.cloudwatch,
+                target=target,
+                locations=(location,) if location else ctx.locations,
+                end=n.changed,
+                window=window,
+            )
+        except Exception as exc:  # noqa: BLE001 - the page goes out without its counts, saying why
+            seen, missing = (
+                (),
+                f"not read ({getattr(exc, 'response', {}).get('Error', {}).get('Code') or type(exc).__name__})",
+            )
         locations = seen or locations
     recovered = n.state == "OK"
     return Page(
@@ -182,4 +195,5 @@ def page(n: Notification, ctx: Context) -> Page:
         failures=failures,
         dashboard=ctx.dashboard,
         runbook=ctx.runbook,
+        counts_missing=missing,
     )

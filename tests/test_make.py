@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -414,15 +413,13 @@ def no_credentials(home: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("target", AWS_TARGETS)
 def test_without_credentials_aws_targets_stop_in_one_line_before_the_cdk(target: str, tmp_path: Path) -> None:
-    started = time.monotonic()
     done = fake(target, *AWS_TARGETS[target], base=no_credentials(tmp_path))
-    took = time.monotonic() - started
     assert done.returncode == 2, done.stderr
     [line] = [x for x in done.stderr.splitlines() if not x.startswith("make: ***")]
     assert line.startswith("error: no AWS credentials found"), done.stderr
     assert "aws configure" in line and "aws sso login" in line and "make preflight" in line
-    assert "cdk" not in done.stdout
-    assert took < 5, f"{took:.1f} s: the check must come before any synth (~10 s)"
+    assert "cdk" not in done.stdout  # the fake CDK never ran: no synth before the one line
+    # How fast that is (about 1 s warm) is measured, not asserted: docs/benchmarks.md.
 
 
 @pytest.mark.parametrize("target", AWS_TARGETS)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from cdk_app import alarm_plan
+from cdk_app.alarm_plan import catalog
 from cdk_app.config import MONITORING_STACK_NAME, AppConfig, ConfigError
-from cdk_app.notifier import catalog
 from notifier.contract import Verdict
 from tests.infra import DEFAULTS, as_json, assembly, stack_templates, synthesize
 
@@ -81,7 +81,10 @@ def test_the_notifier_reads_exactly_the_named_secrets(t: dict[str, Any]) -> None
     _, props = notifier_function(t)
     role = props["Role"]["Fn::GetAtt"][0]
     reads = {}
+    [key] = [k for k, v in t["Resources"].items() if v["Type"] == "AWS::KMS::Key"]
     for s in statements(t, role):
+        if s["Resource"] == {"Fn::GetAtt": [key, "Arn"]}:
+            continue  # the queue's key, for its on-failure destination (test_what_is_not_delivered_...)
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         for a in actions:
             if a.startswith(("secretsmanager:", "ssm:", "kms:")):
@@ -113,8 +116,23 @@ def test_what_is_not_delivered_goes_to_the_queue(t: dict[str, Any]) -> None:
     [allow] = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert allow["Principal"] == {"Service": "sns.amazonaws.com"} and allow["Resource"] == q
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": topic(t)}
+    # Encrypted with the topic's key, which lets SNS (from this topic) use it.
     _, props_q = one(t, "AWS::SQS::Queue")
-    assert props_q["SqsManagedSseEnabled"] is True
+    [key] = [k for k, v in t["Resources"].items() if v["Type"] == "AWS::KMS::Key"]
+    assert props_q["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    _, topic_props = one(t, "AWS::SNS::Topic")
+    assert topic_props["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    [sns_use] = [
+        s
+        for s in t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "sns.amazonaws.com"}
+    ]
+    assert set(sns_use["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    source = json.dumps(sns_use["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":sns:" in source and "AWS::AccountId" in source and "AWS::Region" in source
+    # ... and the function may encrypt what it sends there.
+    kms_actions = [s for s in statements(t, role) if "kms:GenerateDataKey" in json.dumps(s["Action"])]
+    assert any(s["Resource"] == {"Fn::GetAtt": [key, "Arn"]} for s in kms_actions)
 
 
 def test_the_queue_and_the_notifier_failures_email_through_the_topic(t: dict[str, Any]) -> None:
