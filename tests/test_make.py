@@ -180,6 +180,28 @@ def test_bootstrap_gives_the_execution_role_the_repositorys_policy_and_turns_on_
     assert "--cloudformation-execution-policies arn:aws:iam::aws:policy/AdministratorAccess" in chosen.stdout
 
 
+def test_synth_never_asks_for_the_address_it_stays_offline() -> None:
+    done = fake("synth", "CHECKIP_URL=http://127.0.0.1:9/nothing-listens")  # a lookup would fail the target
+    assert done.returncode == 0, done.stderr
+    assert "apiCidrs" not in done.stdout and "--fill" not in make("-n", "synth").stdout
+
+
+def test_install_deploy_installs_only_the_hashed_deploy_lock_and_the_cli_without_scripts(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"  # a fresh machine: what would the deploy workflow's install run?
+    done = make("-n", "install-deploy", f"VENV={venv}", f"PYTHON={sys.executable}")
+    assert done.returncode == 0, done.stderr
+    pip = [line for line in done.stdout.splitlines() if "pip install" in line]
+    assert pip == [
+        f"{venv}/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps "
+        "-r requirements-deploy.lock"
+    ], done.stdout
+    assert "ci --ignore-scripts" in done.stdout and "requirements-dev.txt" not in done.stdout
+    # And deploy's own prerequisites under INSTALL=deploy: the same, nothing more.
+    deploy = make("-n", "deploy", "INSTALL=deploy", f"VENV={venv}", f"PYTHON={sys.executable}")
+    assert "requirements-deploy.lock" in deploy.stdout and "requirements-dev.txt" not in deploy.stdout
+    assert "requirements-local.txt" not in deploy.stdout
+
+
 def answer(reply: str) -> subprocess.CompletedProcess[str]:
     """`make destroy` on a terminal, answering `reply` to its question."""
     leader, follower = pty.openpty()
