@@ -155,3 +155,19 @@ def test_make_drill_reads_the_log_group_from_the_outputs_and_passes_when_every_c
         f"ok    {channel.label}: hello-service-down ALARM delivered (attempts 1)",
         f"ok    {channel.label}: hello-service-down OK delivered (attempts 1)",
     ]
+
+
+def test_the_drills_own_options_pass_through(capsys: pytest.CaptureFixture[str]) -> None:
+    """make drill gives this tool its ARGS whole: options of the drill's are not an error."""
+    assert tool.main(["deliveries", "--since", "0", "--max-seconds", "30", "--mode", "alarm"]) == 0
+
+
+def test_deploying_channels_without_email_warns_that_nobody_would_be_emailed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tools.deploy_check import check
+
+    check(["-c", f"alertChannels={json.dumps([SLACK])}"])
+    assert capsys.readouterr().err.startswith("warning: alertChannels without alertEmail")
+    check(["-c", f"alertChannels={json.dumps([SLACK])}", "-c", "alertEmail=oncall@example.com"])
+    assert capsys.readouterr().err == ""

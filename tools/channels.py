@@ -150,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", type=Path, default=OUTPUTS, help="deliveries: default cdk-outputs.json")
     parser.add_argument("--since", type=float, help="deliveries: Unix time the drill started")
     parser.add_argument("--bound", type=float, default=120.0, help="deliveries: seconds to wait for the log lines")
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="as cdk -c")
+    # The drill's other options (make drill passes its ARGS here too) are not this tool's.
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        config = read_config(rest, need_alerts=False)
+        config = read_config([a for pair in args.context for a in ("-c", pair)], need_alerts=False)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
