@@ -1,4 +1,5 @@
 # The Hello World service image. Built by `cdk deploy` as a CDK Docker image asset.
+#checkov:skip=CKV_DOCKER_2:Kubernetes ignores a HEALTHCHECK; the pod's startup, liveness (/livez) and readiness (/readyz) probes do that (cdk_app/manifests.py)
 # The base pinned by digest (the tag's multi-platform index): where it was read, and what is
 # unverified, in tests/data/upstream.json ("base_image"). Dependabot proposes new digests.
 FROM python:3.13.9-slim-bookworm@sha256:e05bf925725f95d288124c1fcf276078b87556bf378c9e5458589b5cc5b32245

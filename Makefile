@@ -61,7 +61,7 @@ FILL_ACCESS = filled=$$($(PY) -m tools.deploy_check --fill --api-cidrs "$(API_CI
 
 # Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
 CHECKS := check-deploy check-diff check-bootstrap check-destroy
-.PHONY: $(CHECKS) help install install-deploy lock sbom audit test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo rollout-check bench mutation clean
+.PHONY: $(CHECKS) help install install-deploy lock sbom audit scan test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo rollout-check bench mutation clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
@@ -129,6 +129,19 @@ sbom: $(STAMP) ## CycloneDX SBOM of the image's Python packages into sbom.cdx.js
 audit: $(STAMP) ## Known vulnerabilities in the image's and the deploy's locked packages (pip-audit; needs pypi.org)
 	$(VENV)/bin/pip-audit --strict --require-hashes --disable-pip -r service/requirements.lock -r requirements-deploy.lock
 
+# checkov's GitHub Actions, Dockerfile and secrets checks; accepted findings are skipped where they
+# are, each with its reason (docs/security.md). No download from Prisma Cloud (--skip-download).
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements-scan.txt | cksum | cut -d' ' -f1)
+$(SCAN_STAMP): requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	rm -f $(SCAN_VENV)/.installed-* && touch $@
+
+scan: $(SCAN_STAMP) ## checkov: the workflows, the Dockerfile and secrets in every file (own venv, .venv-scan)
+	$(SCAN_VENV)/bin/checkov --directory . --framework github_actions dockerfile secrets --enable-secret-scan-all-files \
+	  --skip-download --compact --quiet --skip-path node_modules --skip-path '\.venv' --skip-path cdk.out --skip-path mutants
+
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
 	$(PY) -m tools.channels preview $(CONTEXT)
 	$(PY) -m tools.local $(ARGS)
@@ -139,8 +152,14 @@ local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS=
 $(CHECKS): check-%: $(CHECK_DEPS)
 	@$(PY) -m tools.deploy_check --target $* $(CDK_CONTEXT)
 
+# The CDK's CloudFormation execution role gets tools/execution-policy.json, not AdministratorAccess
+# (`EXECUTION_POLICY=arn:...` to give another; docs/security.md says how to widen it), and ECR
+# scans the images pushed to the cluster's region (tools/bootstrap.py).
+EXECUTION_POLICY ?=
 bootstrap: check-bootstrap install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
-	$(CDK) bootstrap $(CDK_CONTEXT)
+	@policy="$(EXECUTION_POLICY)"; [ -n "$$policy" ] || policy=$$($(PY) -m tools.bootstrap --policy) || exit 2; \
+	set -x; $(CDK) bootstrap --cloudformation-execution-policies "$$policy" $(CDK_CONTEXT)
+	$(PY) -m tools.bootstrap --scan-on-push $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
@@ -187,10 +206,11 @@ $(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
 MUTATION_WORKERS ?= 2
 # One module at a time: `make mutation MUTANTS="checker_lambda.probe.*"` (mutmut's names, globs
 # allowed) runs only those mutants and keeps what earlier runs in mutants/ found, so modules run
-# one after another add up to one report; without MUTANTS every run starts afresh.
+# one after another add up to one report; without MUTANTS every run starts afresh. mutmut copies
+# tests/ every run but a source file only once: tools/ (its pytest plugin) is copied again.
 MUTANTS ?=
 mutation: $(MUTATION_STAMP) ## Mutation testing: killed, survived, timed out per module, each survivor's diff (MUTANTS="checker_lambda.probe.*")
-	$(if $(MUTANTS),mkdir -p mutants,rm -rf mutants && mkdir mutants)
+	$(if $(MUTANTS),mkdir -p mutants && rm -rf mutants/tools,rm -rf mutants && mkdir mutants)
 	@echo "mutmut run $(MUTANTS) (tens of minutes on 2 cores; progress in mutants/run.log)"
 	$(WITH_NODE) $(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)') > mutants/run.log 2>&1 || \
 	  { tail -c 3000 mutants/run.log >&2; exit 1; }

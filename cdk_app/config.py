@@ -120,7 +120,8 @@ COMPOSITE_RULE_MAX_CHARS = 10_240  # PutCompositeAlarm AlarmRule maximum length
 COMPOSITE_CHARS_PER_ALARM = 150  # a term with a realistic alarm ARN (~130 characters) and its operator
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
-# The Kubernetes API's public endpoint: at most this many CIDRs (EKS's quota for publicAccessCidrs).
+# The Kubernetes API's public endpoint: at most this many CIDRs (EKS's per-cluster limit on public
+# access CIDRs as we know it; not verified here: a lower real limit fails at deploy, not at synth).
 MAX_API_CIDRS = 40
 WORLD = "0.0.0.0/0"
 # An IAM user's or role's ARN; `*` and `?` match as in an ArnLike condition (docs/security.md).

@@ -8,6 +8,7 @@ TargetGroupBinding. docs/decisions.md says why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -22,17 +23,41 @@ from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from cdk_app import manifests, nag, rollout
-from cdk_app.config import AppConfig
 from service import settings as svc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The HTTPS listener's name, and the Route 53 zone its certificate is validated and its
+    record published in."""
+
+    name: str
+    zone_id: str
+    zone_name: str
+
+
 class HelloWorkload(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+    """The service on the cluster behind its load balancer: `arm64` images for the nodes,
+    `namespace`, `min_replicas`..`max_replicas` pods, HTTPS on `domain` when given."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: eks.Cluster,
+        vpc: ec2.IVpc,
+        arm64: bool,
+        namespace: str,
+        min_replicas: int,
+        max_replicas: int,
+        domain: Domain | None,
+    ) -> None:
         super().__init__(scope, id)
         kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
-        self._manifests(kube, vpc, config)
+        self._manifests(kube, vpc, arm64=arm64, namespace=namespace, replicas=(min_replicas, max_replicas))
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "LoadBalancer",
@@ -51,7 +76,7 @@ class HelloWorkload(Construct):
         )
         self.target_group = self._target_group(vpc)
         self._only_to_the_pods(cluster)
-        self.url = self._listeners(config)
+        self.url = self._listeners(domain)
         nag.acknowledge(
             self.load_balancer.connections.security_groups[0],
             "EC23",
@@ -66,7 +91,9 @@ class HelloWorkload(Construct):
 
         self.binding = self._bind(kube, cluster)
 
-    def _manifests(self, kube: eks.ICluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+    def _manifests(
+        self, kube: eks.ICluster, vpc: ec2.IVpc, *, arm64: bool, namespace: str, replicas: tuple[int, int]
+    ) -> None:
         """The image, and the manifests that run it (the binding comes between them: _bind)."""
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
         # bootstrap ECR repository under a content-hash tag (immutable, never `latest`).
@@ -74,16 +101,16 @@ class HelloWorkload(Construct):
             self,
             "Image",
             directory=str(REPO_ROOT),
-            platform=ecr_assets.Platform.LINUX_ARM64 if config.node_arm64 else ecr_assets.Platform.LINUX_AMD64,
+            platform=ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64,
         )
         public = vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC)
+        low, high = replicas
         self.workload = manifests.Workload(
-            namespace=config.namespace,
+            namespace=namespace,
             image=self.image.image_uri,
-            arm64=config.node_arm64,
-            min_replicas=config.pod_min_replicas,
-            max_replicas=config.pod_max_replicas,
-            replicas=config.pod_min_replicas,
+            arm64=arm64,
+            min_replicas=low,
+            max_replicas=high,
             load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
         # Three steps, in this order: the namespace (labelled for the readiness gate) and the
@@ -181,13 +208,13 @@ class HelloWorkload(Construct):
             ],
         )
 
-    def _listeners(self, config: AppConfig) -> str:
-        if not config.https:
+    def _listeners(self, https: Domain | None) -> str:
+        if https is None:
             self.load_balancer.add_listener("Http", port=80, open=True, default_target_groups=[self.target_group])
             return f"http://{self.load_balancer.load_balancer_dns_name}{svc.HELLO_PATH}"
-        domain = cast(str, config.domain_name)
+        domain = https.name
         zone = route53.HostedZone.from_hosted_zone_attributes(
-            self, "Zone", hosted_zone_id=cast(str, config.hosted_zone_id), zone_name=cast(str, config.hosted_zone_name)
+            self, "Zone", hosted_zone_id=https.zone_id, zone_name=https.zone_name
         )
         certificate = acm.Certificate(
             self, "Certificate", domain_name=domain, validation=acm.CertificateValidation.from_dns(zone)

@@ -68,8 +68,10 @@ def metric_data(
 class CloudWatchPublisher:
     """Publishes one invocation's results with a single PutMetricData call.
 
-    Errors propagate: a checker that cannot report must fail loudly (the Lambda's Errors
-    metric and the missing-data-as-breaching availability alarm both see it).
+    Errors propagate: a checker that cannot report must fail loudly. Its Errors alarm sees the
+    failed invocation (from another region, the CheckerErrors count the handler sends home), and
+    the heartbeat alarm, which treats missing data as breaching, sees the silence; the
+    availability alarm ignores missing data (cdk_app/alarm_plan.py).
     """
 
     def __init__(

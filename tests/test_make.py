@@ -171,6 +171,16 @@ def test_deploy_with_something_else_than_context_options_in_CONTEXT_is_a_usage_e
     assert "cdk deploy" not in done.stdout
 
 
+def test_bootstrap_gives_the_execution_role_the_repositorys_policy_and_turns_on_image_scans() -> None:
+    done = fake("bootstrap")
+    assert done.returncode == 0, done.stderr
+    arn = "arn:aws:iam::123456789012:policy/HelloWorldEksCdkExecution"
+    assert re.search(rf"^cdk bootstrap --cloudformation-execution-policies {arn}$", done.stdout, re.M), done.stdout
+    assert "from execution-policy.json" in done.stderr and "ECR in eu-west-1: " in done.stderr
+    chosen = fake("bootstrap", "EXECUTION_POLICY=arn:aws:iam::aws:policy/AdministratorAccess")
+    assert "--cloudformation-execution-policies arn:aws:iam::aws:policy/AdministratorAccess" in chosen.stdout
+
+
 def answer(reply: str) -> subprocess.CompletedProcess[str]:
     """`make destroy` on a terminal, answering `reply` to its question."""
     leader, follower = pty.openpty()

@@ -136,6 +136,20 @@ def test_certificate_expiring_soon_is_reported(tmp_path: Path) -> None:
     assert result.ok and result.cert_days_remaining is not None and 2 < result.cert_days_remaining <= 3
 
 
+def test_certificate_days_are_counted_from_the_probes_clock_to_the_hundredth(tmp_path: Path) -> None:
+    """89.996 days left is reported as 90.0 (a day of 86,400 s, two decimals): a day one second
+    longer makes it 89.99, three decimals 89.996, none an integer."""
+    from cryptography import x509
+
+    cert, key = make_certificate(tmp_path, days=90)
+    expires = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc.timestamp()
+    prober = Prober(ssl_context=ssl.create_default_context(cafile=str(cert)), wall_clock=lambda: expires - 7_775_654.4)
+    with http_peer("ok", tls=server_tls(cert, key)) as url:
+        result = prober.probe(target(url))
+    assert result.ok, result.detail
+    assert result.cert_days_remaining == 90.0 and isinstance(result.cert_days_remaining, float)
+
+
 def test_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path, days=90)
     with http_peer("ok", tls=server_tls(cert, key)) as url:
@@ -518,9 +532,24 @@ def test_a_name_whose_addresses_fail_differently_is_a_connect_failure(kinds: tup
         assert result.phases["total"] / 1000 >= SHORT - 0.05, result.phases
 
 
-def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout() -> None:
+# The clock's readings before each phase's check of the time left: the start, then per phase done
+# its own check and its lap.
+@pytest.mark.parametrize(("phase", "readings"), [("dns", 1), ("connect", 3), ("tls", 5)])
+def test_a_deadline_reached_exactly_before_a_phase_is_a_timeout_naming_it(phase: str, readings: int) -> None:
     """Time left of exactly 0 is no time: given to a socket as its timeout, 0 would make the
     next call non-blocking instead (a clock that jumps to the deadline, as a paused Lambda's can)."""
-    times = iter([0.0])  # the start; every later reading is the deadline itself
-    result = Prober(clock=lambda: next(times, 0.5)).probe(target("http://127.0.0.1:1/hello", timeout=0.5))
-    assert verdict(result) == (False, Reason.TIMEOUT, None, "deadline passed before dns")
+    times = iter([0.0] * readings)  # every later reading is the deadline itself
+    with raw_peers.raw_peer(raw_peers.silent) as port:  # connects, then says nothing
+        url = f"{'https' if phase == 'tls' else 'http'}://127.0.0.1:{port}/hello"
+        result = Prober(clock=lambda: next(times, 0.5)).probe(target(url, timeout=0.5))
+    assert verdict(result) == (False, Reason.TIMEOUT, None, f"deadline passed before {phase}")
+
+
+def test_a_host_name_tls_cannot_encode_is_a_tls_failure_not_a_crash() -> None:
+    """A name with an empty label resolves here (the resolver is the probe's collaborator), but
+    the TLS layer refuses it as a server name before any handshake."""
+    with raw_peers.raw_peer(raw_peers.silent) as port:
+        prober = Prober(resolver=lambda host, p, timeout: [(socket.AF_INET, ("127.0.0.1", port))])
+        result = prober.probe(target(f"https://.example:{port}/hello", timeout=DEADLINE))
+    assert verdict(result)[:3] == (False, Reason.TLS, None)
+    assert result.detail.startswith("tls: 'idna' codec can't encode"), result.detail

@@ -111,7 +111,7 @@ def template_timing() -> dict[str, Any]:
         ),
         "deregistration_delay": float(attributes["deregistration_delay.timeout_seconds"]),
         "grace_period": pod["terminationGracePeriodSeconds"],
-        "replicas": deployment["spec"]["replicas"],
+        "replicas": next(iter(_objects("HorizontalPodAutoscaler")))["spec"]["minReplicas"],
         "strategy": deployment["spec"]["strategy"],
         "health_path": props["HealthCheckPath"],
     }
@@ -126,7 +126,7 @@ def test_the_template_holds_the_timing_contract() -> None:
 
 def _bounds(**change: Any) -> list[str]:
     t = template_timing()
-    values = {k: t[k] for k in ("probes", "health", "shutdown", "deregistration_delay", "grace_period", "replicas")}
+    values = {k: t[k] for k in ("probes", "health", "shutdown", "deregistration_delay", "grace_period")}
     return rollout.broken_bounds(
         **(values | change), registration=REGISTRATION, stop_propagation=REGISTRATION + PROPAGATION
     )
@@ -136,14 +136,20 @@ def test_the_rollout_bounds_hold_on_the_template() -> None:
     assert _bounds() == []
 
 
+def test_the_bounds_hold_at_their_edges() -> None:
+    t = rollout.TIMING
+    assert _bounds(deregistration_delay=t.accepting + t.drain_timeout) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout + 1) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout) != []
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [
         ({"shutdown": dataclasses.replace(rollout.TIMING, pre_stop=2)}, "listener accepts for only"),
-        ({"deregistration_delay": 5.0}, "ends before an in-flight request"),
-        ({"deregistration_delay": 30.0}, "before its deregistration delay ends"),
+        ({"deregistration_delay": rollout.TIMING.accepting + rollout.TIMING.drain_timeout - 1}, "in-flight"),
         ({"grace_period": 25}, "terminationGracePeriodSeconds"),
-        ({"replicas": 10}, "progressDeadlineSeconds"),
+        ({"health": dataclasses.replace(rollout.HEALTH_CHECK, healthy_threshold=10, interval=60)}, "progressDeadline"),
     ],
 )
 def test_each_rollout_bound_can_break(change: dict[str, Any], says: str) -> None:

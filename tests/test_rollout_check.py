@@ -62,7 +62,9 @@ def test_a_clean_rollout_behind_the_readiness_gate_loses_no_request(
     assert code == 0, out
     assert "rollout finished after" in out and ", 0 failed" in out
     assert "target of hello-new-0 healthy " in out and "target of hello-new-1 healthy " in out
-    assert "no readiness gate" not in out
+    assert "no readiness gate" not in out  # the old pods, which have none, are not the rollout's
+    seconds = [float(line.split(" healthy ")[1].split()[0]) for line in out.splitlines() if "target of" in line]
+    assert len(seconds) == 2 and all(1 <= s <= 60 for s in seconds), out  # creation to gate, on one clock
     sent = int(out.rsplit("\n", 2)[-2].split()[0])
     assert sent >= 5 * 3  # about 5 a second over the rollout (>= 3 s) and the settling
     assert [p.state for p in cluster.pods if p.name.startswith("hello-old")] == ["gone", "gone"]

@@ -9,8 +9,10 @@ mutant's verdict wrong, and this plugin handles both:
   that calls into jsii (itself, through a fixture, or through tests/infra.py's cached synths);
   in a fork each such test is reported skipped. Running it in a process of its own instead (a
   new jsii and a new synth) took about a minute a test on 2 cores: too slow for every mutant.
-- functools caches filled by the first run hold what the unmutated code computed: a fork clears
-  every cache in the project's modules before its tests run.
+- functools caches filled by the first run hold what the unmutated code computed, and paths into
+  that run's temporary directory, which a later pytest session on the machine may delete: every
+  session (the clean run after the first, and each fork) clears every cache in the project's
+  modules before its tests run.
 """
 
 from __future__ import annotations
@@ -91,8 +93,6 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not _forked():
-        return
     for name, module in list(sys.modules.items()):
         if module is None or name.split(".")[0] not in _PACKAGES:
             continue

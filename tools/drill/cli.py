@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
             raise DrillError(NO_CREDENTIALS)
         return undo(lambda region: session.client("elbv2", region_name=region, config=config), args.undo_file)
 
-    from tools.preflight import parse_context, read_config
+    from tools.preflight.sources import parse_context, read_config
 
     app = read_config(parse_context(args.context))
     outputs = from_file(args.outputs)

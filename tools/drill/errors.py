@@ -19,7 +19,7 @@ def one_line(exc: BaseException) -> str:
     """An AWS error in one line, naming the permission when one was denied."""
     from botocore.exceptions import ClientError
 
-    from tools.preflight import explain
+    from tools.preflight.results import explain
 
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
