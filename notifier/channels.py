@@ -39,7 +39,7 @@ class Destination:
 @dataclass(frozen=True)
 class Request:
     url: str = field(repr=False)  # a webhook URL is a secret
-    body: bytes
+    body: bytes = field(repr=False)  # and so is a routing key in a PagerDuty event
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 

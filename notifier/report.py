@@ -15,7 +15,18 @@ from notifier.contract import Channel
 from notifier.handler import check_secret
 from notifier.page import Context, Page, page
 
-__all__ = ["check_secret", "deliveries", "preview", "wait_for_deliveries"]
+__all__ = ["check_secret", "check_secrets", "deliveries", "preview", "wait_for_deliveries"]
+
+
+def check_secrets(channels_: Sequence[Channel], clients: Callable[[str], Any]) -> tuple[bool, str]:
+    """make preflight's line: every channel's secret exists, is readable and holds what its type needs."""
+    results = [check_secret(c, clients) for c in channels_]
+    failed = [line for ok, line in results if not ok]
+    if failed:
+        return False, "; ".join(line.removeprefix("alertChannels ") for line in failed)
+    return True, f"{len(results)} secret(s) readable, each holding its type's destination: " + ", ".join(
+        c.label for c in channels_
+    )
 
 
 def preview(kinds: Iterable[str], notifications: Sequence[alarm.Notification], ctx: Context) -> list[str]:

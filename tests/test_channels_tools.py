@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -44,23 +45,36 @@ def test_make_local_shows_what_each_channel_would_receive_without_aws() -> None:
     assert "<routing key>" in out  # a placeholder, never a secret
 
 
-def test_make_preflight_checks_each_secret_exists_and_is_readable(
-    aws_env: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    boto3.client("secretsmanager").create_secret(
-        Name="hello/slack", SecretString="https://hooks.slack.com/x/very-secret"
+def test_make_preflight_checks_each_secret_exists_and_is_readable(aws_env: str) -> None:
+    """The preflight line 'alert channels', through the real Preflight against moto."""
+    from tools.preflight import cli, sources
+    from tools.preflight.account import Preflight
+    from tools.preflight.checks import CHECKS
+
+    [check] = [c for c in CHECKS if c.name == "alert channels"]
+    clients = {name: boto3.client(name, region_name="us-east-1") for name in cli.CLIENTS}  # type: ignore[call-overload]
+    clients["secretsmanager"].create_secret(Name="hello/slack", SecretString="https://hooks.slack.com/x/very-secret")
+    clients["ssm"].put_parameter(Name="/hello/opsgenie", Value='{"url": "https://x"}', Type="SecureString")
+
+    def run(channels: list[dict[str, str]]) -> Any:
+        config = sources.read_config({"alertChannels": json.dumps(channels)})
+        return Preflight(config, clients, region="us-east-1").run(check)
+
+    good = run([SLACK])
+    assert (good.status, good.detail) == (
+        "ok",
+        "1 secret(s) readable, each holding its type's destination: slack:hello/slack",
     )
-    boto3.client("ssm").put_parameter(Name="/hello/opsgenie", Value='{"url": "https://x"}', Type="SecureString")
-    context = json.dumps(
+    bad = run(
         [SLACK, {"type": "discord", "secret": "hello/nobody"}, {"type": "opsgenie", "secret": "ssm:/hello/opsgenie"}]
     )
-    code = tool.main(["check", "-c", f"alertChannels={context}"])
-    out = capsys.readouterr().out.splitlines()
-    assert code == 1
-    assert out[0].startswith("ok    alertChannels slack:hello/slack: the secret exists, is readable")
-    assert out[1] == "FAIL  alertChannels discord:hello/nobody: cannot read the secret (ResourceNotFoundException)"
-    assert out[2] == "FAIL  alertChannels opsgenie:ssm:/hello/opsgenie: the secret holds no API key"
-    assert "very-secret" not in "\n".join(out)
+    assert bad.status == "FAIL"
+    assert bad.detail == (
+        "discord:hello/nobody: cannot read the secret (ResourceNotFoundException); "
+        "opsgenie:ssm:/hello/opsgenie: the secret holds no API key"
+    )
+    assert "very-secret" not in good.line() + bad.line()
+    assert run([]).status == "skip"
 
 
 def _logged(lines: list[str], group: str) -> None:
@@ -113,7 +127,7 @@ def test_make_drill_without_channels_says_nothing_and_passes(capsys: pytest.Capt
 
 
 def test_a_bad_channel_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert tool.main(["check", "-c", 'alertChannels=[{"type": "irc", "secret": "x"}]']) == 2
+    assert tool.main(["preview", "-c", 'alertChannels=[{"type": "irc", "secret": "x"}]']) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: context key 'alertChannels'[0] has type 'irc'") and err.count("\n") == 1
 
@@ -155,3 +169,19 @@ def test_make_drill_reads_the_log_group_from_the_outputs_and_passes_when_every_c
         f"ok    {channel.label}: hello-service-down ALARM delivered (attempts 1)",
         f"ok    {channel.label}: hello-service-down OK delivered (attempts 1)",
     ]
+
+
+def test_the_drills_own_options_pass_through(capsys: pytest.CaptureFixture[str]) -> None:
+    """make drill gives this tool its ARGS whole: options of the drill's are not an error."""
+    assert tool.main(["deliveries", "--since", "0", "--max-seconds", "30", "--mode", "alarm"]) == 0
+
+
+def test_deploying_channels_without_email_warns_that_nobody_would_be_emailed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tools.deploy_check import check
+
+    check(["-c", f"alertChannels={json.dumps([SLACK])}"])
+    assert capsys.readouterr().err.startswith("warning: alertChannels without alertEmail")
+    check(["-c", f"alertChannels={json.dumps([SLACK])}", "-c", "alertEmail=oncall@example.com"])
+    assert capsys.readouterr().err == ""

@@ -345,3 +345,43 @@ def test_the_lambda_entry_reads_its_environment_and_keeps_to_its_remaining_time(
         [received] = server.received
     assert received.body["cardsV2"][0]["card"]["header"]["title"] == "🔴 hello is down"
     handler._clients.clear()
+
+
+def test_with_several_locations_the_page_names_those_that_see_failures(aws_env: str) -> None:
+    from notifier import alarm, page
+
+    cloudwatch = clients("cloudwatch")
+    when = dt.datetime.fromisoformat("2026-12-05T08:15:00+00:00")
+    cloudwatch.put_metric_data(
+        Namespace="HelloWorld/HealthCheck",
+        MetricData=[
+            {
+                "MetricName": "Failures",
+                "Dimensions": [
+                    {"Name": "Target", "Value": "hello"},
+                    {"Name": "Location", "Value": loc},
+                    {"Name": "Reason", "Value": reason},
+                ],
+                "Timestamp": when,
+                "Value": n,
+                "Unit": "Count",
+            }
+            for loc, reason, n in (("eu-west-1", "timeout", 2.0), ("ap-southeast-2", "dns", 1.0))
+        ],
+    )
+    quorum = "HelloWorldHealth-MonitoringQuorumhello1A2B3C4D-QWERTYUIOPAS"
+    ctx = Context(
+        service="hello",
+        alarms={quorum: Entry(Verdict.DOWN, "hello", "", 50)},
+        locations=("us-east-1", "eu-west-1", "ap-southeast-2"),
+        cloudwatch=cloudwatch,
+    )
+    message = {
+        **DATA["metric_alarm"]["Message"],
+        "AlarmName": quorum,
+        "Trigger": {"Period": 10, "EvaluationPeriods": 5},
+    }
+    p = page.page(alarm.parse(message), ctx)
+    assert p.locations == ("eu-west-1", "ap-southeast-2")
+    assert p.failures == (("timeout", 2), ("dns", 1))
+    assert "Locations: eu-west-1, ap-southeast-2" in p.text()

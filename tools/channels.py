@@ -1,7 +1,7 @@
-"""The alert channels (alertChannels) from a terminal, for make local, make preflight and make drill:
+"""The alert channels (alertChannels) from a terminal, for make local and make drill (make
+preflight checks their secrets: its line 'alert channels', tools/preflight/checks.py):
 
   python -m tools.channels preview [-c key=value ...] [--type slack ...]   what each channel would receive
-  python -m tools.channels check [-c key=value ...]                        each secret exists and is readable
   python -m tools.channels deliveries --since EPOCH [--bound 120]          did each channel take the drill's page
 
 The logic is the notifier's own (notifier/report.py); this reads the configuration and the
@@ -96,21 +96,6 @@ def _clients(region: str | None) -> Any:
     return client
 
 
-def check(config: AppConfig, region: str | None) -> int:
-    from notifier import report
-
-    if not config.alert_channels:
-        print("skip  alertChannels: none configured")
-        return 0
-    clients = _clients(region or config.home_region)
-    failed = False
-    for channel in config.alert_channels:
-        ok, line = report.check_secret(channel, clients)
-        failed |= not ok
-        print(f"{'ok' if ok else 'FAIL':<5} {line}")
-    return 1 if failed else 0
-
-
 def deliveries(config: AppConfig, region: str | None, since: float, bound: float, path: Path = OUTPUTS) -> int:
     from notifier import report
 
@@ -144,22 +129,22 @@ def deliveries(config: AppConfig, region: str | None, since: float, bound: float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.channels", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("preview", "check", "deliveries"))
+    parser.add_argument("action", choices=("preview", "deliveries"))
     parser.add_argument("--type", action="append", default=[], choices=alarm_plan.notifier.TYPES, dest="kinds")
     parser.add_argument("--region")
     parser.add_argument("--outputs", type=Path, default=OUTPUTS, help="deliveries: default cdk-outputs.json")
     parser.add_argument("--since", type=float, help="deliveries: Unix time the drill started")
     parser.add_argument("--bound", type=float, default=120.0, help="deliveries: seconds to wait for the log lines")
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="as cdk -c")
+    # The drill's other options (make drill passes its ARGS here too) are not this tool's.
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        config = read_config(rest, need_alerts=False)
+        config = read_config([a for pair in args.context for a in ("-c", pair)], need_alerts=False)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.action == "preview":
         return preview(config, args.kinds)
-    if args.action == "check":
-        return check(config, args.region)
     if args.since is None:
         print("error: deliveries needs --since (the Unix time the drill started)", file=sys.stderr)
         return 2

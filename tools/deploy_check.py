@@ -43,6 +43,12 @@ NOWHERE = (
     "CONTEXT=...; docs/configuration.md)"
 )
 
+# Email is how the notifier's own failures and its undelivered pages reach someone (docs/notifications.md).
+LAST_RESORT = (
+    "warning: alertChannels without alertEmail: a page no channel takes waits in the undelivered-alerts queue "
+    "and its alarm emails nobody; set ALERT_EMAIL=you@example.com too"
+)
+
 
 def context_options(argv: list[str]) -> dict[str, str]:
     """The CDK's `-c key=value` / `--context key=value` options, as the CDK reads them: strings."""
@@ -68,6 +74,8 @@ def check(argv: list[str], cdk_json: Path = ROOT / "cdk.json", *, need_alerts: b
     config = AppConfig.from_context(context.get, keys=context)
     if need_alerts and not (config.alert_email or config.alert_webhooks or config.alert_channels):
         raise ConfigError(NOWHERE)
+    if need_alerts and config.alert_channels and not config.alert_email:
+        print(LAST_RESORT, file=sys.stderr)
     return config
 
 

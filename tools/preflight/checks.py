@@ -243,6 +243,18 @@ def nat_quota(p: Preflight) -> str:
     return p.compare(NAT_GATEWAYS, used, 1, f" in {busiest}")
 
 
+def alert_channels(p: Preflight) -> str:
+    """Each alertChannels secret exists, is readable and holds what its type needs (notifier/report.py)."""
+    from notifier import report
+
+    if not p.config.alert_channels:
+        raise Skip("none configured")
+    ok, line = report.check_secrets(p.config.alert_channels, p.aws)
+    if not ok:
+        raise Fail(line)
+    return line
+
+
 CHECKS = (
     Check("credentials", credentials),
     Check("region", region),
@@ -256,4 +268,5 @@ CHECKS = (
     Check("stack", stack, cluster_only=True),
     Check("versions", upgrade, cluster_only=True),
     Check("checker stacks", checker_stacks),
+    Check("alert channels", alert_channels),
 )

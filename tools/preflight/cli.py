@@ -25,7 +25,7 @@ from tools.preflight.results import Check, Result
 from tools.preflight.sources import ROOT, parse_context, read_config
 
 DEADLINE_SECONDS = 20.0
-CLIENTS = ("sts", "ssm", "ec2", "eks", "service-quotas", "cloudformation")
+CLIENTS = ("sts", "ssm", "ec2", "eks", "service-quotas", "cloudformation", "secretsmanager")
 
 
 def run_all(

@@ -27,7 +27,7 @@ IAM_ACTIONS = {
     "DescribeStacks": "cloudformation:DescribeStacks",
     "DescribeRegions": "ec2:DescribeRegions",
 }
-CLIENTS = ("sts", "ssm", "ec2", "eks", "service-quotas", "cloudformation")
+CLIENTS = ("sts", "ssm", "ec2", "eks", "service-quotas", "cloudformation", "secretsmanager")
 
 
 @dataclass(frozen=True)
