@@ -94,6 +94,11 @@ class HelloCluster(Construct):
         self._kubectl_provider_outside_the_vpc(config)
         if self.admin_role is not None:
             self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
+        self._nodes_and_addons(config)
+        self._acknowledge()
+        self._kubeconfig_output()
+
+    def _nodes_and_addons(self, config: ClusterView) -> None:
         # The VPC CNI before the nodes: they become Ready only once it has its own credentials.
         cni = addons.vpc_cni(self, self.cluster)
         self.nodegroup = self._nodes(config)
@@ -109,8 +114,8 @@ class HelloCluster(Construct):
         self.autoscaler = addons.cluster_autoscaler(
             self, self.cluster, after=self.nodegroup, cluster_name=config.cluster_name
         )
-        self._acknowledge()
 
+    def _kubeconfig_output(self) -> None:
         region = Stack.of(self).region
         CfnOutput(
             self,
