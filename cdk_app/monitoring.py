@@ -66,22 +66,7 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         self.topic = self._topic(config)
         action = cw_actions.SnsAction(self.topic)
-        # Only with alertChannels: none of it otherwise (the templates stay as they were).
-        self.notifier = (
-            Notifier(
-                self,
-                "Notifier",
-                topic=self.topic,
-                key=self.key,
-                channels=config.alert_channels,
-                service=config.name_prefix,
-                locations=plan.locations,
-                runbook_url=config.runbook_url,
-                log_retention_days=config.log_retention_days,
-            )
-            if config.alert_channels
-            else None
-        )
+        self.notifier = self._notifier(config, plan)
         tokens = {
             ap.CHECKER_FUNCTION: watched.checker.function_name,
             ap.SCHEDULE_RULE: watched.checker_rule.rule_name,
@@ -191,6 +176,22 @@ class Monitoring(Construct):
             actions_suppressor=alarms[c.suppressor] if c.suppressor else None,
             actions_suppressor_wait_period=Duration.seconds(c.suppressor_wait) if c.suppressor else None,
             actions_suppressor_extension_period=Duration.seconds(c.suppressor_extension) if c.suppressor else None,
+        )
+
+    def _notifier(self, config: AppConfig, plan: ap.Plan) -> Notifier | None:
+        """Only with alertChannels: none of it otherwise (the templates stay as they were)."""
+        if not config.alert_channels:
+            return None
+        return Notifier(
+            self,
+            "Notifier",
+            topic=self.topic,
+            key=self.key,
+            channels=config.alert_channels,
+            service=config.name_prefix,
+            locations=plan.locations,
+            runbook_url=config.runbook_url,
+            log_retention_days=config.log_retention_days,
         )
 
     # --- the topic -------------------------------------------------------------------------

@@ -23,8 +23,6 @@ KNOWN = {
     "cdk_app/config.py": 598,
     "cdk_app/cluster.py::HelloCluster.__init__": 73,
     "cdk_app/dashboard.py::Dashboard.__init__": 124,
-    "cdk_app/monitoring.py::Monitoring.__init__": 74,
-    "cdk_app/notifier.py::Notifier.__init__": 86,
 }
 
 
