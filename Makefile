@@ -55,9 +55,11 @@ API_CIDRS ?= me
 ADMIN_PRINCIPALS ?= me
 # `make diff DIFF_ARGS="--security-only --fail"`: exit 1 when IAM or security groups would broaden (the deploy workflow's gate).
 DIFF_ARGS ?=
-# The filled-in context options, one a line, into the array `access` (tools/deploy_check.py).
+# The filled-in context options, one a line, into the array `access` (tools/deploy_check.py);
+# read line by line, not with readarray, which macOS's bash 3.2 lacks.
 FILL_ACCESS = filled=$$($(PY) -m tools.deploy_check --fill --api-cidrs "$(API_CIDRS)" \
-  --admin-principals "$(ADMIN_PRINCIPALS)" $(CDK_CONTEXT)) || exit 2; readarray -t access <<< "$$filled"
+  --admin-principals "$(ADMIN_PRINCIPALS)" $(CDK_CONTEXT)) || exit 2; \
+  access=(); while IFS= read -r option; do access+=("$$option"); done <<< "$$filled"
 
 # Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
 CHECKS := check-deploy check-diff check-bootstrap check-destroy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import cast
 
 from aws_cdk import CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
@@ -19,8 +20,30 @@ from cdk_app.versions import ALB_CONTROLLER_VALUES, ALB_CONTROLLER_VERSION, EKS_
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
 
+@dataclass(frozen=True)
+class ClusterView:
+    """What the cluster, its VPC and its nodes take from the configuration (AppConfig's names)."""
+
+    cluster_name: str
+    log_retention_days: int
+    admin_principals: tuple[str, ...]
+    api_cidrs: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    nat_gateways: int
+    vpc_endpoints: bool
+    node_instance_type: str
+    node_arm64: bool
+    node_capacity_type: str
+    node_count: int
+    node_max_count: int
+
+    @classmethod
+    def of(cls, config: AppConfig) -> ClusterView:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 class HelloCluster(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: ClusterView) -> None:
         super().__init__(scope, id)
         self.config = config
         self.vpc = self._vpc(config)
@@ -101,7 +124,7 @@ class HelloCluster(Construct):
             ),
         ).override_logical_id("KubeconfigCommand")
 
-    def _admin_role(self, config: AppConfig) -> iam.Role | None:
+    def _admin_role(self, config: ClusterView) -> iam.Role | None:
         """kubectl access for the principals named in adminPrincipals, and no one else; none named,
         no role. An ARN with wildcards is matched by an ArnLike condition on aws:PrincipalArn
         (a Principal cannot hold wildcards; its account alone would admit everyone in it)."""
@@ -129,7 +152,7 @@ class HelloCluster(Construct):
             )
         return role
 
-    def _kubectl_provider_outside_the_vpc(self, config: AppConfig) -> None:
+    def _kubectl_provider_outside_the_vpc(self, config: ClusterView) -> None:
         """Run the kubectl provider's Lambdas outside the VPC when they can reach the API publicly.
 
         aws-cdk-lib puts them in the private subnets whenever the private endpoint is on. A VPC
@@ -160,7 +183,7 @@ class HelloCluster(Construct):
         if self.cluster.alb_controller is not None:
             nag.acknowledge_alb_controller(self.cluster.alb_controller)
 
-    def _vpc(self, config: AppConfig) -> ec2.Vpc:
+    def _vpc(self, config: ClusterView) -> ec2.Vpc:
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -199,7 +222,7 @@ class HelloCluster(Construct):
         return vpc
 
     @staticmethod
-    def _endpoint_access(config: AppConfig) -> eks.EndpointAccess:
+    def _endpoint_access(config: ClusterView) -> eks.EndpointAccess:
         """Private by default; the public endpoint only for the CIDRs in apiCidrs (docs/decisions.md §7)."""
         if not config.api_cidrs:
             return eks.EndpointAccess.PRIVATE
@@ -207,7 +230,7 @@ class HelloCluster(Construct):
             return eks.EndpointAccess.PUBLIC_AND_PRIVATE
         return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.api_cidrs)
 
-    def _nodes(self, config: AppConfig) -> eks.Nodegroup:
+    def _nodes(self, config: ClusterView) -> eks.Nodegroup:
         # IMDSv2 only, one hop: pods cannot reach the node's instance credentials.
         template = ec2.LaunchTemplate(
             self,

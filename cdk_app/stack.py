@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk_app import alarm_plan, nag, shared, versions
 from cdk_app.checker import CheckerView, FirstRun, HealthChecker
-from cdk_app.cluster import HelloCluster
+from cdk_app.cluster import ClusterView, HelloCluster
 from cdk_app.config import (
     MONITORING_STACK_NAME,
     SHARED,
@@ -29,7 +29,7 @@ from cdk_app.config import (
     checker_stack_description,
     checker_stack_name,
 )
-from cdk_app.monitoring import Monitoring, Watched
+from cdk_app.monitoring import Monitoring, MonitoringView, Watched
 from cdk_app.workload import Domain, HelloWorkload
 from service import settings as svc
 
@@ -46,7 +46,7 @@ class ClusterStack(Stack):
 
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
-        self.cluster = HelloCluster(self, "Cluster", config=config)
+        self.cluster = HelloCluster(self, "Cluster", config=ClusterView.of(config))
         self.workload = HelloWorkload(
             self,
             "Workload",
@@ -155,7 +155,7 @@ class HealthStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            config=config,
+            view=MonitoringView.of(config),
             plan=self.plan,
             after=self.first_run.resource,
             watched=Watched(

@@ -22,7 +22,6 @@ KNOWN = {
     # Every context key's reading and validation, one place (STYLE.md: defaults and validation with the type).
     "cdk_app/config.py": 598,
     "cdk_app/cluster.py::HelloCluster.__init__": 73,
-    "cdk_app/dashboard.py::Dashboard.__init__": 124,
 }
 
 
@@ -87,7 +86,10 @@ def test_no_module_or_function_over_its_limit_but_the_known_ones() -> None:
 def test_the_known_ones_only_shrink_and_leave_the_list_once_within_the_limit() -> None:
     over = measured()
     grown = {k: (KNOWN[k], over[k]) for k in KNOWN if k in over and over[k] > KNOWN[k]}
-    assert not grown, f"grew past their size in KNOWN (was, is): {grown}"
+    assert not grown, (
+        f"grew past their size in KNOWN (was, is): {grown}: split what grew, or, if that is the better "
+        "trade, raise its number in KNOWN and say why in the commit"
+    )
     done = [k for k in KNOWN if k not in over]
     assert not done, f"within the limits now: remove them from KNOWN in tests/test_code_size.py: {done}"
 

@@ -100,7 +100,9 @@ def test_a_duration_shorter_than_a_slot_and_its_publish_still_probes_once(locati
         for location in ("local-1", "local-2"):
             assert f"location {location}: probes 1, availability 100.0%" in out, out
     assert re.search(r"metrics stored in HelloWorld/HealthCheck: Availability, .*Latency", out), out
-    assert took < 30, took  # the probe's own time, not another schedule
+    # The probe's own time, not another minute's schedule: a bound on what it waits for, loose
+    # enough for a loaded machine (the run takes about 8 s idle).
+    assert took < 50, took
 
 
 class Sent:

@@ -26,6 +26,7 @@ from tests.providers import provider_server
 
 DATA = json.loads((Path(__file__).parent / "data" / "sns_alarms.json").read_text())
 AVAILABILITY = DATA["metric_alarm"]["Message"]["AlarmName"]
+# checkov:skip=CKV_SECRET_6: a CloudFormation-generated alarm name, not a secret
 HEARTBEAT = "HelloWorldHealth-MonitoringCheckerHeartbeat0A1B2C3D-7U8I9O0P1A2S"
 DASHBOARD = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=hello-health"
 RUNBOOK = "https://github.com/example/hello-eks#when-it-pages"

@@ -880,3 +880,79 @@ def test_regions_that_refuse_or_never_answer_are_named_and_the_sweep_keeps_its_t
         "could not list the enabled regions to look for them (access denied to ec2:DescribeRegions: grant it to "
         "your identity (UnauthorizedOperation))",
     )
+
+
+# --- versions: the running cluster against cdk_app/versions.py -------------------------------
+
+
+def running(stubs: Stubs, control: str, nodes: str, addon: str, offered: list[str]) -> None:
+    eks, name = stubs.identity()["eks"], "hello-cluster"
+    eks.add_response("describe_cluster", {"cluster": {"name": name, "version": control}}, {"name": name})
+    eks.add_response("list_nodegroups", {"nodegroups": ["nodes"]}, {"clusterName": name})
+    eks.add_response(
+        "describe_nodegroup",
+        {"nodegroup": {"nodegroupName": "nodes", "version": nodes}},
+        {"clusterName": name, "nodegroupName": "nodes"},
+    )
+    eks.add_response("list_addons", {"addons": ["vpc-cni"]}, {"clusterName": name})
+    eks.add_response(
+        "describe_addon",
+        {"addon": {"addonName": "vpc-cni", "addonVersion": addon}},
+        {"clusterName": name, "addonName": "vpc-cni"},
+    )
+    eks.add_response(
+        "describe_addon_versions",
+        {"addons": [{"addonName": "vpc-cni", "addonVersions": [{"addonVersion": v} for v in offered]}]},
+        {"addonName": "vpc-cni", "kubernetesVersion": sources.kubernetes_version()},
+    )
+
+
+def _minor(delta: int) -> str:
+    return f"1.{int(sources.kubernetes_version().split('.')[1]) + delta}"
+
+
+def test_a_cluster_at_the_configured_version_with_everything_moved_is_ok(stubs: Stubs) -> None:
+    running(stubs, _minor(0), _minor(0), "v1.21.0-eksbuild.1", ["v1.21.0-eksbuild.1"])
+    result = make(stubs).run(CHECK["versions"])
+    assert result.status == "ok" and f"at Kubernetes {_minor(0)}" in result.detail
+
+
+def test_one_minor_up_is_what_a_deploy_does_and_names_what_moves_after_it(stubs: Stubs) -> None:
+    running(stubs, _minor(-1), _minor(-1), "v1.19.0-eksbuild.1", ["v1.21.0-eksbuild.1"])
+    result = make(stubs).run(CHECK["versions"])
+    assert result.status == "warn", result
+    assert f"from Kubernetes {_minor(-1)} to {_minor(0)}" in result.detail
+    assert "node group nodes" in result.detail and "add-on vpc-cni (v1.19.0-eksbuild.1" in result.detail
+
+
+def test_nodes_and_addons_left_behind_after_the_control_plane_moved_warn(stubs: Stubs) -> None:
+    running(stubs, _minor(0), _minor(-1), "v1.21.0-eksbuild.1", ["v1.21.0-eksbuild.1"])
+    result = make(stubs).run(CHECK["versions"])
+    assert result.status == "warn" and "still to move: node group nodes" in result.detail
+    assert "add-on" not in result.detail
+
+
+@pytest.mark.parametrize(("control", "says"), [(2, "one minor at a time"), (-3, "cannot downgrade")])
+def test_a_skip_or_a_downgrade_fails(stubs: Stubs, control: int, says: str) -> None:
+    stubs.identity()["eks"].add_response(
+        "describe_cluster",
+        {"cluster": {"name": "hello-cluster", "version": _minor(-control)}},
+        {"name": "hello-cluster"},
+    )
+    result = make(stubs).run(CHECK["versions"])
+    assert result.status == "FAIL" and says in result.detail, result
+
+
+def test_nodes_too_far_behind_for_the_new_control_plane_fail(stubs: Stubs) -> None:
+    running(stubs, _minor(-1), _minor(-4), "v1.21.0-eksbuild.1", ["v1.21.0-eksbuild.1"])
+    result = make(stubs).run(CHECK["versions"])
+    assert result.status == "FAIL" and "more than 3 minors behind" in result.detail, result
+
+
+def test_no_cluster_yet_is_ok(stubs: Stubs) -> None:
+    stubs.identity()["eks"].add_client_error(
+        "describe_cluster",
+        **client_error("ResourceNotFoundException", status=404),
+        expected_params={"name": "hello-cluster"},
+    )
+    assert make(stubs).run(CHECK["versions"]).status == "ok"

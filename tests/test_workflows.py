@@ -120,6 +120,8 @@ def test_deploy_runs_only_from_main_after_ci_passed_on_that_commit() -> None:
     assert call["uses"] == "./.github/workflows/deploy.yml"  # this commit's deploy workflow
     assert set(call["needs"]) == {"check", "image"}  # both passed, on this very run's commit
     assert call["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert call["concurrency"] == {"group": "deploy", "cancel-in-progress": False}  # one at a time, whole
+    assert "concurrency" not in load("deploy.yml")  # the caller's group only: the same one in both deadlocks
     deploy = load("deploy.yml")
     assert set(deploy[True]) == {"workflow_call"}  # no push, no workflow_dispatch: nothing else starts it
     # No job but the calling one may hand out an OIDC token, and within deploy.yml only the two
@@ -152,6 +154,7 @@ def test_a_broadening_diff_waits_for_a_reviewer_before_the_deploy() -> None:
     jobs = load("deploy.yml")["jobs"]
     gate = jobs["diff"]["steps"][index(jobs["diff"], "make diff")]
     assert 'DIFF_ARGS="--fail-on broadening"' in gate["run"] and "broadening=true" in gate["run"]
+    assert "GITHUB_STEP_SUMMARY" in gate["run"]  # the reviewer reads the diff on the run's page
     approve = jobs["approve-broadening"]
     assert approve["environment"] == "production-broadening" and approve["permissions"] == {}
     assert approve["if"] == "needs.diff.outputs.broadening == 'true'"

@@ -14,6 +14,7 @@ from tools.preflight.account import CREATION_FAILURES, ELASTIC_IPS, NAT_GATEWAYS
 from tools.preflight.checker_stacks import checker_stacks
 from tools.preflight.results import Check, Fail, Skip, Warn, explain
 from tools.preflight.sources import bootstrap_requirement, cli_bootstrap_version, kubernetes_version
+from tools.preflight.upgrade import upgrade
 
 DOCKER_TIMEOUT_SECONDS = 10.0
 # What aws_eks_v2 and cdk_app/addons.py install as EKS add-ons (AWS::EKS::Addon):
@@ -265,6 +266,7 @@ CHECKS = (
     Check("quota Elastic IPs", eip_quota, cluster_only=True),
     Check("quota NAT gateways", nat_quota, cluster_only=True),
     Check("stack", stack, cluster_only=True),
+    Check("versions", upgrade, cluster_only=True),
     Check("checker stacks", checker_stacks),
     Check("alert channels", alert_channels),
 )
