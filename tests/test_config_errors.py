@@ -60,9 +60,9 @@ def refused(**context: Any) -> str:
             "(nothing else to watch)",
         ),
         (
-            {"endpointAccess": "public", "endpointAllowCidrs": '["203.0.113.0/24"]'},
-            "context key 'endpointAllowCidrs'=['203.0.113.0/24'] is invalid: allowed is [] unless endpointAccess "
-            "is public-and-private",
+            {"apiCidrs": '["0.0.0.0/0", "203.0.113.0/24"]'},
+            "context key 'apiCidrs'=['0.0.0.0/0', '203.0.113.0/24'] is invalid: allowed is [] (private), 1..40 CIDRs, "
+            'or ["0.0.0.0/0"] alone (the internet)',
         ),
         (
             {"domainName": "hello.example.org", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"},
@@ -120,7 +120,7 @@ def refused(**context: Any) -> str:
         "zone-ids-not-names",
         "targets-not-objects",
         "nothing-to-watch",
-        "cidrs-need-the-private-endpoint",
+        "the-internet-only-alone",
         "domain-outside-its-zone",
         "more-than-one-put-metric-data",
         "longer-than-lambda",
