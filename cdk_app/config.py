@@ -144,8 +144,7 @@ class ConfigError(ValueError):
 class AppConfig:
     alert_email: str | None
     alert_webhooks: tuple[str, ...]
-    # Chat and paging destinations the notifier posts to, by the secret holding each URL or key
-    # (cdk_app/notifier.py; none: no notifier); runbook_url: the link every message carries.
+    # The notifier's destinations, by the secret holding each URL or key (none: no notifier, cdk_app/notifier.py).
     alert_channels: tuple[Channel, ...]
     runbook_url: str | None
     name_prefix: str

@@ -101,22 +101,7 @@ class Monitoring(Construct):
         (and updated) after it, so none starts without data (docs/decisions.md §3)."""
         super().__init__(scope, id)
         self.topic = self._topic(view)
-        # Only with alertChannels: none of it otherwise (the templates stay as they were).
-        self.notifier = (
-            Notifier(
-                self,
-                "Notifier",
-                topic=self.topic,
-                key=self.key,
-                channels=view.alert_channels,
-                service=view.name_prefix,
-                locations=plan.locations,
-                runbook_url=view.runbook_url,
-                log_retention_days=view.log_retention_days,
-            )
-            if view.alert_channels
-            else None
-        )
+        self.notifier = self._notifier(view, plan)
         self.alarms = self._alarms(plan, watched, after)
         self.service_down = self.alarms[ap.SERVICE_DOWN]
         self.drill_alarms = {target: self.alarms[a] for target, a in plan.drill.items()}
@@ -142,6 +127,22 @@ class Monitoring(Construct):
         )
         if self.notifier:  # the dashboard by its fixed name: a Ref would close a cycle through its alarm widgets
             self.notifier.describe(plan, self.alarms, self.dashboard_url.replace(self.dashboard.dashboard_name, name))
+
+    def _notifier(self, view: MonitoringView, plan: ap.Plan) -> Notifier | None:
+        """Only with alertChannels: none of it otherwise (the templates stay as they were)."""
+        if not view.alert_channels:
+            return None
+        return Notifier(
+            self,
+            "Notifier",
+            topic=self.topic,
+            key=self.key,
+            channels=view.alert_channels,
+            service=view.name_prefix,
+            locations=plan.locations,
+            runbook_url=view.runbook_url,
+            log_retention_days=view.log_retention_days,
+        )
 
     def _alarms(self, plan: ap.Plan, watched: Watched, after: Construct) -> dict[str, cw.AlarmBase]:
         """The plan's alarms, in its order, the placeholders replaced by this deploy's names."""

@@ -29,6 +29,7 @@ from constructs import Construct
 
 from cdk_app import alarm_plan as ap
 from cdk_app import nag
+from cdk_app.catalog import catalog
 from cdk_app.checker import IGNORE, RUNTIME
 from cdk_app.config import ConfigError
 from cdk_app.logs import retained_logs
@@ -98,84 +99,9 @@ class Notifier(Construct):
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
         self.log_group = retained_logs(self, "Logs", log_retention_days)
-        # What it could not deliver, and what SNS could not hand it: kept 14 days (SQS's longest).
-        # Encrypted with the topic's key: SNS sends to an encrypted dead-letter queue only under a
-        # customer-managed key whose policy lets SNS use it (SNS Developer Guide, "Amazon SNS
-        # dead-letter queues"); the function's sends are granted by its on-failure destination.
-        self.queue = sqs.Queue(
-            self,
-            "Undelivered",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy, "*" is this key
-                # This account's topics in this region: the topic's own ARN would be a cycle (it uses this key).
-                conditions={
-                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sns:{stack.region}:{stack.account}:*"}
-                },
-            )
-        )
-        nag.acknowledge(
-            self.queue, "SQS3", "This queue is the dead-letter queue (of the subscription and the notifier)."
-        )
-        self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description="Alert notifier"
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[self.log_group.log_group_arn]
-            )
-        )
-        # Exactly the named secrets; a customer-managed key only through the service that holds them.
-        reads: dict[str, list[str]] = {}
-        for channel in channels:
-            action, arn = secret_arns(stack, channel)
-            reads.setdefault(action, []).append(arn)
-        for action, arns in sorted(reads.items()):
-            self.role.add_to_policy(iam.PolicyStatement(actions=[action], resources=sorted(set(arns))))
-        services = sorted(f"{a.split(':')[0]}.{stack.region}.amazonaws.com" for a in reads)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"], resources=["*"], conditions={"StringEquals": {"kms:ViaService": services}}
-            )
-        )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}},
-            )
-        )
-        nag.acknowledge(
-            self.role,
-            "IAM5[Resource::*]",
-            "cloudwatch:GetMetricData and PutMetricData have no resource-level permissions (PutMetricData is held "
-            "to the notifier's namespace); kms:Decrypt is only through Secrets Manager or SSM (kms:ViaService), "
-            "for secrets under a customer-managed key.",
-        )
-        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            nag.acknowledge(
-                self.role,
-                f"IAM5[Action::{action}]",
-                "aws-cdk-lib's grant to send to the KMS-encrypted queue (its on-failure destination), on that one key.",
-            )
-        for channel in channels:
-            if channel.parameter is None:
-                nag.acknowledge(
-                    self.role,
-                    f"IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
-                    f"{channel.secret}-??????]",
-                    "Secrets Manager appends six random characters to a secret's name in its ARN: this is one secret.",
-                )
+        self.queue = self._queue(key)
+        self.role = self._role(channels)
         self.environment = {
             contract.ENV_CHANNELS: json.dumps([[c.type, c.secret] for c in channels]),
             contract.ENV_SERVICE: service,
@@ -204,10 +130,93 @@ class Notifier(Construct):
         )
         topic.add_subscription(subs.LambdaSubscription(self.function, dead_letter_queue=self.queue))
 
+    def _queue(self, key: kms.IKey) -> sqs.Queue:
+        stack = Stack.of(self)
+        # What it could not deliver, and what SNS could not hand it: kept 14 days (SQS's longest).
+        # Encrypted with the topic's key: SNS sends to an encrypted dead-letter queue only under a
+        # customer-managed key whose policy lets SNS use it (SNS Developer Guide, "Amazon SNS
+        # dead-letter queues"); the function's sends are granted by its on-failure destination.
+        queue = sqs.Queue(
+            self,
+            "Undelivered",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                # This account's topics in this region: the topic's own ARN would be a cycle (it uses this key).
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sns:{stack.region}:{stack.account}:*"}
+                },
+            )
+        )
+        nag.acknowledge(queue, "SQS3", "This queue is the dead-letter queue (of the subscription and the notifier).")
+        return queue
+
+    def _role(self, channels: Sequence[Channel]) -> iam.Role:
+        """Its logs, exactly the named secrets (a customer-managed key only through the service that
+        holds them), failure counts read, its own namespace written."""
+        stack = Stack.of(self)
+        role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description="Alert notifier"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[self.log_group.log_group_arn]
+            )
+        )
+        reads: dict[str, list[str]] = {}
+        for channel in channels:
+            action, arn = secret_arns(stack, channel)
+            reads.setdefault(action, []).append(arn)
+        for action, arns in sorted(reads.items()):
+            role.add_to_policy(iam.PolicyStatement(actions=[action], resources=sorted(set(arns))))
+        services = sorted(f"{a.split(':')[0]}.{stack.region}.amazonaws.com" for a in reads)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"], resources=["*"], conditions={"StringEquals": {"kms:ViaService": services}}
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": contract.NAMESPACE}},
+            )
+        )
+        nag.acknowledge(
+            role,
+            "IAM5[Resource::*]",
+            "cloudwatch:GetMetricData and PutMetricData have no resource-level permissions (PutMetricData is held "
+            "to the notifier's namespace); kms:Decrypt is only through Secrets Manager or SSM (kms:ViaService), "
+            "for secrets under a customer-managed key.",
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            nag.acknowledge(
+                role,
+                f"IAM5[Action::{action}]",
+                "aws-cdk-lib's grant to send to the KMS-encrypted queue (its on-failure destination), on that one key.",
+            )
+        for channel in channels:
+            if channel.parameter is None:
+                nag.acknowledge(
+                    role,
+                    f"IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
+                    f"{channel.secret}-??????]",
+                    "Secrets Manager appends six random characters to a secret's name in its ARN: this is one secret.",
+                )
+        return role
+
     def describe(self, plan: ap.Plan, alarms: Mapping[str, cw.IAlarm], dashboard_url: str) -> None:
         """Tells the function what each alarm means (by its name, known at deploy) and the dashboard."""
         # A fixed name as itself: a Ref would make the function depend on the alarms that watch it.
-        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in ap.catalog(plan)]
+        rows = [[plan[i].name or alarms[i].alarm_name, *rest] for i, *rest in catalog(plan)]
         stack = Stack.of(self)
         self.environment[contract.ENV_ALARMS] = stack.to_json_string(rows)
         self.environment[contract.ENV_DASHBOARD] = dashboard_url

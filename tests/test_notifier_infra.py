@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cdk_app import alarm_plan
-from cdk_app.alarm_plan import catalog
+from cdk_app.catalog import catalog
 from cdk_app.config import MONITORING_STACK_NAME, AppConfig, ConfigError
 from notifier.contract import Verdict
 from tests.infra import DEFAULTS, as_json, assembly, stack_templates, synthesize

@@ -26,7 +26,7 @@ OUTPUTS = Path(__file__).resolve().parent.parent / "cdk-outputs.json"
 def sample_notifications(config: AppConfig) -> tuple[list[Any], Any]:
     """The alarms make local shows (the first target's paging alarm, and service-down tripped by it,
     then recovered), as the notifier would receive them, and its context read from the plan."""
-    from cdk_app.alarm_plan import catalog
+    from cdk_app.catalog import catalog
     from notifier.alarm import Notification
     from notifier.page import Context, Entry
 
