@@ -131,31 +131,21 @@ class HelloCluster(Construct):
 
     def _admin_role(self, config: ClusterView) -> iam.Role | None:
         """kubectl access for the principals named in adminPrincipals, and no one else; none named,
-        no role. An ARN with wildcards is matched by an ArnLike condition on aws:PrincipalArn
-        (a Principal cannot hold wildcards; its account alone would admit everyone in it)."""
+        no role. Each is matched by an ArnLike condition on aws:PrincipalArn, the accounts being the
+        Principal: a Principal cannot hold wildcards, and IAM refuses a trust policy naming a role
+        that does not exist ("Invalid principal"), which an ARN read off an assumed-role session
+        may be (its path is not in it), failing the deploy. The principals' own policies must allow
+        sts:AssumeRole on the role (an administrator's do)."""
         if not config.admin_principals:
             return None
-        exact = [p for p in config.admin_principals if "*" not in p and "?" not in p]
-        patterns = [p for p in config.admin_principals if p not in exact]
-        trusted: list[iam.IPrincipal] = []
-        if exact:
-            trusted.append(iam.CompositePrincipal(*(iam.ArnPrincipal(p) for p in exact)))
-        if patterns:
-            accounts = sorted({p.split(":")[4] for p in patterns})
-            trusted.append(
-                iam.PrincipalWithConditions(
-                    iam.CompositePrincipal(*(iam.AccountPrincipal(a) for a in accounts)),
-                    {"ArnLike": {"aws:PrincipalArn": patterns}},
-                )
-            )
-        role = iam.Role(
-            self, "AdminRole", assumed_by=trusted[0], description="kubectl access to the Hello World EKS cluster"
+        accounts = sorted({p.split(":")[4] for p in config.admin_principals})
+        trusted = iam.PrincipalWithConditions(
+            iam.CompositePrincipal(*(iam.AccountPrincipal(a) for a in accounts)),
+            {"ArnLike": {"aws:PrincipalArn": list(config.admin_principals)}},
         )
-        for principal in trusted[1:]:
-            cast(iam.PolicyDocument, role.assume_role_policy).add_statements(
-                iam.PolicyStatement(actions=["sts:AssumeRole"], principals=[principal])
-            )
-        return role
+        return iam.Role(
+            self, "AdminRole", assumed_by=trusted, description="kubectl access to the Hello World EKS cluster"
+        )
 
     def _kubectl_provider_outside_the_vpc(self, config: ClusterView) -> None:
         """Run the kubectl provider's Lambdas outside the VPC when they can reach the API publicly.
