@@ -53,7 +53,7 @@ APPROVAL ?= broadening
 # IAM principal (docs/security.md). API_CIDRS= and ADMIN_PRINCIPALS= add nothing.
 API_CIDRS ?= me
 ADMIN_PRINCIPALS ?= me
-# `make diff DIFF_ARGS="--security-only --fail"`: exit 1 when IAM or security groups would broaden (the deploy workflow's gate).
+# `make diff DIFF_ARGS="--fail-on broadening"`: fails when IAM or security groups would broaden (the deploy workflow's gate).
 DIFF_ARGS ?=
 # The filled-in context options, one a line, into the array `access` (tools/deploy_check.py);
 # read line by line, not with readarray, which macOS's bash 3.2 lacks.

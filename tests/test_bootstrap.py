@@ -62,13 +62,22 @@ def templates(configuration: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def statements() -> list[dict[str, Any]]:
-    return [s for s in POLICY["Statement"] if s["Effect"] == "Allow"]
+def statements(effect: str = "Allow") -> list[dict[str, Any]]:
+    return [s for s in POLICY["Statement"] if s["Effect"] == effect]
+
+
+def _matches(action: str, effect: str) -> bool:
+    actions = [a for s in statements(effect) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions)
 
 
 def allows(action: str) -> bool:
-    actions = [a for s in statements() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions)
+    """Allowed and not denied (an explicit Deny wins in IAM)."""
+    return _matches(action, "Allow") and not _matches(action, "Deny")
+
+
+def test_commands_on_the_accounts_instances_are_denied_whatever_a_template_asks() -> None:
+    assert not allows("ssm:SendCommand") and not allows("ssm:StartSession") and allows("ssm:PutParameter")
 
 
 @cache

@@ -369,6 +369,7 @@ def test_with_several_locations_the_page_names_those_that_see_failures(aws_env: 
             for loc, reason, n in (("eu-west-1", "timeout", 2.0), ("ap-southeast-2", "dns", 1.0))
         ],
     )
+    # checkov:skip=CKV_SECRET_6: a CloudFormation-generated alarm name, not a secret
     quorum = "HelloWorldHealth-MonitoringQuorumhello1A2B3C4D-QWERTYUIOPAS"
     ctx = Context(
         service="hello",

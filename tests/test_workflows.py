@@ -121,6 +121,11 @@ def test_deploy_runs_only_from_main_after_ci_passed_on_that_commit() -> None:
     assert set(call["needs"]) == {"check", "image"}  # both passed, on this very run's commit
     assert call["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert call["concurrency"] == {"group": "deploy", "cancel-in-progress": False}  # one at a time, whole
+    # main's runs: never cancelled, never queued behind a deploy waiting for its reviewer
+    assert ci["concurrency"] == {
+        "group": "ci-${{ github.ref == 'refs/heads/main' && github.sha || github.ref }}",
+        "cancel-in-progress": "${{ github.ref != 'refs/heads/main' }}",
+    }
     assert "concurrency" not in load("deploy.yml")  # the caller's group only: the same one in both deadlocks
     deploy = load("deploy.yml")
     assert set(deploy[True]) == {"workflow_call"}  # no push, no workflow_dispatch: nothing else starts it
@@ -153,16 +158,28 @@ def test_credentials_come_only_after_the_hashed_install_and_right_before_diff_or
 def test_a_broadening_diff_waits_for_a_reviewer_before_the_deploy() -> None:
     jobs = load("deploy.yml")["jobs"]
     gate = jobs["diff"]["steps"][index(jobs["diff"], "make diff")]
-    assert 'DIFF_ARGS="--fail-on broadening"' in gate["run"] and "broadening=true" in gate["run"]
+    # The diff's own exit status decides: nothing may swallow it.
+    assert gate["run"].splitlines()[0] == 'if make diff DIFF_ARGS="--fail-on broadening" > diff.txt 2>&1; then'
+    assert "broadening=true" in gate["run"].split("else", 1)[1]
+    # The settings the diff and the deploy read are the repository's, never the runner's address.
+    assert load("deploy.yml")["env"] == {
+        "INSTALL": "deploy",
+        "ALERT_EMAIL": "${{ vars.ALERT_EMAIL }}",
+        "API_CIDRS": "${{ vars.API_CIDRS }}",
+        "ADMIN_PRINCIPALS": "${{ vars.ADMIN_PRINCIPALS }}",
+    }
     assert "GITHUB_STEP_SUMMARY" in gate["run"]  # the reviewer reads the diff on the run's page
     approve = jobs["approve-broadening"]
-    assert approve["environment"] == "production-broadening" and approve["permissions"] == {}
+    assert approve["environment"] == "production-broadening" and approve["permissions"] == {"actions": "read"}
+    # fails closed when the environment was never given a reviewer (GitHub would pass it at once)
+    assert "required_reviewers" in approve["steps"][0]["run"] and "exit 1" in approve["steps"][0]["run"]
     assert approve["if"] == "needs.diff.outputs.broadening == 'true'"
     deploy = jobs["deploy"]
     assert set(deploy["needs"]) == {"diff", "approve-broadening"}
-    condition = " ".join(deploy["if"].split())
-    assert "needs.diff.result == 'success'" in condition
-    assert "needs.approve-broadening.result == 'success' || needs.approve-broadening.result == 'skipped'" in condition
+    assert " ".join(deploy["if"].split()) == (
+        "always() && needs.diff.result == 'success' && "
+        "(needs.approve-broadening.result == 'success' || needs.approve-broadening.result == 'skipped')"
+    )
     assert "$(DIFF_ARGS)" in make_recipe("diff")
 
 
