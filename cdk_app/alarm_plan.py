@@ -548,7 +548,14 @@ class _Planner:
         )
 
     def failed_runs(
-        self, id: str, *, description: str, metric: Metric | Math, name: str | None = None, datapoints: int = 2
+        self,
+        id: str,
+        *,
+        description: str,
+        metric: Metric | Math,
+        name: str | None = None,
+        datapoints: int = 2,
+        verdict: Verdict = Verdict.CHECKER,
     ) -> None:
         """A notification when a count of the checkers' failed runs is non-zero in 2 of the last 3
         periods (one run each): the home checker's Errors, Throttles and FailedInvocations alarms,
@@ -565,7 +572,7 @@ class _Planner:
                 periods=2 * datapoints - 1,
                 missing=Missing.NOT_BREACHING,  # counted only on a failure
                 actions=True,
-                verdict=Verdict.CHECKER,
+                verdict=verdict,
             )
         )
 
@@ -613,6 +620,7 @@ class _Planner:
                 period=MINUTE,
             ),
             datapoints=1,
+            verdict=Verdict.DELIVERY,
         )
         self.add(
             Alarm(
@@ -634,7 +642,7 @@ class _Planner:
                 periods=1,
                 missing=Missing.NOT_BREACHING,
                 actions=True,
-                verdict=Verdict.CHECKER,
+                verdict=Verdict.DELIVERY,
             )
         )
 

@@ -19,8 +19,20 @@ PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 OPSGENIE_URL = "https://api.opsgenie.com"
 SIGNATURE_HEADER = "X-Hello-Signature-256"  # the webhook type: sha256=<hex HMAC of "<timestamp>.<body>">
 TIMESTAMP_HEADER = "X-Hello-Timestamp"
-COLOURS = {Verdict.DOWN: 0xD13212, Verdict.DEGRADED: 0xFF9900, Verdict.CHECKER: 0x8C4FFF, Verdict.RECOVERED: 0x1D8102}
-EMOJI = {Verdict.DOWN: "🔴", Verdict.DEGRADED: "🟠", Verdict.CHECKER: "🟣", Verdict.RECOVERED: "🟢"}
+COLOURS = {
+    Verdict.DOWN: 0xD13212,
+    Verdict.DEGRADED: 0xFF9900,
+    Verdict.CHECKER: 0x8C4FFF,
+    Verdict.DELIVERY: 0x8C4FFF,
+    Verdict.RECOVERED: 0x1D8102,
+}
+EMOJI = {
+    Verdict.DOWN: "🔴",
+    Verdict.DEGRADED: "🟠",
+    Verdict.CHECKER: "🟣",
+    Verdict.DELIVERY: "🟣",
+    Verdict.RECOVERED: "🟢",
+}
 
 
 class SecretError(ValueError):
@@ -171,8 +183,13 @@ def googlechat(p: Page, d: Destination) -> Request:
     return Request(d.url, _json({"text": p.text(), "cardsV2": [card]}), headers)
 
 
-SEVERITY = {Verdict.DOWN: "critical", Verdict.DEGRADED: "warning", Verdict.CHECKER: "warning"}
-PRIORITY = {Verdict.DOWN: "P1", Verdict.DEGRADED: "P3", Verdict.CHECKER: "P3"}
+SEVERITY = {
+    Verdict.DOWN: "critical",
+    Verdict.DEGRADED: "warning",
+    Verdict.CHECKER: "warning",
+    Verdict.DELIVERY: "warning",
+}
+PRIORITY = {Verdict.DOWN: "P1", Verdict.DEGRADED: "P3", Verdict.CHECKER: "P3", Verdict.DELIVERY: "P3"}
 
 
 def pagerduty(p: Page, d: Destination) -> Request:

@@ -27,6 +27,7 @@ class Verdict(StrEnum):
     DOWN = "down"
     DEGRADED = "degraded"
     CHECKER = "checker trouble"
+    DELIVERY = "alert delivery trouble"  # the notifier's own alarms: email carries them, best effort elsewhere
     RECOVERED = "recovered"
 
 

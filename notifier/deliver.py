@@ -85,6 +85,8 @@ def send(
             exc.close()
             if exc.code == 429:
                 wait = retry_after(exc.headers.get("Retry-After"), wall())
+                if wait is not None:
+                    wait = max(wait, FIRST_BACKOFF)  # "Retry-After: 0" or a past date: no tight loop
             elif exc.code < 500:
                 return Outcome(channel, False, attempts, status, error, clock() - start)
         except (TimeoutError, OSError) as exc:  # URLError is an OSError; refused, reset, timed out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notifier import alarm, channels, contract, deliver
-from notifier.contract import Channel
+from notifier.contract import Channel, Verdict
 from notifier.page import Context, Page, catalog, page
 
 SECRET_TTL = 300.0  # seconds: a rotated webhook is used within five minutes
@@ -76,8 +76,6 @@ def _plain(subject: str, raw: str, ctx: Context) -> Page:
     """A message that is not an alarm's (someone published to the topic): delivered as text."""
     import datetime as dt
 
-    from notifier.contract import Verdict
-
     return Page(
         verdict=Verdict.DEGRADED,
         headline=f"Message on the alert topic: {subject or 'no subject'}",
@@ -107,13 +105,32 @@ def notify(
 ) -> list[deliver.Outcome]:
     """Every page of the event to every channel, in parallel, by `deadline` (time.monotonic)."""
     outcomes: list[deliver.Outcome] = []
+    counted: list[deliver.Outcome] = []
     for notification, subject, raw in alarm.from_event(event):
+        if notification and notification.state == "OK" and notification.old_state != "ALARM":
+            # A new alarm's first evaluation (INSUFFICIENT_DATA -> OK) runs its OK action: no
+            # recovery to announce, and a resolve for an incident that never was.
+            log(
+                json.dumps(
+                    {
+                        "type": contract.DELIVERY_LOG,
+                        "skipped": notification.name,
+                        "state": "OK",
+                        "old_state": notification.old_state,
+                    }
+                )
+            )
+            continue
         p = page(notification, settings.context) if notification else _plain(subject, raw, settings.context)
         jobs: Sequence[tuple[Channel, Callable[[], channels.Request]]] = [
             (c, functools.partial(_request, c, p, clients)) for c in settings.channels
         ]
         for o in deliver.send_all(jobs, deadline=deadline):
             outcomes.append(o)
+            # The notifier's own alarms are best effort here (email carries them): counting their
+            # failures would raise the alarm again, and a broken channel would loop it for good.
+            if Verdict.DELIVERY not in (p.verdict, p.was):
+                counted.append(o)
             log(
                 json.dumps(
                     {
@@ -130,7 +147,7 @@ def notify(
                     }
                 )
             )
-    failed = [o for o in outcomes if not o.ok]
+    failed = [o for o in counted if not o.ok]
     if failed:
         data = [{"MetricName": contract.DELIVERY_FAILURES, "Value": float(len(failed)), "Unit": "Count"}]
         data += [
@@ -144,7 +161,7 @@ def notify(
         ]
         clients("cloudwatch").put_metric_data(Namespace=contract.NAMESPACE, MetricData=data)
         raise NotDelivered(
-            f"{len(failed)} of {len(outcomes)} deliveries failed: "
+            f"{len(failed)} of {len(counted)} deliveries failed: "
             + "; ".join(f"{o.channel.label}: {o.error} after {o.attempts} attempt(s)" for o in failed)
         )
     return outcomes
@@ -166,6 +183,8 @@ def _client(service: str) -> Any:
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     settings = Settings.from_env(os.environ)
     settings.context.cloudwatch = _client("cloudwatch")
+    for service in {"ssm" if c.parameter is not None else "secretsmanager" for c in settings.channels}:
+        _client(service)  # here, not in the channels' threads: boto3 clients are not made in parallel
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - MARGIN
     outcomes = notify(event, settings, _client, deadline=deadline)
     return {"delivered": len(outcomes)}

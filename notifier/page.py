@@ -67,6 +67,8 @@ class Page:
             return f"{what} recovered" + (f" (was {self.was.value})" if self.was else "")
         if self.verdict is Verdict.CHECKER:
             return f"Checker trouble: {what} may be unwatched"
+        if self.verdict is Verdict.DELIVERY:
+            return "Alert delivery trouble: pages may not reach every channel (email still does)"
         return f"{what} is {self.verdict.value}"
 
     @property

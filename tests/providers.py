@@ -131,7 +131,7 @@ class Provider:
     kind: str
     url: str
     received: list[Received] = field(default_factory=list)
-    script: list[str] = field(default_factory=list)  # "429", "500", "hang": the next answers, in order
+    script: list[str] = field(default_factory=list)  # "404", "429", "500", "hang": the next answers, in order
     stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -176,6 +176,8 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             if step == "hang":
                 provider.stop.wait(60)
                 return
+            if step == "404":  # a revoked webhook or a wrong key
+                return self.answer(404, {"error": "not found"} if provider.kind != "slack" else "no_service")
             if step == "500":
                 return self.answer(500, {"error": "internal"} if provider.kind != "slack" else "rollup_error")
             if step == "429":

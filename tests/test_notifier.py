@@ -35,6 +35,7 @@ ALARMS = {
     AVAILABILITY: Entry(Verdict.DOWN, "hello", "", 50),
     HEARTBEAT: Entry(Verdict.CHECKER, "hello", "", 180),
     "hello-service-down": Entry(Verdict.DOWN, "", "", 50),
+    "hello-notifier-failures": Entry(Verdict.DELIVERY, "", "", 1),
 }
 
 
@@ -239,7 +240,7 @@ def test_what_cannot_be_delivered_ends_in_the_queue_and_is_counted(failure: str,
     assert by_channel[broken.label]["delivered"] is False
     assert took < 4 + 2  # the deadline holds for a hanging peer too
     [record] = dead_letters(dlq)
-    assert record["requestPayload"] == event_payload_of(record)
+    assert event_payload_of(record) == event("composite_alarm") | {"Records": record["requestPayload"]["Records"]}
     assert broken.label in record["responsePayload"]["errorMessage"]
     assert healthy.label not in record["responsePayload"]["errorMessage"]
     assert delivery_failures(broken) == 1
@@ -386,3 +387,47 @@ def test_with_several_locations_the_page_names_those_that_see_failures(aws_env: 
     assert p.locations == ("eu-west-1", "ap-southeast-2")
     assert p.failures == (("timeout", 2), ("dns", 1))
     assert "Locations: eu-west-1, ap-southeast-2" in p.text()
+
+
+def alarm_event(name: str, state: str, old_state: str) -> dict[str, Any]:
+    """The metric-alarm example as another alarm, in another transition."""
+    evt = event("metric_alarm")
+    sns = evt["Records"][0]["Sns"]
+    message = json.loads(sns["Message"]) | {"AlarmName": name, "NewStateValue": state, "OldStateValue": old_state}
+    sns["Message"] = json.dumps(message)
+    return evt
+
+
+def test_a_4xx_fails_its_channel_at_once(dlq: str) -> None:
+    """A revoked webhook or a wrong key does not get better with retries."""
+    with provider_server("discord") as server:
+        server.script = ["404"]
+        logs = invoke_async(event("metric_alarm"), settings([store("discord", server.secret)]), dlq, budget=10)
+    assert logs[0]["delivered"] is False and logs[0]["attempts"] == 1 and len(server.received) == 1
+
+
+def test_a_new_alarms_first_ok_announces_no_recovery(dlq: str) -> None:
+    """A new alarm starts in INSUFFICIENT_DATA and runs its OK action on the first evaluation:
+    no 'recovered' page, no resolve for an incident that never was."""
+    with provider_server("pagerduty") as server:
+        logs = invoke_async(
+            alarm_event(AVAILABILITY, "OK", "INSUFFICIENT_DATA"), settings([store("pagerduty", server.secret)]), dlq, 5
+        )
+        assert server.received == []
+    assert logs[0]["skipped"] == AVAILABILITY and "delivered" not in logs[0]
+    assert dead_letters(dlq) == []
+
+
+@pytest.mark.parametrize(("state", "old"), [("ALARM", "OK"), ("OK", "ALARM")])
+def test_the_notifiers_own_alarm_is_best_effort_so_a_broken_channel_cannot_loop_it(
+    state: str, old: str, dlq: str
+) -> None:
+    """notifier-failures reads DeliveryFailures: were the failure to page it counted, every ALARM and
+    OK of it would write another and flip it again, for as long as the channel is broken."""
+    with provider_server("slack") as server:
+        server.script = ["404"]
+        broken = store("slack", server.secret)
+        logs = invoke_async(alarm_event("hello-notifier-failures", state, old), settings([broken]), dlq, budget=5)
+    assert logs[0]["delivered"] is False and logs[0]["verdict"] in ("alert delivery trouble", "recovered")
+    assert dead_letters(dlq) == []  # not raised: nothing queued
+    assert delivery_failures(broken) == 0

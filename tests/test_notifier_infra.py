@@ -164,7 +164,7 @@ def test_the_function_knows_what_each_alarm_means_from_the_plan(t: dict[str, Any
             assert p.get("AlarmName") in rows or f"<{logical_id}>" in rows, logical_id
     [availability] = [k for k in alarms if k.startswith("MonitoringAvailabilityapi")]
     assert rows[f"<{availability}>"][:2] == ["down", "api"]
-    assert rows["hello-notifier-failures"][0] == "checker trouble"
+    assert rows["hello-notifier-failures"][0] == rows["hello-undelivered-alerts"][0] == "alert delivery trouble"
     assert props["Environment"]["Variables"]["NOTIFIER_RUNBOOK_URL"] == CONTEXT["runbookUrl"]
 
 
