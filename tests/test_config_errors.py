@@ -171,3 +171,9 @@ def test_the_cdks_own_context_keys_are_not_taken_for_misspelled_ones() -> None:
         "cli-telemetry": False,
     }
     assert from_context(**cdk_keys).name_prefix == DEFAULTS["namePrefix"]
+
+
+def test_cidrs_are_taken_with_both_endpoints() -> None:
+    """The one setting allowed with a restricted public endpoint: the nodes use the private one."""
+    c = from_context(endpointAccess="public-and-private", endpointAllowCidrs='["203.0.113.0/24"]')
+    assert c.endpoint_allow_cidrs == ("203.0.113.0/24",)

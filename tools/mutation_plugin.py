@@ -92,13 +92,26 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
         _current.pop()
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def _clear_caches(keep: tuple[str, ...] = ()) -> None:
     for name, module in list(sys.modules.items()):
-        if module is None or name.split(".")[0] not in _PACKAGES:
+        if module is None or name.split(".")[0] not in _PACKAGES or name in keep:
             continue
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _clear_caches()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """In the first run, each test computes afresh what a cache would hand it (a plan, a replay's
+    timeline), so that mutmut records it as calling those functions: else only the first test to
+    fill a cache is run for their mutants. tests/infra.py's synths stay cached: the tests that
+    read them are recorded as calling jsii, and are not run in a fork anyway."""
+    if not _forked():
+        _clear_caches(keep=("tests.infra",))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
