@@ -173,7 +173,8 @@ def test_the_cdks_own_context_keys_are_not_taken_for_misspelled_ones() -> None:
     assert from_context(**cdk_keys).name_prefix == DEFAULTS["namePrefix"]
 
 
-def test_cidrs_are_taken_with_both_endpoints() -> None:
-    """The one setting allowed with a restricted public endpoint: the nodes use the private one."""
-    c = from_context(endpointAccess="public-and-private", endpointAllowCidrs='["203.0.113.0/24"]')
-    assert c.endpoint_allow_cidrs == ("203.0.113.0/24",)
+def test_api_cidrs_are_taken_once_each_and_the_internet_alone() -> None:
+    c = from_context(apiCidrs='["203.0.113.0/24", "198.51.100.7/32", "203.0.113.0/24"]')
+    assert c.api_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
+    assert from_context(apiCidrs='["0.0.0.0/0"]').api_cidrs == ("0.0.0.0/0",)
+    assert from_context(apiCidrs="[]").api_cidrs == ()
