@@ -143,6 +143,7 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
     reported matters more. Whether it was stored; when not, one log line says why."""
     config = client_config(remote=True)
     wait = min(seconds_left - ERROR_REPORT_MARGIN, publish_budget(config))
+    end = time.monotonic() + wait  # making the client below takes time too: it counts against the wait
     outcome: list[Exception | None] = []  # the sender's error, or None once stored
     try:
         # Made here, not in the sender: boto3's default session is not thread-safe, and a sender
@@ -166,7 +167,7 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
         # only if Lambda thaws this environment for another invocation.
         sender = threading.Thread(target=send, name="error-report", daemon=True)
         sender.start()
-        sender.join(wait)
+        sender.join(max(0.0, end - time.monotonic()))
     done = list(outcome)
     if done == [None]:
         return True

@@ -6,6 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
@@ -320,6 +321,29 @@ def test_a_home_cloudwatch_that_never_answers_does_not_hold_a_failing_invocation
         took = time.monotonic() - began
         assert held, "the report was never attempted"
     assert deadline_in - handler.ERROR_REPORT_MARGIN - 0.2 <= took < deadline_in
+
+
+def test_a_slow_client_counts_against_the_reports_wait(monkeypatch: pytest.MonkeyPatch, fresh_handler) -> None:
+    """Making the client is part of the report's wait, not added to it: on a loaded machine (or a
+    cold Lambda) it takes a while, and the failing invocation must still end before its deadline."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    remote_checker(monkeypatch, "ap-south-1", "us-east-1", CHECK_TARGETS="not json")
+    real = fresh_handler.boto3.client
+
+    def slow_client(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.8)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fresh_handler.boto3, "client", slow_client)
+    deadline_in = 2.0
+    with hanging_endpoint() as (url, _held):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        began = time.monotonic()
+        with pytest.raises(ValueError, match="CHECK_TARGETS is not valid JSON"):
+            fresh_handler.handler({}, Context(deadline_in))
+        took = time.monotonic() - began
+    assert took < deadline_in - handler.ERROR_REPORT_MARGIN + 0.3  # the margin kept, whatever the client cost
 
 
 def test_a_remote_failure_is_counted_in_the_period_of_the_run_that_failed(
