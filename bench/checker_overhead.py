@@ -35,7 +35,7 @@ OURS = (
     "import time; t = time.perf_counter()\n"
     "from checker_lambda import handler\n"
     "from checker_lambda.settings import Settings\n"
-    "handler.build_monitor(Settings.from_env())\n"
+    "handler.Checker.build(Settings.from_env())\n"
     "print(time.perf_counter() - t)"
 )
 BASELINE = (

@@ -41,8 +41,19 @@ def _after_pod_identity_agent(dependent: IConstruct, cluster: eks.Cluster) -> No
         dependent.node.add_dependency(agent)
 
 
-def vpc_cni(scope: Construct, cluster: eks.Cluster, *, after: IConstruct) -> eks.CfnAddon:
-    """VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on."""
+def vpc_cni(scope: Construct, cluster: eks.Cluster) -> eks.CfnAddon:
+    """VPC CNI, taken over from the self-managed install, with NetworkPolicy enforcement on, and
+    its own EKS Pod Identity role (AmazonEKS_CNI_Policy is not on the node role, where every pod
+    that reached the node's credentials would have it). Created before the node group, as the
+    Pod Identity agent is: a DaemonSet is healthy with no nodes, and the nodes' aws-node pods
+    need these credentials to give pods addresses (terraform-aws-eks `before_compute`)."""
+    role = iam.Role(
+        scope,
+        "VpcCniRole",
+        assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
+        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonEKS_CNI_Policy")],
+        description="VPC CNI (aws-node, EKS Pod Identity)",
+    )
     addon = eks.CfnAddon(
         scope,
         "VpcCni",
@@ -50,8 +61,14 @@ def vpc_cni(scope: Construct, cluster: eks.Cluster, *, after: IConstruct) -> eks
         cluster_name=cluster.cluster_name,
         resolve_conflicts="OVERWRITE",
         configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+        pod_identity_associations=[
+            eks.CfnAddon.PodIdentityAssociationProperty(service_account="aws-node", role_arn=role.role_arn)
+        ],
     )
-    addon.node.add_dependency(after)
+    addon.node.add_dependency(cluster.eks_pod_identity_agent)
+    nag.acknowledge_managed_policies(
+        role, "The AWS-managed policy EKS documents for the VPC CNI's own role (IPv4).", "AmazonEKS_CNI_Policy"
+    )
     return addon
 
 

@@ -25,6 +25,8 @@ from enum import StrEnum
 
 from cdk_app.config import SHARED, AppConfig
 from checker_lambda import contract, timing
+from notifier import contract as notifier
+from notifier.contract import Verdict
 
 MINUTE = 60
 HOUR = 3600
@@ -39,6 +41,8 @@ CHECKER_FUNCTION = "<checker function name>"
 SCHEDULE_RULE = "<checker schedule rule name>"
 LOAD_BALANCER = "<load balancer full name>"
 TARGET_GROUP = "<target group full name>"
+NOTIFIER_FUNCTION = "<notifier function name>"
+UNDELIVERED_QUEUE = "<undelivered alerts queue name>"
 
 ALARM, OK, INSUFFICIENT = "ALARM", "OK", "INSUFFICIENT_DATA"
 
@@ -197,6 +201,7 @@ class Alarm:
     feeds_service_down: bool = False
     name: str | None = None  # a fixed AlarmName, where notifications or tools read it
     sliding: bool = False  # the evaluation window slides (stated, so a default cannot change under us)
+    verdict: Verdict = Verdict.DEGRADED  # what its notification says, in words (notifier/page.py)
 
     @property
     def datapoints(self) -> int:
@@ -227,6 +232,7 @@ class Composite:
     suppressor: str | None = None  # the alarm whose ALARM suppresses this one's actions
     suppressor_wait: int = 0  # seconds
     suppressor_extension: int = 0
+    verdict: Verdict = Verdict.DEGRADED
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ def availability_alarm(target: str, *, interval: int, confirm: int) -> Alarm:
         # at once, and a silent checker pages through the heartbeat (docs/decisions.md §3).
         missing=Missing.IGNORE,
         feeds_service_down=True,
+        verdict=Verdict.DOWN,
     )
 
 
@@ -328,6 +335,7 @@ def quorum_alarm(target: str, *, interval: int, confirm: int, locations: Sequenc
         periods=timing.evaluation_periods(confirm),
         missing=Missing.IGNORE,
         feeds_service_down=True,
+        verdict=Verdict.DOWN,
     )
 
 
@@ -368,6 +376,8 @@ class _Planner:
         if self.cluster:
             self.load_balancer()
         self.checker_health()
+        if self.c.alert_channels:
+            self.notifier()
         # With several locations these read the home checker only: one location's view notifies,
         # the quorum alarm is what pages (issue 13: one location alone never pages).
         self.burn_rate("FastBurn", *FAST_BURN, page=not self.locations)
@@ -384,6 +394,7 @@ class _Planner:
                 ),
                 rule=any_of(a.id for a in self.alarms if a.feeds_service_down),
                 actions=True,
+                verdict=Verdict.DOWN,
             )
         )
         return Plan(
@@ -418,6 +429,7 @@ class _Planner:
                 periods=periods,
                 missing=Missing.BREACHING,  # silence is the failure
                 feeds_service_down=True,
+                verdict=Verdict.CHECKER,
             )
         )
 
@@ -460,6 +472,7 @@ class _Planner:
                     datapoints_to_alarm=confirm,
                     periods=timing.evaluation_periods(confirm),
                     missing=Missing.IGNORE,
+                    verdict=Verdict.DOWN,
                 )
             )
             for loc in locations
@@ -501,6 +514,7 @@ class _Planner:
                     datapoints_to_alarm=periods,
                     periods=periods,
                     missing=Missing.BREACHING,
+                    verdict=Verdict.CHECKER,
                 )
             )
             for loc in self.locations
@@ -517,6 +531,7 @@ class _Planner:
                 ),
                 rule=at_least(too_many, silent),
                 feeds_service_down=True,
+                verdict=Verdict.CHECKER,
             )
         )
         self.add(
@@ -528,10 +543,20 @@ class _Planner:
                 ),
                 rule=any_of(silent),
                 actions=True,
+                verdict=Verdict.CHECKER,
             )
         )
 
-    def failed_runs(self, id: str, *, description: str, metric: Metric, name: str | None = None) -> None:
+    def failed_runs(
+        self,
+        id: str,
+        *,
+        description: str,
+        metric: Metric | Math,
+        name: str | None = None,
+        datapoints: int = 2,
+        verdict: Verdict = Verdict.CHECKER,
+    ) -> None:
         """A notification when a count of the checkers' failed runs is non-zero in 2 of the last 3
         periods (one run each): the home checker's Errors, Throttles and FailedInvocations alarms,
         and the counts the checkers publish about themselves."""
@@ -543,10 +568,11 @@ class _Planner:
                 metric=metric,
                 comparison=Comparison.GREATER_OR_EQUAL,
                 threshold=1,
-                datapoints_to_alarm=2,
-                periods=3,
+                datapoints_to_alarm=datapoints,
+                periods=2 * datapoints - 1,
                 missing=Missing.NOT_BREACHING,  # counted only on a failure
                 actions=True,
+                verdict=verdict,
             )
         )
 
@@ -567,6 +593,58 @@ class _Planner:
                 ),
                 metric=own_count(contract.CHECKER_ERRORS, location=loc, period=self.c.schedule_minutes * 60),
             )
+
+    def notifier(self) -> None:
+        """The notifier's own failures and what it could not deliver (cdk_app/notifier.py): both
+        email through the topic, so email stays the path of last resort."""
+        function = (("FunctionName", NOTIFIER_FUNCTION),)
+        self.failed_runs(
+            "NotifierFailures",
+            name=f"{self.c.name_prefix}-notifier-failures",
+            description=(
+                "The notifier could not deliver a page to every alertChannels destination (or failed, or could "
+                "not queue what it failed to deliver). First: its log lines of type delivery (which channel, "
+                "which error), then the undelivered-alerts queue."
+            ),
+            metric=Math(
+                expression="FILL(undelivered, 0) + FILL(errors, 0) + FILL(unqueued, 0)",
+                metrics=(
+                    ("undelivered", Metric(notifier.DELIVERY_FAILURES, (), "Sum", MINUTE, notifier.NAMESPACE)),
+                    ("errors", Metric("Errors", function, "Sum", MINUTE, namespace="AWS/Lambda")),
+                    (
+                        "unqueued",
+                        Metric("DestinationDeliveryFailures", function, "Sum", MINUTE, namespace="AWS/Lambda"),
+                    ),
+                ),
+                label="notifier failures",
+                period=MINUTE,
+            ),
+            datapoints=1,
+            verdict=Verdict.DELIVERY,
+        )
+        self.add(
+            Alarm(
+                "UndeliveredAlerts",
+                name=f"{self.c.name_prefix}-undelivered-alerts",
+                description=(
+                    "Pages wait in the undelivered-alerts queue: a chat or paging channel did not take them. "
+                    "First: read them (the original alarm message is in each) and the notifier's delivery log lines."
+                ),
+                metric=Metric(
+                    "ApproximateNumberOfMessagesVisible",
+                    (("QueueName", UNDELIVERED_QUEUE),),
+                    "Maximum",
+                    MINUTE,
+                    namespace="AWS/SQS",
+                ),
+                comparison=Comparison.GREATER,
+                threshold=0,
+                periods=1,
+                missing=Missing.NOT_BREACHING,
+                actions=True,
+                verdict=Verdict.DELIVERY,
+            )
+        )
 
     def url_read_failures(self) -> None:
         """The checkers' runs whose read of the service's URL failed and that probed the last good
@@ -667,6 +745,7 @@ class _Planner:
                 periods=5,
                 missing=Missing.NOT_BREACHING,
                 feeds_service_down=True,
+                verdict=Verdict.DOWN,
             )
         )
 

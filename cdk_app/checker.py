@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import nag
@@ -54,63 +56,46 @@ def lambda_code() -> lambda_.Code:
     )
 
 
-class HealthChecker(Construct):
-    """`url_parameter_arn`: the SSM parameter its default target's URL is read from at run time;
-    `location`: the Location dimension (with several checkerRegions); `metrics_region`: the home
-    region it publishes to, when that is not its own."""
+@dataclass(frozen=True)
+class CheckerView:
+    """What one checker is made of: its Lambda's environment (Settings.to_env, read back by
+    Settings.from_env) and timeout, its schedule and its logs' retention."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
+    environment: Mapping[str, str]
+    timeout_seconds: int
+    schedule_minutes: int
+    log_retention_days: int
+
+    @classmethod
+    def of(
+        cls,
         config: AppConfig,
         default_target: dict[str, Any] | None,
-        url_parameter_arn: str | None = None,
+        *,
         location: str | None = None,
         metrics_region: str | None = None,
-    ) -> None:
+    ) -> CheckerView:
+        """The checker at `location` (with several checkerRegions), publishing to `metrics_region`
+        (the home region) when that is not its own."""
+        return cls(
+            environment=config.checker_environment(default_target, location=location, metrics_region=metrics_region),
+            timeout_seconds=config.checker_timeout_seconds(remote=metrics_region is not None),
+            schedule_minutes=config.schedule_minutes,
+            log_retention_days=config.log_retention_days,
+        )
+
+
+class HealthChecker(Construct):
+    """`url_parameter_arn`: the SSM parameter its default target's URL is read from at run time."""
+
+    def __init__(self, scope: Construct, id: str, *, view: CheckerView, url_parameter_arn: str | None = None) -> None:
         super().__init__(scope, id)
-        self.log_group = retained_logs(self, "Logs", config.log_retention_days)
-        # Its own role: write its own logs, put metrics into its own namespace, nothing else.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Hello World health checker",
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
-        if url_parameter_arn:
-            # The URL's parameter, read at each invocation (checker_lambda/urls.py): that one only.
-            self.role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[url_parameter_arn]))
-        self.environment = config.checker_environment(default_target, location=location, metrics_region=metrics_region)
-        self.timeout = config.checker_timeout_seconds(remote=metrics_region is not None)
+        self.log_group = retained_logs(self, "Logs", view.log_retention_days)
+        self.role = self._role(url_parameter_arn)
+        self.environment = dict(view.environment)
+        self.timeout = view.timeout_seconds
         self.memory = 128
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="checker_lambda.handler.handler",
-            code=lambda_code(),
-            memory_size=self.memory,
-            # An invocation covers one schedule period; its last slot's probe and publish may
-            # run a few seconds into the next period (checker_lambda/timing.py).
-            timeout=Duration.seconds(self.timeout),
-            environment=self.environment,
-            log_group=self.log_group,
-            role=self.role,
-            description="Probes the Hello World service and publishes CloudWatch metrics",
-            # Lambda's own async queue would retry a failed run twice and keep a throttled one
-            # for 6 h; a late run probes slots already past. 60 s is the least it accepts.
-            retry_attempts=0,
-            max_event_age=Duration.seconds(60),
-        )
+        self.function = self._function()
         # Only its own namespace: a compromised checker cannot forge other metrics. IAM is global:
         # the same statement lets a checker in another region write the home region's CloudWatch.
         self.role.add_to_policy(
@@ -135,7 +120,7 @@ class HealthChecker(Construct):
         self.rule = events.Rule(
             self,
             "Schedule",
-            schedule=events.Schedule.rate(Duration.minutes(config.schedule_minutes)),
+            schedule=events.Schedule.rate(Duration.minutes(view.schedule_minutes)),
             description="Runs the health checker",
         )
         self.rule.add_target(
@@ -144,6 +129,48 @@ class HealthChecker(Construct):
                 retry_attempts=0,  # a late run is useless: the next one is already due
                 max_event_age=Duration.seconds(60),
             )
+        )
+
+    def _role(self, url_parameter_arn: str | None) -> iam.Role:
+        """Its own role: write its own logs, read its URL's parameter, put metrics into its own
+        namespace (added once the function exists), nothing else."""
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Hello World health checker",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        if url_parameter_arn:
+            # The URL's parameter, read at each invocation (checker_lambda/urls.py): that one only.
+            role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[url_parameter_arn]))
+        return role
+
+    def _function(self) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="checker_lambda.handler.handler",
+            code=lambda_code(),
+            memory_size=self.memory,
+            # An invocation covers one schedule period; its last slot's probe and publish may
+            # run a few seconds into the next period (checker_lambda/timing.py).
+            timeout=Duration.seconds(self.timeout),
+            environment=self.environment,
+            log_group=self.log_group,
+            role=self.role,
+            description="Probes the Hello World service and publishes CloudWatch metrics",
+            # Lambda's own async queue would retry a failed run twice and keep a throttled one
+            # for 6 h; a late run probes slots already past. 60 s is the least it accepts.
+            retry_attempts=0,
+            max_event_age=Duration.seconds(60),
         )
 
 
@@ -182,34 +209,13 @@ class FirstRun(Construct):
         id: str,
         *,
         checker: HealthChecker,
-        config: AppConfig,
+        log_retention_days: int,
         location: str,
         heartbeats: Sequence[Mapping[str, str]] = (),
     ) -> None:
         super().__init__(scope, id)
-        log_group = retained_logs(self, "Logs", config.log_retention_days)
-        role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description="Checker first run"
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
-            )
-        )
-        # The checker; its own stack's status (a rollback's Update is not run); in the alarms'
-        # stack, reading the heartbeat metrics back.
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[checker.function.function_arn])
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]))
-        if heartbeats:
-            role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
-            nag.acknowledge(
-                role,
-                "IAM5[Resource::*]",
-                "cloudwatch:GetMetricStatistics has no resource-level permissions; it reads the heartbeat "
-                "metrics back before the alarms are made.",
-            )
+        log_group = retained_logs(self, "Logs", log_retention_days)
+        role = self._role(checker, log_group, reads_metrics=bool(heartbeats))
         self.function = lambda_.Function(
             self,
             "Function",
@@ -249,3 +255,28 @@ class FirstRun(Construct):
         # After the checker, its role's policy and both functions' asynchronous settings.
         self.resource.node.add_dependency(checker.function, checker.role, self.function)
         self.summary = self.resource.get_att_string("Summary")
+
+    def _role(self, checker: HealthChecker, log_group: logs.ILogGroup, *, reads_metrics: bool) -> iam.Role:
+        role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description="Checker first run"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        # The checker; its own stack's status (a rollback's Update is not run); in the alarms'
+        # stack, reading the heartbeat metrics back.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[checker.function.function_arn])
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]))
+        if reads_metrics:
+            role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
+            nag.acknowledge(
+                role,
+                "IAM5[Resource::*]",
+                "cloudwatch:GetMetricStatistics has no resource-level permissions; it reads the heartbeat "
+                "metrics back before the alarms are made.",
+            )
+        return role

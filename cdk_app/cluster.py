@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import cast
 
 from aws_cdk import CfnOutput, CfnResource, Duration, RemovalPolicy, Stack
@@ -12,15 +13,37 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from cdk_app import addons, nag
-from cdk_app.config import AppConfig
+from cdk_app.config import WORLD, AppConfig
 from cdk_app.logs import AdoptedLogGroup, retained_logs
 from cdk_app.versions import ALB_CONTROLLER_VALUES, ALB_CONTROLLER_VERSION, EKS_VERSION, KubectlLayer
 
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
 
+@dataclass(frozen=True)
+class ClusterView:
+    """What the cluster, its VPC and its nodes take from the configuration (AppConfig's names)."""
+
+    cluster_name: str
+    log_retention_days: int
+    admin_principals: tuple[str, ...]
+    api_cidrs: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    nat_gateways: int
+    vpc_endpoints: bool
+    node_instance_type: str
+    node_arm64: bool
+    node_capacity_type: str
+    node_count: int
+    node_max_count: int
+
+    @classmethod
+    def of(cls, config: AppConfig) -> ClusterView:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 class HelloCluster(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: ClusterView) -> None:
         super().__init__(scope, id)
         self.config = config
         self.vpc = self._vpc(config)
@@ -40,14 +63,7 @@ class HelloCluster(Construct):
             name=f"/aws/eks/{config.cluster_name}/cluster",
             retention_days=config.log_retention_days,
         )
-        # Whoever may assume this role administers the cluster (kubectl); the stack outputs
-        # the `aws eks update-kubeconfig` command that uses it.
-        self.admin_role = iam.Role(
-            self,
-            "AdminRole",
-            assumed_by=iam.AccountRootPrincipal(),
-            description="kubectl access to the Hello World EKS cluster",
-        )
+        self.admin_role = self._admin_role(config)
         self.cluster = eks.Cluster(
             self,
             "Cluster",
@@ -58,6 +74,10 @@ class HelloCluster(Construct):
             default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
             default_capacity=0,
             endpoint_access=self._endpoint_access(config),
+            # No hidden cluster-admin: the CloudFormation execution role that creates the cluster
+            # gets no access entry. Who administers it is in the template: the kubectl provider's
+            # role (aws-cdk-lib adds its entry) and AdminRole (docs/security.md).
+            bootstrap_cluster_creator_admin_permissions=False,
             secrets_encryption_key=self.secrets_key,
             cluster_logging=[
                 eks.ClusterLoggingTypes.API,
@@ -72,9 +92,17 @@ class HelloCluster(Construct):
         )
         self.cluster.node.add_dependency(self.control_plane_logs)
         self._kubectl_provider_outside_the_vpc(config)
-        self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
+        if self.admin_role is not None:
+            self.cluster.grant_cluster_admin("Admin", self.admin_role.role_arn)
+        self._nodes_and_addons(config)
+        self._acknowledge()
+        self._kubeconfig_output()
+
+    def _nodes_and_addons(self, config: ClusterView) -> None:
+        # The VPC CNI before the nodes: they become Ready only once it has its own credentials.
+        cni = addons.vpc_cni(self, self.cluster)
         self.nodegroup = self._nodes(config)
-        addons.vpc_cni(self, self.cluster, after=self.nodegroup)
+        self.nodegroup.node.add_dependency(cni)
         addons.metrics_server(self, self.cluster, after=self.nodegroup)
         addons.container_insights(
             self,
@@ -86,8 +114,8 @@ class HelloCluster(Construct):
         self.autoscaler = addons.cluster_autoscaler(
             self, self.cluster, after=self.nodegroup, cluster_name=config.cluster_name
         )
-        self._acknowledge()
 
+    def _kubeconfig_output(self) -> None:
         region = Stack.of(self).region
         CfnOutput(
             self,
@@ -96,10 +124,30 @@ class HelloCluster(Construct):
             value=(
                 f"aws eks update-kubeconfig --name {self.cluster.cluster_name} --region {region} "
                 f"--role-arn {self.admin_role.role_arn}"
+                if self.admin_role is not None
+                else "none: no one may use kubectl; deploy with adminPrincipals (make deploy sets you)"
             ),
         ).override_logical_id("KubeconfigCommand")
 
-    def _kubectl_provider_outside_the_vpc(self, config: AppConfig) -> None:
+    def _admin_role(self, config: ClusterView) -> iam.Role | None:
+        """kubectl access for the principals named in adminPrincipals, and no one else; none named,
+        no role. Each is matched by an ArnLike condition on aws:PrincipalArn, the accounts being the
+        Principal: a Principal cannot hold wildcards, and IAM refuses a trust policy naming a role
+        that does not exist ("Invalid principal"), which an ARN read off an assumed-role session
+        may be (its path is not in it), failing the deploy. The principals' own policies must allow
+        sts:AssumeRole on the role (an administrator's do)."""
+        if not config.admin_principals:
+            return None
+        accounts = sorted({p.split(":")[4] for p in config.admin_principals})
+        trusted = iam.PrincipalWithConditions(
+            iam.CompositePrincipal(*(iam.AccountPrincipal(a) for a in accounts)),
+            {"ArnLike": {"aws:PrincipalArn": list(config.admin_principals)}},
+        )
+        return iam.Role(
+            self, "AdminRole", assumed_by=trusted, description="kubectl access to the Hello World EKS cluster"
+        )
+
+    def _kubectl_provider_outside_the_vpc(self, config: ClusterView) -> None:
         """Run the kubectl provider's Lambdas outside the VPC when they can reach the API publicly.
 
         aws-cdk-lib puts them in the private subnets whenever the private endpoint is on. A VPC
@@ -110,7 +158,7 @@ class HelloCluster(Construct):
         there is nothing to release. A private or CIDR-restricted endpoint needs the VPC: the
         provider stays there (docs/decisions.md).
         """
-        if config.endpoint_access == "private" or config.endpoint_allow_cidrs:
+        if config.api_cidrs != (WORLD,):
             return
         for function in nag.kubectl_provider_functions(self.cluster):
             cast(CfnResource, function.node.default_child).add_property_deletion_override("VpcConfig")
@@ -122,16 +170,15 @@ class HelloCluster(Construct):
         )
         nag.acknowledge_managed_policies(
             self.nodegroup.role,
-            "The AWS-managed policies EKS documents for managed node groups (kubelet, VPC CNI, image pulls).",
+            "The AWS-managed policies EKS documents for managed node groups (kubelet, image pulls).",
             "AmazonEKSWorkerNodePolicy",
-            "AmazonEKS_CNI_Policy",
             "AmazonEC2ContainerRegistryReadOnly",
         )
         nag.acknowledge_kubectl_provider(self.cluster)
         if self.cluster.alb_controller is not None:
             nag.acknowledge_alb_controller(self.cluster.alb_controller)
 
-    def _vpc(self, config: AppConfig) -> ec2.Vpc:
+    def _vpc(self, config: ClusterView) -> ec2.Vpc:
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -170,15 +217,15 @@ class HelloCluster(Construct):
         return vpc
 
     @staticmethod
-    def _endpoint_access(config: AppConfig) -> eks.EndpointAccess:
-        access = {
-            "public": eks.EndpointAccess.PUBLIC,
-            "private": eks.EndpointAccess.PRIVATE,
-            "public-and-private": eks.EndpointAccess.PUBLIC_AND_PRIVATE,
-        }[config.endpoint_access]
-        return access.only_from(*config.endpoint_allow_cidrs) if config.endpoint_allow_cidrs else access
+    def _endpoint_access(config: ClusterView) -> eks.EndpointAccess:
+        """Private by default; the public endpoint only for the CIDRs in apiCidrs (docs/decisions.md §7)."""
+        if not config.api_cidrs:
+            return eks.EndpointAccess.PRIVATE
+        if config.api_cidrs == (WORLD,):
+            return eks.EndpointAccess.PUBLIC_AND_PRIVATE
+        return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.api_cidrs)
 
-    def _nodes(self, config: AppConfig) -> eks.Nodegroup:
+    def _nodes(self, config: ClusterView) -> eks.Nodegroup:
         # IMDSv2 only, one hop: pods cannot reach the node's instance credentials.
         template = ec2.LaunchTemplate(
             self,
@@ -210,4 +257,14 @@ class HelloCluster(Construct):
                 id=template.launch_template_id or "", version=template.latest_version_number
             ),
             enable_node_auto_repair=True,
+            # aws-cdk-lib's default node role also holds AmazonEKS_CNI_Policy; the VPC CNI has its own.
+            node_role=iam.Role(
+                self,
+                "NodeRole",
+                assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+                managed_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name(name)
+                    for name in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+                ],
+            ),
         )

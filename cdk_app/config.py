@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker_lambda import metrics, timing, urls
+from checker_lambda import budgets, metrics, timing
 from checker_lambda.settings import REGION_PATTERN, Labels, Settings, SettingsError, Target
+from notifier.contract import Channel, parse_channels
 
 ContextGetter = Callable[[str], Any]
 # The stacks, and the outputs each one carries (tools/status.py and the deploy workflow read them).
@@ -93,6 +94,7 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _ZONE_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 _REGION = re.compile(REGION_PATTERN)
+_HTTPS = re.compile(r"^https://[^\s/]+\S*$")
 
 
 @functools.cache
@@ -118,7 +120,12 @@ COMPOSITE_RULE_MAX_CHARS = 10_240  # PutCompositeAlarm AlarmRule maximum length
 COMPOSITE_CHARS_PER_ALARM = 150  # a term with a realistic alarm ARN (~130 characters) and its operator
 # Periods a CloudWatch alarm accepts (10 and 30 need high-resolution metrics); one probe each.
 ALARM_PERIODS = (10, 30, 60)
-ENDPOINT_ACCESS = ("public", "private", "public-and-private")
+# The Kubernetes API's public endpoint: at most this many CIDRs (EKS's per-cluster limit on public
+# access CIDRs as we know it; not verified here: a lower real limit fails at deploy, not at synth).
+MAX_API_CIDRS = 40
+WORLD = "0.0.0.0/0"
+# An IAM user's or role's ARN; `*` and `?` match as in an ArnLike condition (docs/security.md).
+_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/*?-]+$")
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 PERCENTILES = ("p50", "p90", "p95", "p99")
 
@@ -137,6 +144,9 @@ class ConfigError(ValueError):
 class AppConfig:
     alert_email: str | None
     alert_webhooks: tuple[str, ...]
+    # The notifier's destinations, by the secret holding each URL or key (none: no notifier, cdk_app/notifier.py).
+    alert_channels: tuple[Channel, ...]
+    runbook_url: str | None
     name_prefix: str
     deploy_cluster: bool  # false: only the checker, alarms and dashboard, watching extraTargets
     checker_regions: tuple[str, ...]  # empty: one checker, in the region the CLI deploys to
@@ -150,8 +160,9 @@ class AppConfig:
     node_count: int
     node_max_count: int
     node_capacity_type: str
-    endpoint_access: str
-    endpoint_allow_cidrs: tuple[str, ...]
+    # The public API endpoint's CIDRs; empty: private endpoint only (docs/decisions.md §7).
+    api_cidrs: tuple[str, ...]
+    admin_principals: tuple[str, ...]  # who may assume AdminRole; empty: no AdminRole
     nat_gateways: int
     availability_zones: tuple[str, ...]  # empty: the region's first two
     vpc_endpoints: bool
@@ -221,9 +232,9 @@ class AppConfig:
             schedule=self.schedule_minutes * 60,
             interval=self.probe_interval_seconds,
             slowest_probe=max([self.probe_timeout_seconds] + [t.timeout for t in self.extra_targets]),
-            publish_budget=metrics.publish_budget(metrics.client_config(remote=remote)),
+            publish_budget=budgets.publish_budget(budgets.client_config(remote=remote)),
             # The service's target names its URL's parameter: read before the first slot.
-            read_budget=urls.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
+            read_budget=budgets.url_read_budget(remote=remote) if self.deploy_cluster else 0.0,
         )
 
     def checker_settings(
@@ -343,7 +354,18 @@ class _Reader:
                 ipaddress.IPv4Network(str(v), strict=True)
             except ValueError:
                 raise self.fail(key, v, "a list of IPv4 CIDRs like 203.0.113.0/24") from None
-        return tuple(str(v) for v in values)
+        values = list(dict.fromkeys(str(v) for v in values))
+        if WORLD in values and len(values) > 1 or len(values) > MAX_API_CIDRS:
+            allowed = f'[] (private), 1..{MAX_API_CIDRS} CIDRs, or ["{WORLD}"] alone (the internet)'
+            raise self.fail(key, values, allowed)
+        return tuple(values)
+
+    def principals(self, key: str) -> tuple[str, ...]:
+        values = self.json_list(key)
+        for v in values:
+            if not isinstance(v, str) or not _PRINCIPAL.match(v):
+                raise self.fail(key, v, "a list of IAM role or user ARNs like arn:aws:iam::123456789012:role/Admin")
+        return tuple(dict.fromkeys(values))
 
     def instance_type(self, key: str) -> str:
         value = str(self.raw(key)).strip()
@@ -375,6 +397,12 @@ class _Reader:
             if not isinstance(v, str) or not re.match(r"^https://[^\s/]+\S*$", v):
                 raise self.fail(key, v, "a list of https:// URLs")
         return tuple(values)
+
+    def channels(self, key: str) -> tuple[Channel, ...]:
+        try:
+            return parse_channels(self.json_list(key), key)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def regions(self, key: str) -> tuple[str, ...]:
         values = self.json_list(key)
@@ -416,6 +444,8 @@ class _Reader:
         c = AppConfig(
             alert_email=self.text("alertEmail", _EMAIL, "an email address", optional=True),
             alert_webhooks=self.webhooks("alertWebhooks"),
+            alert_channels=self.channels("alertChannels"),
+            runbook_url=self.text("runbookUrl", _HTTPS, "an https:// URL", optional=True),
             name_prefix=str(self.text("namePrefix", _DNS_LABEL, "1-20 of a-z 0-9 -, starting with a letter")),
             deploy_cluster=self.boolean("cluster"),
             checker_regions=self.regions("checkerRegions"),
@@ -425,8 +455,8 @@ class _Reader:
             node_count=self.integer("nodeCount", 1, 20),
             node_max_count=self.integer("nodeMaxCount", 1, 50),
             node_capacity_type=self.choice("nodeCapacityType", CAPACITY_TYPES),
-            endpoint_access=self.choice("endpointAccess", ENDPOINT_ACCESS),
-            endpoint_allow_cidrs=self.cidrs("endpointAllowCidrs"),
+            api_cidrs=self.cidrs("apiCidrs"),
+            admin_principals=self.principals("adminPrincipals"),
             nat_gateways=self.integer("natGateways", 1, 2),
             availability_zones=self.zones("availabilityZones"),
             vpc_endpoints=self.boolean("vpcEndpoints"),
@@ -491,11 +521,6 @@ class _Reader:
             raise self.fail("nodeMaxCount", c.node_max_count, f"at least nodeCount ({c.node_count})")
         if c.pod_max_replicas < c.pod_min_replicas:
             raise self.fail("podMaxReplicas", c.pod_max_replicas, f"at least podMinReplicas ({c.pod_min_replicas})")
-        if c.endpoint_allow_cidrs and c.endpoint_access != "public-and-private":
-            # Nodes need the private endpoint when the public one is restricted.
-            raise self.fail(
-                "endpointAllowCidrs", list(c.endpoint_allow_cidrs), "[] unless endpointAccess is public-and-private"
-            )
         dns = (c.domain_name, c.hosted_zone_id, c.hosted_zone_name)
         if any(dns) and not all(dns):
             raise ConfigError(
@@ -528,7 +553,7 @@ class _Reader:
                 f"one checker run could produce {datums} datapoints, more than one PutMetricData call takes "
                 f"({metrics.MAX_DATUMS_PER_CALL}); allowed is fewer targets, a shorter schedule or a longer interval"
             )
-        read = urls.url_read_budget(remote=True)  # the slower of the two
+        read = budgets.url_read_budget(remote=True)  # the slower of the two
         if c.deploy_cluster and timing.first_slot_delay(
             interval=c.probe_interval_seconds, read_budget=read
         ) > timing.slot_tolerance(c.probe_interval_seconds):

@@ -23,7 +23,6 @@ CONTAINER_USER = 10001  # the Dockerfile's USER
 class Workload:
     namespace: str
     image: str
-    replicas: int = 2
     min_replicas: int = 2
     max_replicas: int = 6
     target_cpu_percent: int = 70
@@ -111,7 +110,9 @@ def deployment(w: Workload) -> Manifest:
         "kind": "Deployment",
         "metadata": {"name": APP, "namespace": w.namespace, "labels": labels()},
         "spec": {
-            "replicas": w.replicas,
+            # No `replicas`: the HorizontalPodAutoscaler owns the count (it raises a new Deployment's
+            # default 1 to minReplicas at once, metrics or not). A count here would be re-applied by
+            # every deploy, cutting a scaled-out service back to the minimum under load.
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": labels()},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

@@ -20,9 +20,10 @@ from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
 from cdk_app import alarm_plan as ap
-from cdk_app.config import AppConfig
+from cdk_app.config import AppConfig, Channel
 from cdk_app.dashboard import Dashboard, DashboardView
 from cdk_app.dashboard import render as metric
+from cdk_app.notifier import Notifier
 
 COMPARISONS = {
     ap.Comparison.LESS: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -56,38 +57,59 @@ class Watched:
     target_group: str | None
 
 
+@dataclass(frozen=True)
+class MonitoringView:
+    """What the alarms, the topic and the dashboard take from the configuration: who is told
+    (email, webhooks, the notifier's channels and runbook link), the names, the dashboard's
+    SLO, percentile and certificate threshold, the cluster and namespace it shows (None in a
+    checker-only deploy), and the logs' retention."""
+
+    name_prefix: str
+    alert_email: str | None
+    alert_webhooks: tuple[str, ...]
+    alert_channels: tuple[Channel, ...]
+    runbook_url: str | None
+    log_retention_days: int
+    slo_target_percent: float
+    latency_percentile: str
+    cert_expiry_days: int
+    cluster_name: str | None
+    namespace: str | None
+
+    @classmethod
+    def of(cls, config: AppConfig) -> MonitoringView:
+        return cls(
+            name_prefix=config.name_prefix,
+            alert_email=config.alert_email,
+            alert_webhooks=config.alert_webhooks,
+            alert_channels=config.alert_channels,
+            runbook_url=config.runbook_url,
+            log_retention_days=config.log_retention_days,
+            slo_target_percent=config.slo_target_percent,
+            latency_percentile=config.latency_percentile,
+            cert_expiry_days=config.cert_expiry_days,
+            cluster_name=config.cluster_name if config.deploy_cluster else None,
+            namespace=config.namespace if config.deploy_cluster else None,
+        )
+
+
 class Monitoring(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, config: AppConfig, plan: ap.Plan, watched: Watched, after: Construct
+        self, scope: Construct, id: str, *, view: MonitoringView, plan: ap.Plan, watched: Watched, after: Construct
     ) -> None:
         """`after`: the home checker's first run (checker.FirstRun); every metric alarm is created
         (and updated) after it, so none starts without data (docs/decisions.md §3)."""
         super().__init__(scope, id)
-        self.topic = self._topic(config)
-        action = cw_actions.SnsAction(self.topic)
-        tokens = {
-            ap.CHECKER_FUNCTION: watched.checker.function_name,
-            ap.SCHEDULE_RULE: watched.checker_rule.rule_name,
-            **({ap.LOAD_BALANCER: watched.load_balancer} if watched.load_balancer else {}),
-            **({ap.TARGET_GROUP: watched.target_group} if watched.target_group else {}),
-        }
-        self.alarms: dict[str, cw.AlarmBase] = {}
-        for a in plan.alarms:
-            self.alarms[a.id] = alarm = (
-                self._alarm(a, tokens) if isinstance(a, ap.Alarm) else self._composite(a, self.alarms)
-            )
-            if isinstance(a, ap.Alarm):
-                alarm.node.add_dependency(after)
-            if a.actions:
-                alarm.add_alarm_action(action)
-                alarm.add_ok_action(action)
+        self.topic = self._topic(view)
+        self.notifier = self._notifier(view, plan)
+        self.alarms = self._alarms(plan, watched, after)
         self.service_down = self.alarms[ap.SERVICE_DOWN]
         self.drill_alarms = {target: self.alarms[a] for target, a in plan.drill.items()}
 
         logs.QueryDefinition(
             self,
             "FailedProbesQuery",
-            query_definition_name=f"{config.name_prefix}/failed-probes-by-reason",
+            query_definition_name=f"{view.name_prefix}/failed-probes-by-reason",
             log_groups=[watched.checker_logs],
             query_string=logs.QueryString(
                 fields=["@timestamp", "target", "reason", "detail", "status", "total_ms"],
@@ -96,34 +118,83 @@ class Monitoring(Construct):
                 limit=200,
             ),
         )
-        shown = [ap.SERVICE_DOWN, *plan.feeding(), *(i for i in plan.notifying() if i != ap.SERVICE_DOWN)]
-        self.dashboard = Dashboard(
-            self,
-            "Dashboard",
-            view=DashboardView(
-                name=f"{config.name_prefix}-health",
-                targets=plan.targets,
-                https_targets=plan.https_targets,
-                locations=plan.locations,
-                slo_target_percent=config.slo_target_percent,
-                latency_percentile=config.latency_percentile,
-                # The alarms' own thresholds, as planned.
-                latency_threshold_ms=int(plan[f"Latency-{plan.targets[0]}"].threshold),  # type: ignore[union-attr]
-                cert_expiry_days=config.cert_expiry_days,
-                alarms=tuple(self.alarms[i] for i in shown),
-                checker=watched.checker,
-                load_balancer=watched.load_balancer,
-                target_group=watched.target_group,
-                cluster_name=config.cluster_name if config.deploy_cluster else None,
-                namespace=config.namespace if config.deploy_cluster else None,
-                reads_url=config.deploy_cluster,
-            ),
-        ).dashboard
+        name = f"{view.name_prefix}-health"
+        self.dashboard = self._dashboard(name, view, plan, watched)
         region = Stack.of(self).region
         self.dashboard_url = (
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards:name={self.dashboard.dashboard_name}"
         )
+        if self.notifier:  # the dashboard by its fixed name: a Ref would close a cycle through its alarm widgets
+            self.notifier.describe(plan, self.alarms, self.dashboard_url.replace(self.dashboard.dashboard_name, name))
+
+    def _notifier(self, view: MonitoringView, plan: ap.Plan) -> Notifier | None:
+        """Only with alertChannels: none of it otherwise (the templates stay as they were)."""
+        if not view.alert_channels:
+            return None
+        return Notifier(
+            self,
+            "Notifier",
+            topic=self.topic,
+            key=self.key,
+            channels=view.alert_channels,
+            service=view.name_prefix,
+            locations=plan.locations,
+            runbook_url=view.runbook_url,
+            log_retention_days=view.log_retention_days,
+        )
+
+    def _alarms(self, plan: ap.Plan, watched: Watched, after: Construct) -> dict[str, cw.AlarmBase]:
+        """The plan's alarms, in its order, the placeholders replaced by this deploy's names."""
+        action = cw_actions.SnsAction(self.topic)
+        tokens = {
+            ap.CHECKER_FUNCTION: watched.checker.function_name,
+            ap.SCHEDULE_RULE: watched.checker_rule.rule_name,
+            **({ap.LOAD_BALANCER: watched.load_balancer} if watched.load_balancer else {}),
+            **({ap.TARGET_GROUP: watched.target_group} if watched.target_group else {}),
+            **(
+                {
+                    ap.NOTIFIER_FUNCTION: self.notifier.function.function_name,
+                    ap.UNDELIVERED_QUEUE: self.notifier.queue.queue_name,
+                }
+                if self.notifier
+                else {}
+            ),
+        }
+        alarms: dict[str, cw.AlarmBase] = {}
+        for a in plan.alarms:
+            alarms[a.id] = alarm = self._alarm(a, tokens) if isinstance(a, ap.Alarm) else self._composite(a, alarms)
+            if isinstance(a, ap.Alarm):
+                alarm.node.add_dependency(after)
+            if a.actions:
+                alarm.add_alarm_action(action)
+                alarm.add_ok_action(action)
+        return alarms
+
+    def _dashboard(self, name: str, view: MonitoringView, plan: ap.Plan, watched: Watched) -> cw.Dashboard:
+        shown = [ap.SERVICE_DOWN, *plan.feeding(), *(i for i in plan.notifying() if i != ap.SERVICE_DOWN)]
+        return Dashboard(
+            self,
+            "Dashboard",
+            view=DashboardView(
+                name=name,
+                targets=plan.targets,
+                https_targets=plan.https_targets,
+                locations=plan.locations,
+                slo_target_percent=view.slo_target_percent,
+                latency_percentile=view.latency_percentile,
+                # The alarms' own thresholds, as planned.
+                latency_threshold_ms=int(plan[f"Latency-{plan.targets[0]}"].threshold),  # type: ignore[union-attr]
+                cert_expiry_days=view.cert_expiry_days,
+                alarms=tuple(self.alarms[i] for i in shown),
+                checker=watched.checker,
+                load_balancer=watched.load_balancer,
+                target_group=watched.target_group,
+                cluster_name=view.cluster_name,
+                namespace=view.namespace,
+                reads_url=view.cluster_name is not None,
+            ),
+        ).dashboard
 
     def _alarm(self, a: ap.Alarm, tokens: Mapping[str, str]) -> cw.Alarm:
         m = a.metric
@@ -168,8 +239,8 @@ class Monitoring(Construct):
 
     # --- the topic -------------------------------------------------------------------------
 
-    def _topic(self, config: AppConfig) -> sns.Topic:
-        key = kms.Key(
+    def _topic(self, view: MonitoringView) -> sns.Topic:
+        self.key = key = kms.Key(
             self,
             "AlertsKey",
             description="Encrypts the alert topic",
@@ -215,8 +286,8 @@ class Monitoring(Construct):
                 },
             )
         )
-        if config.alert_email:
-            topic.add_subscription(subs.EmailSubscription(config.alert_email))
-        for url in config.alert_webhooks:
+        if view.alert_email:
+            topic.add_subscription(subs.EmailSubscription(view.alert_email))
+        for url in view.alert_webhooks:
             topic.add_subscription(subs.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
         return topic

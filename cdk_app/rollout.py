@@ -36,8 +36,8 @@ READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # The controller re-reads target health this often while any gate is not True
 # (--targetgroupbinding-requeue-duration, default 15 s in v3.2.2 pkg/config/controller_config.go).
 CONTROLLER_REQUEUE = 15.0
-# Kubernetes' default Deployment spec.progressDeadlineSeconds: a rollout slower than this is
-# reported failed (the manifests leave it at the default).
+# Kubernetes' default Deployment spec.progressDeadlineSeconds: a rollout that makes no progress
+# (no new pod Ready) for this long is reported failed (the manifests leave it at the default).
 PROGRESS_DEADLINE = 600
 
 
@@ -79,7 +79,11 @@ class ShutdownTiming:
     2. SIGTERM: the service answers not-ready and keeps serving for drain_delay, then closes its
        listener and finishes in-flight requests for at most drain_timeout.
     3. terminationGracePeriodSeconds covers all of that plus a margin; only then SIGKILL.
-    The load balancer's deregistration delay must end before the listener closes.
+    The load balancer's deregistration delay is how long it waits for the target's in-flight
+    requests (ALB user guide, "Deregistration delay"; it completes at once when there are none).
+    A request the ALB sent just before deregistration reached it may run until the listener has
+    closed and the drain timeout passed, so the delay covers preStop + drain delay + drain timeout
+    whatever the propagation time: then only the service's own budget ends a request.
     """
 
     pre_stop: int = 10
@@ -98,7 +102,7 @@ class ShutdownTiming:
 
     @property
     def deregistration_delay(self) -> int:
-        return int(self.pre_stop + self.drain_delay)
+        return int(self.accepting + self.drain_timeout)
 
 
 HEALTH_CHECK = HealthCheck()
@@ -118,7 +122,6 @@ def broken_bounds(
     shutdown: ShutdownTiming,
     deregistration_delay: float,
     grace_period: float,
-    replicas: int,
     registration: float,
     stop_propagation: float,
 ) -> list[str]:
@@ -134,16 +137,22 @@ def broken_bounds(
             f"the ALB may still send {stop_propagation:g} s after a pod is told to stop, "
             f"but its listener accepts for only {shutdown.accepting:g} s (preStop + drain delay)"
         )
-    if deregistration_delay > shutdown.accepting:
+    if deregistration_delay < shutdown.accepting + shutdown.drain_timeout:
         broken.append(
-            f"deregistration delay {deregistration_delay:g} s outlasts the listener ({shutdown.accepting:g} s)"
+            f"deregistration delay {deregistration_delay:g} s ends before an in-flight request may "
+            f"(preStop + drain delay + drain timeout: {shutdown.accepting + shutdown.drain_timeout:g} s): "
+            "the ALB stops waiting for it"
         )
     if grace_period <= shutdown.accepting + shutdown.drain_timeout:
         broken.append(
             f"terminationGracePeriodSeconds {grace_period:g} s does not cover preStop + drain delay + "
             f"drain timeout ({shutdown.accepting + shutdown.drain_timeout:g} s)"
         )
-    rollout = replicas * worst_pod_start(probes, health, registration=registration)
-    if rollout >= PROGRESS_DEADLINE:
-        broken.append(f"a rollout may take {rollout:g} s, past progressDeadlineSeconds ({PROGRESS_DEADLINE} s)")
+    # The deadline is for progress, and each new pod turning Ready is progress (Kubernetes'
+    # "Deployments", Progress Deadline Seconds): with maxSurge 1 one pod's start is one step.
+    step = worst_pod_start(probes, health, registration=registration)
+    if step >= PROGRESS_DEADLINE:
+        broken.append(
+            f"one new pod may take {step:g} s to be Ready, past progressDeadlineSeconds ({PROGRESS_DEADLINE} s)"
+        )
     return broken

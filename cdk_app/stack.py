@@ -19,8 +19,8 @@ from aws_cdk import App, CfnOutput, Environment, Fn, Stack
 from constructs import Construct
 
 from cdk_app import alarm_plan, nag, shared, versions
-from cdk_app.checker import FirstRun, HealthChecker
-from cdk_app.cluster import HelloCluster
+from cdk_app.checker import CheckerView, FirstRun, HealthChecker
+from cdk_app.cluster import ClusterView, HelloCluster
 from cdk_app.config import (
     MONITORING_STACK_NAME,
     SHARED,
@@ -29,8 +29,8 @@ from cdk_app.config import (
     checker_stack_description,
     checker_stack_name,
 )
-from cdk_app.monitoring import Monitoring, Watched
-from cdk_app.workload import HelloWorkload
+from cdk_app.monitoring import Monitoring, MonitoringView, Watched
+from cdk_app.workload import Domain, HelloWorkload
 from service import settings as svc
 
 DEFAULT_TARGET = alarm_plan.DEFAULT_TARGET
@@ -46,9 +46,17 @@ class ClusterStack(Stack):
 
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
-        self.cluster = HelloCluster(self, "Cluster", config=config)
+        self.cluster = HelloCluster(self, "Cluster", config=ClusterView.of(config))
         self.workload = HelloWorkload(
-            self, "Workload", cluster=self.cluster.cluster, vpc=self.cluster.vpc, config=config
+            self,
+            "Workload",
+            cluster=self.cluster.cluster,
+            vpc=self.cluster.vpc,
+            arm64=config.node_arm64,
+            namespace=config.namespace,
+            min_replicas=config.pod_min_replicas,
+            max_replicas=config.pod_max_replicas,
+            domain=domain(config),
         )
         self.url = self.workload.url
         # What the other stacks take: the URL every checker reads at run time (home region only),
@@ -92,6 +100,13 @@ class ClusterStack(Stack):
             self.export_value(value)
 
 
+def domain(config: AppConfig) -> Domain | None:
+    """The service's HTTPS name and zone, when domainName is set (config checks the three go together)."""
+    if config.domain_name is None or config.hosted_zone_id is None or config.hosted_zone_name is None:
+        return None
+    return Domain(name=config.domain_name, zone_id=config.hosted_zone_id, zone_name=config.hosted_zone_name)
+
+
 def default_target(config: AppConfig) -> dict[str, Any]:
     """The service's own target: it names the URL's parameter (and its region, the home one),
     which the checker reads at each invocation (checker_lambda/urls.py)."""
@@ -119,10 +134,8 @@ class HealthStack(Stack):
         self.checker = HealthChecker(
             self,
             "Checker",
-            config=config,
-            default_target=default_target(config) if cluster else None,
+            view=CheckerView.of(config, default_target(config) if cluster else None, location=home),
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
-            location=home,
         )
         self.plan = alarm_plan.plan(config)
         # Its answer waits until every location's heartbeat metric reads back (first_run.settle).
@@ -130,7 +143,7 @@ class HealthStack(Stack):
             self,
             "CheckerFirstRun",
             checker=self.checker,
-            config=config,
+            log_retention_days=config.log_retention_days,
             location=home or self.region,
             heartbeats=[
                 {"Namespace": m.namespace, "MetricName": m.name, **m.dims}
@@ -142,7 +155,7 @@ class HealthStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            config=config,
+            view=MonitoringView.of(config),
             plan=self.plan,
             after=self.first_run.resource,
             watched=Watched(
@@ -166,6 +179,12 @@ class HealthStack(Stack):
                 f"The alarm a drill forces to page for {self.plan.targets[0]} (it feeds ServiceDownAlarmName)",
             ),
         )
+        if m.notifier:  # make drill reads which channel took its page, and what waits undelivered
+            _outputs(
+                self,
+                ("NotifierLogGroup", m.notifier.log_group.log_group_name, "The notifier's log group (delivery lines)"),
+                ("UndeliveredAlertsQueueUrl", m.notifier.queue.queue_url, "Pages no channel took, with the alarm"),
+            )
 
 
 class CheckerStack(Stack):
@@ -187,13 +206,21 @@ class CheckerStack(Stack):
         self.checker = HealthChecker(
             self,
             "Checker",
-            config=config,
-            default_target=default_target(config) if cluster else None,
+            view=CheckerView.of(
+                config,
+                default_target(config) if cluster else None,
+                location=location,
+                metrics_region=config.home_region,
+            ),
             url_parameter_arn=shared.url_parameter_arn(self, config.home_region) if cluster else None,
-            location=location,
-            metrics_region=config.home_region,
         )
-        first_run = FirstRun(self, "CheckerFirstRun", checker=self.checker, config=config, location=location)
+        first_run = FirstRun(
+            self,
+            "CheckerFirstRun",
+            checker=self.checker,
+            log_retention_days=config.log_retention_days,
+            location=location,
+        )
         _outputs(
             self, ("FirstRun", first_run.summary, f"What the checker in {location} saw in its run during this deploy")
         )

@@ -47,7 +47,9 @@ RELEASES: dict[str, Release] = {
     "1.35": Release(
         cluster_autoscaler_chart="9.59.0",
         alb_controller="V3_2_2",
-        addons=STACK_ADDONS,  # each offered for 1.35 (tests/data/upstream.json, eks_addons)
+        # Each offered for 1.35 (tests/data/upstream.json, eks_addons): written out, not
+        # STACK_ADDONS, so that a new release lists what was checked for it and synth notices a gap.
+        addons=("vpc-cni", "eks-pod-identity-agent", "metrics-server", "amazon-cloudwatch-observability"),
     ),
 }
 
@@ -140,4 +142,8 @@ ALB_CONTROLLER_VALUES = {
     # and a rollout then drops requests; Fail, as upstream's pod_readiness_gate.md recommends,
     # holds such pods back until the controller answers. Only the labelled namespace is affected.
     "podMutatorWebhookConfig": {"failurePolicy": "Fail"},
+    # And so a node drain must not take both controller replicas (chart default replicaCount 2) at
+    # once: with none left, every pod in the namespace waits on the webhook. The chart renders its
+    # PodDisruptionBudget only when this is set and replicaCount > 1 (templates/pdb.yaml).
+    "podDisruptionBudget": {"maxUnavailable": 1},
 }

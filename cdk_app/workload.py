@@ -8,10 +8,11 @@ TargetGroupBinding. docs/decisions.md says why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -22,17 +23,41 @@ from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from cdk_app import manifests, nag, rollout
-from cdk_app.config import AppConfig
 from service import settings as svc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The HTTPS listener's name, and the Route 53 zone its certificate is validated and its
+    record published in."""
+
+    name: str
+    zone_id: str
+    zone_name: str
+
+
 class HelloWorkload(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+    """The service on the cluster behind its load balancer: `arm64` images for the nodes,
+    `namespace`, `min_replicas`..`max_replicas` pods, HTTPS on `domain` when given."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: eks.Cluster,
+        vpc: ec2.IVpc,
+        arm64: bool,
+        namespace: str,
+        min_replicas: int,
+        max_replicas: int,
+        domain: Domain | None,
+    ) -> None:
         super().__init__(scope, id)
         kube = cast(eks.ICluster, cluster)  # jsii's generated ICluster protocol lags Cluster
-        self._manifests(kube, vpc, config)
+        self._manifests(kube, vpc, arm64=arm64, namespace=namespace, replicas=(min_replicas, max_replicas))
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "LoadBalancer",
@@ -51,7 +76,7 @@ class HelloWorkload(Construct):
         )
         self.target_group = self._target_group(vpc)
         self._only_to_the_pods(cluster)
-        self.url = self._listeners(config)
+        self.url = self._listeners(domain)
         nag.acknowledge(
             self.load_balancer.connections.security_groups[0],
             "EC23",
@@ -66,7 +91,9 @@ class HelloWorkload(Construct):
 
         self.binding = self._bind(kube, cluster)
 
-    def _manifests(self, kube: eks.ICluster, vpc: ec2.IVpc, config: AppConfig) -> None:
+    def _manifests(
+        self, kube: eks.ICluster, vpc: ec2.IVpc, *, arm64: bool, namespace: str, replicas: tuple[int, int]
+    ) -> None:
         """The image, and the manifests that run it (the binding comes between them: _bind)."""
         # Built from the repository's Dockerfile at deploy time and pushed to the CDK
         # bootstrap ECR repository under a content-hash tag (immutable, never `latest`).
@@ -74,29 +101,39 @@ class HelloWorkload(Construct):
             self,
             "Image",
             directory=str(REPO_ROOT),
-            platform=ecr_assets.Platform.LINUX_ARM64 if config.node_arm64 else ecr_assets.Platform.LINUX_AMD64,
+            platform=ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64,
         )
         public = vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC)
+        low, high = replicas
         self.workload = manifests.Workload(
-            namespace=config.namespace,
+            namespace=namespace,
             image=self.image.image_uri,
-            arm64=config.node_arm64,
-            min_replicas=config.pod_min_replicas,
-            max_replicas=config.pod_max_replicas,
-            replicas=config.pod_min_replicas,
+            arm64=arm64,
+            min_replicas=low,
+            max_replicas=high,
             load_balancer_cidrs=tuple(s.ipv4_cidr_block for s in public.subnets),
         )
         # Three steps, in this order: the namespace (labelled for the readiness gate) and the
         # Service; the TargetGroupBinding; then the Deployment, so that even its first pods get
         # the gate (cdk_app/rollout.py). The pods keep the construct id "Manifests" they had;
-        # the namespace and Service move to a new resource, created before "Manifests" is
-        # updated, so that update's prune finds nothing of theirs to delete.
+        # the namespace and Service move to a new resource. On a stack deployed before, they
+        # exist: `overwrite` applies them (the kubectl handler creates with `kubectl create`
+        # otherwise, which fails on AlreadyExists), taking them over from "Manifests" (apply's
+        # three-way merge drops that resource's prune label), before "Manifests" is updated, so
+        # that update's prune finds nothing of theirs to delete. Retained: a rollback of that
+        # update deletes the new resource, and deleting it would delete the namespace, pods and all.
         self.foundation = eks.KubernetesManifest(
-            self, "Namespace", cluster=kube, manifest=manifests.before_binding(self.workload)
+            self,
+            "Namespace",
+            cluster=kube,
+            manifest=manifests.before_binding(self.workload),
+            overwrite=True,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.manifest = eks.KubernetesManifest(
             self, "Manifests", cluster=kube, manifest=manifests.after_binding(self.workload)
         )
+        self.manifest.node.add_dependency(self.foundation)
 
     def _target_group(self, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
         """IP targets on the service port, checked on the readiness path (cdk_app/rollout.py's timing)."""
@@ -148,8 +185,15 @@ class HelloWorkload(Construct):
         the separate resource, after the update.
         """
         group = self.load_balancer.connections.security_groups[0]
-        cluster.cluster_security_group.add_ingress_rule(
-            group, ec2.Port.tcp(svc.PORT), "ALB to hello pods", remote_rule=True
+        pods = cluster.cluster_security_group
+        before = set(pods.node.children)
+        pods.add_ingress_rule(group, ec2.Port.tcp(svc.PORT), "ALB to hello pods", remote_rule=True)
+        # The ALB moves onto its group only once the pods' group admits that group: otherwise an
+        # update could send from the new group before the pods accept it, and drop requests.
+        # (In one stack, aws-cdk-lib puts the rule under the pods' group: determineRuleScope.)
+        [ingress] = [c for c in pods.node.children if c not in before]
+        cast(elbv2.CfnLoadBalancer, self.load_balancer.node.default_child).add_resource_dependency(
+            cast(ec2.CfnSecurityGroupIngress, ingress)
         )
         cast(ec2.CfnSecurityGroup, group.node.default_child).add_property_override(
             "SecurityGroupEgress",
@@ -164,13 +208,13 @@ class HelloWorkload(Construct):
             ],
         )
 
-    def _listeners(self, config: AppConfig) -> str:
-        if not config.https:
+    def _listeners(self, https: Domain | None) -> str:
+        if https is None:
             self.load_balancer.add_listener("Http", port=80, open=True, default_target_groups=[self.target_group])
             return f"http://{self.load_balancer.load_balancer_dns_name}{svc.HELLO_PATH}"
-        domain = cast(str, config.domain_name)
+        domain = https.name
         zone = route53.HostedZone.from_hosted_zone_attributes(
-            self, "Zone", hosted_zone_id=cast(str, config.hosted_zone_id), zone_name=cast(str, config.hosted_zone_name)
+            self, "Zone", hosted_zone_id=https.zone_id, zone_name=https.zone_name
         )
         certificate = acm.Certificate(
             self, "Certificate", domain_name=domain, validation=acm.CertificateValidation.from_dns(zone)

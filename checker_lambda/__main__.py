@@ -112,27 +112,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def targets_of(args: argparse.Namespace) -> tuple[Target, ...]:
+    """One target per URL, validated as the Lambda validates its settings (SettingsError)."""
+    targets = tuple(
+        Target.parse(
+            {
+                "url": url,
+                "expect_status": args.expect_status,
+                "timeout": args.timeout,
+                "max_body_bytes": args.max_body_bytes,
+                **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
+                **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
+            },
+            WHERE,
+        )
+        for url in args.urls
+    )
+    if len({t.name for t in targets}) != len(targets):
+        raise SettingsError("each URL must be different")
+    if args.count < 1 or args.interval <= 0:
+        raise SettingsError("--count must be >= 1 and --interval > 0")
+    return targets
+
+
+def publisher_of(args: argparse.Namespace) -> tuple[CloudWatchPublisher | None, tuple[type[Exception], ...]]:
+    """With --publish, the publisher and the AWS errors it may raise; SettingsError names the option."""
+    if not args.publish:
+        return None, ()
+    try:
+        publisher = cloudwatch_publisher(high_resolution=args.interval < 60)
+    except SettingsError as exc:
+        raise SettingsError(f"--publish {exc}") from None
+    except Exception as exc:
+        # botocore is importable here: cloudwatch_publisher found boto3 before it could fail
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(exc, BotoCoreError | ClientError):
+            raise
+        # e.g. AWS_PROFILE names a profile that does not exist
+        raise SettingsError(f"--publish: {one_line(exc)}") from None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return publisher, (BotoCoreError, ClientError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        targets = tuple(
-            Target.parse(
-                {
-                    "url": url,
-                    "expect_status": args.expect_status,
-                    "timeout": args.timeout,
-                    "max_body_bytes": args.max_body_bytes,
-                    **({"expect_body": args.expect_body} if args.expect_body is not None else {}),
-                    **({"expect_regex": args.expect_regex} if args.expect_regex is not None else {}),
-                },
-                WHERE,
-            )
-            for url in args.urls
-        )
-        if len({t.name for t in targets}) != len(targets):
-            raise SettingsError("each URL must be different")
-        if args.count < 1 or args.interval <= 0:
-            raise SettingsError("--count must be >= 1 and --interval > 0")
+        targets = targets_of(args)
     except SettingsError as exc:
         print(f"error: {for_the_cli(str(exc))}", file=sys.stderr)
         return 2
@@ -144,28 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        publisher, aws_errors = publisher_of(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     prober = Prober(ssl_context=context)
-    publisher = None
-    aws_errors: tuple[type[Exception], ...] = ()
-    if args.publish:
-        try:
-            publisher = cloudwatch_publisher(high_resolution=args.interval < 60)
-        except SettingsError as exc:
-            print(f"error: --publish {exc}", file=sys.stderr)
-            return 2
-        except Exception as exc:
-            # botocore is importable here: cloudwatch_publisher found boto3 before it could fail
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            if not isinstance(exc, BotoCoreError | ClientError):
-                raise
-            # e.g. AWS_PROFILE names a profile that does not exist
-            print(f"error: --publish: {one_line(exc)}", file=sys.stderr)
-            return 2
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        aws_errors = (BotoCoreError, ClientError)
-
     last: dict[str, bool] = {}
     rounds = 0
     try:

@@ -30,9 +30,9 @@ FAILURES = "Failures"  # count of failed probes, by REASON
 # invocations here, because its AWS/Lambda Errors stay in its region, where no alarm of the home
 # region can read them. The home checker does not publish it (its Errors alarm reads AWS/Lambda).
 CHECKER_ERRORS = "CheckerErrors"  # count of failed invocations; unit Count
-# With the LOCATION dimension when the checker has one (none for a single-region checker):
-# invocations whose URL read failed and that probed the last good URL instead (checker_lambda/
-# urls.py). Published only then, in the home region, with that invocation's probes.
+# No dimensions, from every location alike (one metric and one alarm for all of them; the log
+# lines say where): invocations whose URL read failed and that probed the last good URL instead
+# (checker_lambda/urls.py). Published only then, in the home region, with that invocation's probes.
 URL_READ_FAILURES = "UrlReadFailures"  # count of invocations; unit Count
 
 PHASE_METRICS = (DNS_TIME, CONNECT_TIME, TLS_TIME, FIRST_BYTE_TIME)
@@ -52,7 +52,7 @@ class Reason(StrEnum):
 
 
 def location_dimensions(location: str | None) -> list[dict[str, str]]:
-    """The dimensions of CHECKER_ERRORS and URL_READ_FAILURES (none without a location)."""
+    """The dimensions of CHECKER_ERRORS (none without a location)."""
     return [{"Name": LOCATION, "Value": location}] if location is not None else []
 
 

@@ -13,16 +13,16 @@ from typing import Any
 
 import boto3
 
-from checker_lambda.metrics import CloudWatchPublisher, client_config, publish_budget, report_error
+from checker_lambda.budgets import client_config, publish_budget
+from checker_lambda.log import log_line
+from checker_lambda.metrics import CloudWatchPublisher, report_error
 from checker_lambda.probe import Prober
-from checker_lambda.run import Monitor, first_slot, log_line
+from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import ENV, REGION_PATTERN, Settings
 from checker_lambda.urls import UrlReader, needs_read
 
-_monitor: Monitor | None = None
-_publisher: CloudWatchPublisher | None = None  # _monitor's: it also sends the invocation's own counts
-_urls: UrlReader | None = None  # keeps the last good URL of each parameter across invocations
-_configured: Settings | None = None  # as read from the environment: URL parameters not yet read
+# Built at an environment's first invocation (a cold start), kept while it stays warm.
+_checker: Checker | None = None
 _REGION = re.compile(REGION_PATTERN)
 # Kept free before the Lambda's deadline when a failure is being reported: the re-raise and the
 # runtime's own error report must still happen inside the invocation.
@@ -32,28 +32,69 @@ ERROR_REPORT_MARGIN = 0.5
 FIRST_RUN = "first_run"
 
 
-def build_monitor(settings: Settings, cloudwatch: Any = None) -> Monitor:
-    return _build(settings, cloudwatch)[0]
+class Checker:
+    """What an execution environment keeps between invocations: the settings as configured (URL
+    parameters not yet read), the monitor (what it published), its publisher (which also sends the
+    invocation's own counts) and the URL reader (the last good URL of each parameter).
 
+    The Lambda entry builds one from its environment; `make local` (tools/local.py) builds its
+    own, as many as it has locations, and invokes them the same way."""
 
-def _build(settings: Settings, cloudwatch: Any = None) -> tuple[Monitor, CloudWatchPublisher]:
-    context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else None
-    # METRICS_REGION: the home region, whose CloudWatch the alarms read; unset, the Lambda's own.
-    config = client_config(remote=settings.metrics_region is not None)
-    client = cloudwatch or boto3.client("cloudwatch", region_name=settings.metrics_region, config=config)
-    publisher = CloudWatchPublisher(
-        client,
-        high_resolution=settings.high_resolution,
-        location=settings.location,
-        details=settings.metrics_region is None,  # a checker in another region: the alarms' metrics only
-    )
-    monitor = Monitor(
-        settings,
-        Prober(ssl_context=context),
-        publisher.publish,
-        publish_budget=publish_budget(config),  # the client above, at its slowest
-    )
-    return monitor, publisher
+    def __init__(
+        self, configured: Settings, monitor: Monitor, publisher: CloudWatchPublisher, urls: UrlReader | None
+    ) -> None:
+        self.configured = configured
+        self.monitor = monitor
+        self.publisher = publisher
+        self.urls = urls
+
+    @classmethod
+    def build(cls, settings: Settings, cloudwatch: Any = None) -> Checker:
+        context = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else None
+        remote = settings.metrics_region is not None
+        # METRICS_REGION: the home region, whose CloudWatch the alarms read; unset, the Lambda's own.
+        config = client_config(remote=remote)
+        client = cloudwatch or boto3.client("cloudwatch", region_name=settings.metrics_region, config=config)
+        publisher = CloudWatchPublisher(
+            client,
+            high_resolution=settings.high_resolution,
+            location=settings.location,
+            details=not remote,  # a checker in another region: the alarms' metrics only
+        )
+        monitor = Monitor(
+            settings,
+            Prober(ssl_context=context),
+            publisher.publish,
+            publish_budget=publish_budget(config),  # the client above, at its slowest
+        )
+        return cls(settings, monitor, publisher, UrlReader(remote=remote) if needs_read(settings) else None)
+
+    def invoke(self, event: Any, deadline: float) -> dict[str, Any]:
+        """One invocation: read the URLs, probe every slot that fits before `deadline` (epoch
+        seconds), publish; the summary the Lambda returns."""
+        now = time.time()
+        scheduled = scheduled_time(event)
+        start = first_slot(scheduled, now, self.monitor.settings)
+        if self.urls is not None:
+            # Before the first slot, bounded (budgets.url_read_budget). The slot offset absorbs it
+            # for an invocation that starts on time; one already late (EventBridge, a cold start)
+            # may probe its first slot late, or skip it past its tolerance (a gap). No value ever
+            # read: raises.
+            self.monitor.settings = self.urls.resolve(self.configured)
+            # A read that fell back to the cached URL is counted with the probes (in the home
+            # region, where an alarm reads it), stamped with the invocation's period as
+            # CheckerErrors is.
+            self.publisher.count_url_read_failures(self.urls.failures, now if scheduled is None else scheduled)
+        first = isinstance(event, dict) and event.get(FIRST_RUN) is True
+        results = self.monitor.run(start, deadline, rounds=1 if first else None)
+        summary: dict[str, Any] = {
+            "probes": len(results),
+            "failed": sum(not r.ok for r in results),
+            "verdicts": {name: ("up" if ok else "down") for name, ok in self.monitor.verdicts.items()},
+        }
+        if first:  # one probe decides no verdict: what each target's probe found
+            summary["probed"] = {r.target: "up" if r.ok else f"down ({r.reason})" for r in results}
+        return summary
 
 
 def scheduled_time(event: Any) -> float | None:
@@ -68,8 +109,11 @@ def scheduled_time(event: Any) -> float | None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    global _checker
     try:
-        return _invoke(event, context)
+        if _checker is None:
+            _checker = Checker.build(Settings.from_env())
+        return _checker.invoke(event, time.time() + context.get_remaining_time_in_millis() / 1000)
     except Exception:
         # A checker in another region: Lambda records this error in that region, where no alarm
         # can read it, so the checker counts it in the home region itself, then fails as before.
@@ -132,34 +176,3 @@ def report_failure(location: str, region: str, when: float, seconds_left: float)
         why = f"no answer within {wait:.1f} s" if wait > 0 else "no time left before the deadline"
     log_line({"type": "error_report_failed", "region": region, "location": location, "why": why})
     return False
-
-
-def _invoke(event: Any, context: Any) -> dict[str, Any]:
-    global _monitor, _publisher, _urls, _configured
-    if _monitor is None:  # else built by whoever set it (make local, with its own log and publish)
-        _configured = Settings.from_env()
-        _monitor, _publisher = _build(_configured)
-        _urls = UrlReader(remote=_configured.metrics_region is not None) if needs_read(_configured) else None
-    now = time.time()
-    deadline = now + context.get_remaining_time_in_millis() / 1000
-    scheduled = scheduled_time(event)
-    start = first_slot(scheduled, now, _monitor.settings)
-    if _urls is not None and _configured is not None:
-        # Before the first slot, bounded (urls.url_read_budget). The slot offset absorbs it for an
-        # invocation that starts on time; one already late (EventBridge, a cold start) may probe
-        # its first slot late, or skip it past its tolerance (a gap). No value ever read: raises.
-        _monitor.settings = _urls.resolve(_configured)
-        # A read that fell back to the cached URL is counted with the probes (in the home region,
-        # where an alarm reads it), stamped with the invocation's period as CheckerErrors is.
-        if _publisher is not None:
-            _publisher.count_url_read_failures(_urls.failures, now if scheduled is None else scheduled)
-    first = isinstance(event, dict) and event.get(FIRST_RUN) is True
-    results = _monitor.run(start, deadline, rounds=1 if first else None)
-    summary: dict[str, Any] = {
-        "probes": len(results),
-        "failed": sum(not r.ok for r in results),
-        "verdicts": {name: ("up" if ok else "down") for name, ok in _monitor.verdicts.items()},
-    }
-    if first:  # one probe decides no verdict: what each target's probe found
-        summary["probed"] = {r.target: "up" if r.ok else f"down ({r.reason})" for r in results}
-    return summary

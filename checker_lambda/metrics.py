@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.config import Config
-
 from checker_lambda import contract
 from checker_lambda.probe import ProbeResult
 
@@ -19,39 +17,6 @@ PHASES = {
     "first_byte": contract.FIRST_BYTE_TIME,
 }
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData limit
-# Short timeouts and one retry: a publish must fit in the time the loop keeps before the
-# Lambda's deadline, and that time is derived from this configuration (publish_budget).
-CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
-# A checker in another region publishes to the home region's CloudWatch: a new connection costs
-# TCP and TLS round trips across the world (about 1 s at a 300 ms round trip), so it gets twice
-# the margin. Its publish budget, and with it that Lambda's timeout, follow (publish_budget).
-REMOTE_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
-
-
-def client_config(*, remote: bool) -> Config:
-    """The CloudWatch client's configuration: for the checker's own region, or another one."""
-    return REMOTE_CLIENT_CONFIG if remote else CLIENT_CONFIG
-
-
-# botocore's standard retry mode (botocore/retries/standard.py, ExponentialBackoff): the delay
-# before retry i (0-based) is at most min(1 s * 2**i, 20 s) for a throttling error, raised by at
-# most 5 s more when the response carries x-amz-retry-after.
-_BACKOFF_BASE, _BACKOFF_MAX, _RETRY_AFTER_MAX = 1.0, 20.0, 5.0
-
-
-def publish_budget(config: Config = CLIENT_CONFIG) -> float:
-    """The longest one PutMetricData call can take with this client configuration, in seconds.
-
-    Every attempt may spend its whole connect timeout and then its whole read timeout, and
-    every retry waits its longest backoff first.
-    """
-    retries = config.retries or {}
-    if retries.get("mode") != "standard":
-        raise ValueError("publish_budget models botocore's 'standard' retry mode only")
-    attempts = retries.get("total_max_attempts", retries.get("max_attempts", 2) + 1)
-    per_attempt = config.connect_timeout + config.read_timeout
-    backoff = sum(min(_BACKOFF_BASE * 2**i, _BACKOFF_MAX) + _RETRY_AFTER_MAX for i in range(attempts - 1))
-    return attempts * per_attempt + backoff
 
 
 def _values(
@@ -103,8 +68,10 @@ def metric_data(
 class CloudWatchPublisher:
     """Publishes one invocation's results with a single PutMetricData call.
 
-    Errors propagate: a checker that cannot report must fail loudly (the Lambda's Errors
-    metric and the missing-data-as-breaching availability alarm both see it).
+    Errors propagate: a checker that cannot report must fail loudly. Its Errors alarm sees the
+    failed invocation (from another region, the CheckerErrors count the handler sends home), and
+    the heartbeat alarm, which treats missing data as breaching, sees the silence; the
+    availability alarm ignores missing data (cdk_app/alarm_plan.py).
     """
 
     def __init__(

@@ -303,8 +303,6 @@ class Prober:
                 raise _Failed(
                     Reason.PROTOCOL, f"connection closed after {len(body)} of {len(body) + response.length} bytes"
                 )
-        except _Failed:
-            raise
         except TimeoutError:
             raise _Failed(Reason.TIMEOUT, "timed out waiting for the response") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
@@ -313,21 +311,26 @@ class Prober:
             result.body_bytes = len(body)
             if response is not None:
                 response.close()
-        if result.status != target.expect_status:
-            raise _Failed(Reason.STATUS, f"status {result.status}, expected {target.expect_status}")
-        text = body.decode("utf-8", errors="replace")
-        # A longer body is not a failure: what is asked of it is judged on what was read.
-        read = (
-            f" in the first {len(body)} bytes read (the body is longer; see max_body_bytes)"
-            if result.body_truncated
-            else ""
+        _judge(target, body, result)
+
+
+def _judge(target: Target, body: bytearray, result: ProbeResult) -> None:
+    """The answer against what the target expects: its status, then its body as far as it was read."""
+    if result.status != target.expect_status:
+        raise _Failed(Reason.STATUS, f"status {result.status}, expected {target.expect_status}")
+    text = body.decode("utf-8", errors="replace")
+    # A longer body is not a failure: what is asked of it is judged on what was read.
+    read = (
+        f" in the first {len(body)} bytes read (the body is longer; see max_body_bytes)"
+        if result.body_truncated
+        else ""
+    )
+    if target.expect_body is not None and target.expect_body not in text:
+        raise _Failed(Reason.BODY, f"body does not contain {target.expect_body!r}{read}: {text[:60]!r}")
+    if target.expect_regex is not None and not re.search(target.expect_regex, text):
+        raise _Failed(Reason.BODY, f"body does not match /{target.expect_regex}/{read}: {text[:60]!r}")
+    if result.body_truncated:
+        asked = target.expect_body is not None or target.expect_regex is not None
+        result.detail = f"read the first {len(body)} bytes of a longer body" + (
+            "; expectation judged on those" if asked else ""
         )
-        if target.expect_body is not None and target.expect_body not in text:
-            raise _Failed(Reason.BODY, f"body does not contain {target.expect_body!r}{read}: {text[:60]!r}")
-        if target.expect_regex is not None and not re.search(target.expect_regex, text):
-            raise _Failed(Reason.BODY, f"body does not match /{target.expect_regex}/{read}: {text[:60]!r}")
-        if result.body_truncated:
-            asked = target.expect_body is not None or target.expect_regex is not None
-            result.detail = f"read the first {len(body)} bytes of a longer body" + (
-                "; expectation judged on those" if asked else ""
-            )

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from checker_lambda import metrics, timing
+from checker_lambda import budgets, timing
 from checker_lambda.contract import Reason
+from checker_lambda.log import log_line
 from checker_lambda.probe import Prober, ProbeResult
 from checker_lambda.settings import Settings, Target
 
 Publish = Callable[[Sequence[ProbeResult]], object]
 Log = Callable[[ProbeResult], None]
 
-# The longest the Lambda's own CloudWatch client may take for one call (metrics.CLIENT_CONFIG).
-DEFAULT_PUBLISH_BUDGET = metrics.publish_budget()
-
-
-def log_line(line: dict[str, object]) -> None:
-    """One structured line on stdout (the Lambda's log), for CloudWatch Logs Insights."""
-    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+# The longest the Lambda's own CloudWatch client may take for one call (budgets.CLIENT_CONFIG).
+DEFAULT_PUBLISH_BUDGET = budgets.publish_budget()
 
 
 def json_log(result: ProbeResult) -> None:

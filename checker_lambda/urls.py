@@ -2,7 +2,7 @@
 target does: the cluster stack writes `/HelloWorldEks/url` in the home region).
 
 The Lambda reads each such parameter at the start of every invocation (ssm:GetParameter, one
-call, short timeouts: `url_read_budget`), so a new URL (a domain turned on, a replaced load
+call, short timeouts: budgets.url_read_budget), so a new URL (a domain turned on, a replaced load
 balancer) is probed from the next invocation on, in every region, with nothing to redeploy. The
 last good value is kept: a failed read probes it, logs one line and is counted (UrlReadFailures,
 published in the home region with the probes, which an alarm there reads); with none yet, the
@@ -18,28 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
-from checker_lambda.metrics import publish_budget
-from checker_lambda.run import log_line
+from checker_lambda.budgets import url_client_config
+from checker_lambda.log import log_line
 from checker_lambda.settings import Settings
-
-# One attempt, short timeouts: the read comes before the invocation's first slot, and its budget
-# is counted where the invocation's timing is (timing.invocation_timeout, config checker_limits).
-# From another region, twice the margin for a new connection across the world (as metrics.py).
-URL_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
-REMOTE_URL_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 1}
-)
-
-
-def url_client_config(*, remote: bool) -> Config:
-    return REMOTE_URL_CLIENT_CONFIG if remote else URL_CLIENT_CONFIG
-
-
-def url_read_budget(*, remote: bool) -> float:
-    """The longest one GetParameter call can take with that configuration, in seconds."""
-    return publish_budget(url_client_config(remote=remote))
 
 
 def needs_read(settings: Settings) -> bool:

@@ -32,9 +32,10 @@ GATE = f"target-health.elbv2.k8s.aws/{APP}"
 
 
 class FakePod:
-    def __init__(self, name: str, service: RunningService, state: str) -> None:
-        self.name, self.service, self.state = name, service, state
+    def __init__(self, name: str, service: RunningService, state: str, *, gated: bool = False) -> None:
+        self.name, self.service, self.state, self.gated = name, service, state, gated
         self.gate_true_at: float | None = None
+        self.created = time.time()
 
 
 class FakeCluster:
@@ -106,14 +107,20 @@ class FakeCluster:
         if self.gate and pod.gate_true_at is not None:
             when = datetime.fromtimestamp(pod.gate_true_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             conditions.append({"type": GATE, "status": "True", "lastTransitionTime": when})
-        return {"metadata": {"name": pod.name}, "status": {"conditions": conditions}}
+        created = datetime.fromtimestamp(pod.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        gates = [{"conditionType": GATE}] if pod.gated else []  # the old pods predate the label
+        return {
+            "metadata": {"name": pod.name, "creationTimestamp": created},
+            "spec": {"readinessGates": gates},
+            "status": {"conditions": conditions},
+        }
 
     # --- the Deployment controller and the load balancer controller -------------------------
 
     def _roll(self) -> None:
         old = [p for p in self.pods if p.state == "healthy"]
         for i, going in enumerate(old):
-            pod = FakePod(f"{APP}-new-{i}", self._service(), "starting")
+            pod = FakePod(f"{APP}-new-{i}", self._service(), "starting", gated=self.gate)
             with self.lock:
                 self.pods.append(pod)
             self._wait_ready(pod)

@@ -19,6 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from tools.net import free_port
 
+CHECKIP_ADDRESS = "203.0.113.7"  # TEST-NET-3 (RFC 5737)
+
 
 class Behaviour(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -62,6 +64,8 @@ class Behaviour(BaseHTTPRequestHandler):
                     time.sleep(0.2)
             elif mode == "garbage":
                 self.wfile.write(b"this is not http\r\n\r\n")
+            elif mode == "checkip":  # what https://checkip.amazonaws.com answers
+                self._send(200, f"{CHECKIP_ADDRESS}\n".encode())
             elif mode == "big":
                 self._send(200, b"Hello World" + b"!" * 200_000)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):

@@ -37,7 +37,7 @@ from cdk_app import alarm_plan as ap
 from cdk_app.alarm_plan import ALARM, INSUFFICIENT, OK, evaluate  # noqa: F401 (the tests read them here)
 from cdk_app.config import AppConfig
 from checker_lambda import timing
-from checker_lambda.metrics import publish_budget
+from checker_lambda.budgets import publish_budget
 from checker_lambda.probe import ProbeResult
 from checker_lambda.run import Monitor, first_slot
 from checker_lambda.settings import Settings, Target

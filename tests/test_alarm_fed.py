@@ -282,8 +282,7 @@ def deploy_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str], region: 
         monkeypatch.delenv(name, raising=False)
     for name, value in {**env, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}.items():
         monkeypatch.setenv(name, value)
-    for name in ("_monitor", "_publisher", "_urls", "_configured"):
-        monkeypatch.setattr(checker, name, None)
+    monkeypatch.setattr(checker, "_checker", None)
 
 
 def invoke() -> dict[str, Any]:
@@ -432,7 +431,7 @@ def test_the_configured_interval_publishes_at_a_resolution_every_alarm_can_read(
             r.phases = {"dns": 1.0, "connect": 1.0, "tls": 1.0, "first_byte": 1.0, "total": 4.0}
             r.cert_days_remaining = 90.0
             results.append(r)
-        checker.build_monitor(settings, Client()).publish(results)
+        checker.Checker.build(settings, Client()).monitor.publish(results)
     probed = [a for a in ours(p) if a.metrics()[0].name not in (contract.CHECKER_ERRORS, contract.URL_READ_FAILURES)]
     for alarm in probed:
         for m in alarm.metrics():

@@ -46,6 +46,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         **DOMAIN,
         "extraTargets": json.dumps([{"name": "api", "url": "https://api.example.com/health", "expect_regex": "ok"}]),
     },
+    "alert channels": {"alertEmail": EMAIL, "alertChannels": json.dumps([{"type": "slack", "secret": "hello/slack"}])},
 }
 PLAN_ONLY: dict[str, dict[str, Any]] = {  # evaluated, not synthesized: quorum edges
     "three regions, quorum 3": {"checkerRegions": json.dumps(REGIONS), "checkerQuorum": 3},
@@ -142,7 +143,11 @@ def placeholders(t: dict[str, Any]) -> dict[str, str]:
         if r["Type"] == "AWS::Events::Rule"
         and any(x["Arn"] == {"Fn::GetAtt": [fn, "Arn"]} for x in r["Properties"]["Targets"])
     ]
+    notifier = [k for k, r in resources.items() if r["Properties"].get("Handler") == "notifier.handler.handler"]
+    queue = [k for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
     return {
+        **({"${" + notifier[0] + "}": ap.NOTIFIER_FUNCTION} if notifier else {}),
+        **({"${" + queue[0] + ".QueueName}": ap.UNDELIVERED_QUEUE} if queue else {}),
         "${" + fn + "}": ap.CHECKER_FUNCTION,
         "${" + rule + "}": ap.SCHEDULE_RULE,
         json.dumps({"Fn::ImportValue": SHARED.load_balancer_export}): ap.LOAD_BALANCER,
@@ -194,7 +199,7 @@ def actions(p: dict[str, Any], topic: str) -> bool:
 
 
 def comparable(a: ap.Alarm) -> ap.Alarm:
-    """What the template shows of a planned alarm: dimensions sorted, no id, no routing."""
+    """What the template shows of a planned alarm: dimensions sorted, no id, no routing, no verdict."""
 
     def sort(m: ap.Metric) -> ap.Metric:
         return dataclasses.replace(m, dimensions=tuple(sorted(m.dimensions)))
@@ -205,7 +210,7 @@ def comparable(a: ap.Alarm) -> ap.Alarm:
         if isinstance(metric, ap.Math)
         else sort(metric)
     )
-    return dataclasses.replace(a, id="", metric=metric, feeds_service_down=False)
+    return dataclasses.replace(a, id="", metric=metric, feeds_service_down=False, verdict=ap.Verdict.DEGRADED)
 
 
 @cache
@@ -555,7 +560,8 @@ def notifying_by_design(name: str) -> set[str]:
     """What notifies by itself, from the design (README "Alarms and the dashboard"), not the plan:
     service-down; the machinery (the checkers' failures, a pod failing its health check, a
     certificate, a slow burn, URL reads); with several locations, what one location or the home
-    checker alone sees (latency, fast burn, a location alone, one checker silent)."""
+    checker alone sees (latency, fast burn, a location alone, one checker silent); with alert
+    channels, the notifier's failures and its undelivered pages."""
     c = config(name)
     targets = [*(["hello"] if c.deploy_cluster else []), *(t.name for t in c.extra_targets)]
     https = [*(["hello"] if c.deploy_cluster and c.https else []), *(t.name for t in c.extra_targets if t.https)]
@@ -565,6 +571,8 @@ def notifying_by_design(name: str) -> set[str]:
     if c.locations:
         out |= {f"Latency-{t}" for t in targets} | {f"Alone-{t}" for t in targets} | {"FastBurn", "CheckerSilent"}
         out |= {f"CheckerErrors-{loc}" for loc in c.locations[1:]}
+    if c.alert_channels:  # the notifier's own failures, and what waits undelivered (docs/notifications.md)
+        out |= {"NotifierFailures", "UndeliveredAlerts"}
     return out
 
 

@@ -30,8 +30,7 @@ class Context:
 
 @pytest.fixture
 def fresh_handler(monkeypatch: pytest.MonkeyPatch):
-    for name in ("_monitor", "_publisher", "_urls", "_configured"):  # a cold start
-        monkeypatch.setattr(handler, name, None)
+    monkeypatch.setattr(handler, "_checker", None)  # a cold start
     return handler
 
 
@@ -56,7 +55,7 @@ def test_handler_probes_and_publishes_one_batch_to_cloudwatch(
         return client
 
     monkeypatch.setattr(boto3, "client", counting_client)
-    # Room for the last slot's probe and two publishes at their slowest (metrics.publish_budget):
+    # Room for the last slot's probe and two publishes at their slowest (budgets.publish_budget):
     # news is published at once only when a failed attempt still leaves time for the final one.
     summary = fresh_handler.handler({"time": datetime.now(UTC).isoformat()}, Context(30))
 
@@ -169,7 +168,7 @@ def test_a_publish_to_a_cloudwatch_that_never_answers_ends_within_the_publish_bu
     """The real client, configured as in the Lambda, against a server that accepts and hangs."""
     from botocore.exceptions import ReadTimeoutError
 
-    from checker_lambda.metrics import client_config, publish_budget
+    from checker_lambda.budgets import client_config, publish_budget
 
     CLIENT_CONFIG = client_config(remote=remote)  # noqa: N806  # as the Lambda builds it
 

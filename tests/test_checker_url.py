@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from botocore.stub import Stubber
 
 from checker_lambda import contract, timing
+from checker_lambda.budgets import url_read_budget
 from checker_lambda.settings import Settings, SettingsError, Target
-from checker_lambda.urls import UrlReader, url_read_budget
+from checker_lambda.urls import UrlReader
 from tests import raw_peers
 from tests.conftest import RunningService
 from tests.peers import closed_port_url
@@ -174,7 +175,7 @@ def test_an_ssm_that_hangs_does_not_make_the_first_slot_late(
     invoke(fresh_handler, 18)
     capsys.readouterr()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hanging_endpoint)
-    fresh_handler._urls._clients.clear()  # a new connection, to the endpoint that hangs
+    fresh_handler._checker.urls._clients.clear()  # a new connection, to the endpoint that hangs
     scheduled = time.time()
     fresh_handler.handler({"time": datetime.fromtimestamp(scheduled, tz=UTC).isoformat()}, Context(18))
     out = capsys.readouterr().out
@@ -209,8 +210,7 @@ def test_a_value_that_is_not_a_url_is_refused_through_the_reader(
     assert "SettingsError" in failed["why"] and "not an http:// or https:// URL" in failed["why"], failed
     assert failed["probing"] == up
 
-    for name in ("_monitor", "_urls", "_configured"):  # a cold start: no value ever read
-        monkeypatch.setattr(fresh_handler, name, None)
+    monkeypatch.setattr(fresh_handler, "_checker", None)  # a cold start: no value ever read
     with pytest.raises(SettingsError, match="not an http:// or https:// URL"):
         invoke(fresh_handler, 10)
     assert probes(capsys.readouterr().out) == []
@@ -399,7 +399,7 @@ def test_a_failed_read_with_no_good_value_yet_fails_the_invocation(monkeypatch: 
 
 def test_the_readers_own_clients_have_the_configuration_of_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a client given, each region's is made with the home or remote configuration."""
-    from checker_lambda.urls import REMOTE_URL_CLIENT_CONFIG, URL_CLIENT_CONFIG
+    from checker_lambda.budgets import REMOTE_URL_CLIENT_CONFIG, URL_CLIENT_CONFIG
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)

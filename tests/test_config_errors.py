@@ -60,9 +60,9 @@ def refused(**context: Any) -> str:
             "(nothing else to watch)",
         ),
         (
-            {"endpointAccess": "public", "endpointAllowCidrs": '["203.0.113.0/24"]'},
-            "context key 'endpointAllowCidrs'=['203.0.113.0/24'] is invalid: allowed is [] unless endpointAccess "
-            "is public-and-private",
+            {"apiCidrs": '["0.0.0.0/0", "203.0.113.0/24"]'},
+            "context key 'apiCidrs'=['0.0.0.0/0', '203.0.113.0/24'] is invalid: allowed is [] (private), 1..40 CIDRs, "
+            'or ["0.0.0.0/0"] alone (the internet)',
         ),
         (
             {"domainName": "hello.example.org", "hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"},
@@ -120,7 +120,7 @@ def refused(**context: Any) -> str:
         "zone-ids-not-names",
         "targets-not-objects",
         "nothing-to-watch",
-        "cidrs-need-the-private-endpoint",
+        "the-internet-only-alone",
         "domain-outside-its-zone",
         "more-than-one-put-metric-data",
         "longer-than-lambda",
@@ -173,7 +173,8 @@ def test_the_cdks_own_context_keys_are_not_taken_for_misspelled_ones() -> None:
     assert from_context(**cdk_keys).name_prefix == DEFAULTS["namePrefix"]
 
 
-def test_cidrs_are_taken_with_both_endpoints() -> None:
-    """The one setting allowed with a restricted public endpoint: the nodes use the private one."""
-    c = from_context(endpointAccess="public-and-private", endpointAllowCidrs='["203.0.113.0/24"]')
-    assert c.endpoint_allow_cidrs == ("203.0.113.0/24",)
+def test_api_cidrs_are_taken_once_each_and_the_internet_alone() -> None:
+    c = from_context(apiCidrs='["203.0.113.0/24", "198.51.100.7/32", "203.0.113.0/24"]')
+    assert c.api_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
+    assert from_context(apiCidrs='["0.0.0.0/0"]').api_cidrs == ("0.0.0.0/0",)
+    assert from_context(apiCidrs="[]").api_cidrs == ()

@@ -28,8 +28,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from cdk_app.config import MONITORING_STACK_NAME
 from tests.conftest import ROOT, no_aws
-from tools import drill
+from tools.drill import alarms, cli, limits, modes
+from tools.drill import errors as drill_errors
+from tools.drill import listener as drill_listener
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 DATE = "Sat, 28 Nov 2026 12:00:00 GMT"  # T0 as AWS's Date header says it
@@ -42,7 +45,7 @@ FORWARD = [{"Type": "forward", "TargetGroupArn": TARGET_GROUP, "Order": 1}]
 KEYS = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}  # noqa: S105  # the Stubber sends nothing
 
 
-class FakeClock(drill.Clock):
+class FakeClock(limits.Clock):
     def __init__(self, start: datetime = T0) -> None:
         self.t = start
         self.slept: list[float] = []
@@ -111,7 +114,7 @@ def child(value: str = "OK", updated: datetime = T0 - timedelta(days=1)) -> dict
     }
 
 
-ALARMS = drill.Alarms(drill=child(), composite=composite())
+ALARMS = alarms.Alarms(drill=child(), composite=composite())
 SINCE = T0 - timedelta(seconds=1)
 
 
@@ -160,13 +163,13 @@ def client(service: str) -> Any:
     return boto3.client(service, region_name="eu-west-1", **KEYS)
 
 
-def bounds(mode: str) -> drill.Bounds:
-    return drill.bounds(mode, period=10, confirm=3, timeout=5, schedule=60)
+def bounds(mode: str) -> limits.Bounds:
+    return limits.bounds(mode, period=10, confirm=3, timeout=5, schedule=60)
 
 
-def new_drill(cloudwatch: Any, mode: str, clock: FakeClock) -> tuple[drill.Drill, io.StringIO]:
+def new_drill(cloudwatch: Any, mode: str, clock: FakeClock) -> tuple[modes.Drill, io.StringIO]:
     out = io.StringIO()
-    return drill.Drill(cloudwatch, ALARMS, bounds(mode), clock, out=out), out
+    return modes.Drill(cloudwatch, ALARMS, bounds(mode), clock, out=out), out
 
 
 SET_STATE = {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {"date": DATE}}}
@@ -190,7 +193,7 @@ def test_alarm_mode_forces_the_child_never_the_composite_and_reports_each_time_w
             poll(stub, composite_items=ALARM_AT_2, child_items=CHILD_CYCLE[:1], actions=[executed(3)])
         for _ in range(2):  # the OK, then its action
             poll(stub, composite_items=FULL_CYCLE, child_items=CHILD_CYCLE, actions=[executed(3), executed(32)])
-        assert drill.drill_alarm_mode(d) == 0
+        assert modes.drill_alarm_mode(d) == 0
         stub.assert_no_pending_responses()
     text = out.getvalue()
     assert f"forcing {CHILD} to ALARM" in text
@@ -214,7 +217,7 @@ def test_the_drill_sets_only_the_child_alarm_and_says_it_is_a_drill() -> None:
             poll(stub, composite_items=ALARM_AT_2, actions=[executed(3)])
         for _ in range(2):
             poll(stub, composite_items=FULL_CYCLE, actions=[executed(3), executed(32)])
-        drill.drill_alarm_mode(d)
+        modes.drill_alarm_mode(d)
     [params] = calls
     assert params["AlarmName"] == CHILD != COMPOSITE
     assert params["StateValue"] == "ALARM" and "drill" in params["StateReason"].lower()
@@ -230,7 +233,7 @@ def test_a_failed_action_is_an_error_line_naming_what_aws_said_and_exit_1(capsys
             poll(stub, composite_items=ALARM_AT_2, actions=[executed(3, ok=False, error=kms)])
         for _ in range(2):
             poll(stub, composite_items=FULL_CYCLE, actions=[executed(3, ok=False, error=kms), executed(32)])
-        assert drill.drill_alarm_mode(d) == 1
+        assert modes.drill_alarm_mode(d) == 1
     errors = capsys.readouterr().err.splitlines()
     [failed] = [e for e in errors if "failed" in e]
     assert failed.startswith("error: the ALARM action failed: Failed to execute action") and "AWSKMS" in failed
@@ -245,9 +248,9 @@ def test_a_composite_that_never_follows_ends_the_wait_at_its_bound_with_one_erro
     give_up = bounds("alarm").to_action.seconds * 2
     with Stubber(cloudwatch) as stub:
         stub.add_response("set_alarm_state", SET_STATE)
-        for _ in range(int(give_up / drill.POLL_SECONDS) + 1):
+        for _ in range(int(give_up / limits.POLL_SECONDS) + 1):
             poll(stub)
-        assert drill.drill_alarm_mode(d) == 1
+        assert modes.drill_alarm_mode(d) == 1
         stub.assert_no_pending_responses()
     assert sum(clock.slept) == pytest.approx(give_up)
     [line] = capsys.readouterr().err.splitlines()
@@ -262,7 +265,7 @@ def test_a_late_alarm_is_reported_as_missed_next_to_its_bound(capsys: pytest.Cap
         stub.add_response("set_alarm_state", SET_STATE)
         for _ in range(4):
             poll(stub, composite_items=late, actions=[executed(41), executed(61)])
-        assert drill.drill_alarm_mode(d) == 1
+        assert modes.drill_alarm_mode(d) == 1
     assert "MISSED" in out.getvalue()
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: to ALARM: 40.0 s, over the 20 s bound")
@@ -286,12 +289,12 @@ def expect_outage(stub: Stubber) -> None:
     stub.add_response(
         "modify_listener",
         {"Listeners": [], "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {"date": DATE}}},
-        {"ListenerArn": LISTENER, "DefaultActions": [drill.FIXED_503]},
+        {"ListenerArn": LISTENER, "DefaultActions": [drill_listener.FIXED_503]},
     )
 
 
 def expect_restore(stub: Stubber, date: str | None = None) -> None:
-    listener_is(stub, [drill.FIXED_503])
+    listener_is(stub, [drill_listener.FIXED_503])
     metadata = {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {"date": date}}} if date else {}
     stub.add_response(
         "modify_listener", {"Listeners": [], **metadata}, {"ListenerArn": LISTENER, "DefaultActions": FORWARD}
@@ -300,15 +303,15 @@ def expect_restore(stub: Stubber, date: str | None = None) -> None:
 
 
 @pytest.fixture
-def outage(tmp_path: Path) -> Iterator[tuple[drill.Drill, Any, Any, FakeClock, Path, io.StringIO]]:
+def outage(tmp_path: Path) -> Iterator[tuple[modes.Drill, Any, Any, FakeClock, Path, io.StringIO]]:
     cloudwatch, elbv2, clock = client("cloudwatch"), client("elbv2"), FakeClock()
     out = io.StringIO()
-    d = drill.Drill(cloudwatch, ALARMS, bounds("outage"), clock, out=out)
+    d = modes.Drill(cloudwatch, ALARMS, bounds("outage"), clock, out=out)
     yield d, cloudwatch, elbv2, clock, tmp_path / ".drill-undo.json", out
 
 
-def run_outage(d: drill.Drill, elbv2: Any, undo: Path, max_seconds: float = 180) -> int:
-    return drill.drill_outage_mode(d, elbv2, dict(LISTENER_DESCRIPTION), undo, max_seconds, "eu-west-1")
+def run_outage(d: modes.Drill, elbv2: Any, undo: Path, max_seconds: float = 180) -> int:
+    return modes.drill_outage_mode(d, elbv2, dict(LISTENER_DESCRIPTION), undo, max_seconds, "eu-west-1")
 
 
 def test_outage_mode_saves_first_answers_503_restores_and_removes_the_undo_file(outage, capsys) -> None:
@@ -394,10 +397,10 @@ def test_an_aws_error_during_the_wait_restores_the_listener(outage) -> None:
 def test_a_bug_during_the_wait_restores_the_listener(outage, monkeypatch: pytest.MonkeyPatch) -> None:
     d, cloudwatch, elbv2, _, undo, _ = outage
 
-    def broken(self: drill.Watch) -> drill.Seen:
+    def broken(self: alarms.Watch) -> alarms.Seen:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(drill.Watch, "poll", broken)
+    monkeypatch.setattr(alarms.Watch, "poll", broken)
     with Stubber(elbv2) as elb:
         expect_outage(elb)
         expect_restore(elb)
@@ -411,7 +414,7 @@ def test_max_seconds_caps_the_outage_when_no_alarm_comes(outage, capsys) -> None
     d, cloudwatch, elbv2, clock, undo, out = outage
     with Stubber(cloudwatch) as cw, Stubber(elbv2) as elb:
         expect_outage(elb)
-        for _ in range(int(20 / drill.POLL_SECONDS) + 1):
+        for _ in range(int(20 / limits.POLL_SECONDS) + 1):
             poll(cw)
         expect_restore(elb)
         assert run_outage(d, elbv2, undo, max_seconds=20) == 1
@@ -435,7 +438,7 @@ def test_a_restore_that_fails_keeps_the_undo_file_and_says_make_drill_undo(outag
     with Stubber(cloudwatch) as cw, Stubber(elbv2) as elb:
         expect_outage(elb)
         poll(cw)
-        listener_is(elb, [drill.FIXED_503])
+        listener_is(elb, [drill_listener.FIXED_503])
         elb.add_client_error("modify_listener", "AccessDenied", "not authorized")
         with pytest.raises(KeyboardInterrupt):
             run_outage(d, elbv2, undo)
@@ -447,16 +450,16 @@ def test_a_restore_that_fails_keeps_the_undo_file_and_says_make_drill_undo(outag
 def test_an_existing_undo_file_is_never_overwritten_and_nothing_changes(outage) -> None:
     d, _, elbv2, _, undo, _ = outage
     undo.write_text('{"listener_arn": "the only copy"}')
-    with Stubber(elbv2), pytest.raises(drill.DrillError, match="make drill-undo"):
+    with Stubber(elbv2), pytest.raises(drill_errors.DrillError, match="make drill-undo"):
         run_outage(d, elbv2, undo)  # nothing is queued: any call to ELB would fail the test
     assert "the only copy" in undo.read_text()
 
 
 def test_a_listener_already_answering_the_drill_503_is_refused(outage) -> None:
     d, _, elbv2, _, undo, _ = outage
-    with pytest.raises(drill.DrillError, match="drill-undo"):
-        drill.drill_outage_mode(
-            d, elbv2, {**LISTENER_DESCRIPTION, "DefaultActions": [drill.FIXED_503]}, undo, 180, "eu-west-1"
+    with pytest.raises(drill_errors.DrillError, match="drill-undo"):
+        modes.drill_outage_mode(
+            d, elbv2, {**LISTENER_DESCRIPTION, "DefaultActions": [drill_listener.FIXED_503]}, undo, 180, "eu-west-1"
         )
     assert not undo.exists()
 
@@ -465,7 +468,7 @@ def test_a_listener_already_answering_the_drill_503_is_refused(outage) -> None:
 
 
 def test_a_composite_with_its_actions_disabled_is_refused_before_anything_changes() -> None:
-    [problem] = drill.ready(drill.Alarms(drill=child(), composite={**composite(), "ActionsEnabled": False}))
+    [problem] = alarms.ready(alarms.Alarms(drill=child(), composite={**composite(), "ActionsEnabled": False}))
     assert "actions disabled" in problem
 
 
@@ -483,7 +486,7 @@ def test_a_signal_during_the_restore_waits_for_it_then_stops_the_drill(outage) -
         for _ in range(2):
             poll(cw, composite_items=alarm, actions=[executed(39)])
         expect_restore(elb)
-        with pytest.raises(drill.Stopped):
+        with pytest.raises(drill_errors.Stopped):
             run_outage(d, elbv2, undo)
         elb.assert_no_pending_responses()  # the restore was not cut short
     assert not undo.exists()
@@ -503,7 +506,7 @@ def test_a_topic_nobody_confirmed_is_a_warning_before_the_drill(
     sns = client("sns")
     with Stubber(sns) as stub:
         stub.add_response("list_subscriptions_by_topic", {"Subscriptions": subscriptions}, {"TopicArn": TOPIC})
-        warnings = drill.subscription_warnings(sns, ALARMS)
+        warnings = alarms.subscription_warnings(sns, ALARMS)
     if warned is None:
         assert warnings == []
     else:
@@ -515,36 +518,24 @@ def test_subscriptions_it_may_not_read_are_a_warning_not_a_failure() -> None:
     sns = client("sns")
     with Stubber(sns) as stub:
         stub.add_client_error("list_subscriptions_by_topic", "AuthorizationError", "not authorized")
-        [warning] = drill.subscription_warnings(sns, ALARMS)
+        [warning] = alarms.subscription_warnings(sns, ALARMS)
     assert warning.startswith(f"cannot read the subscriptions of {TOPIC}")
 
 
 def test_the_bounds_are_the_readmes_plus_stated_allowances() -> None:
     alarm, outage = bounds("alarm"), bounds("outage")
     # alarm mode: the composite follows its child; the child returns on the next batch.
-    assert alarm.to_alarm.seconds == 10 + drill.SLACK_SECONDS
-    assert alarm.to_ok.seconds == 60 + 10 + drill.SLACK_SECONDS
+    assert alarm.to_alarm.seconds == 10 + limits.SLACK_SECONDS
+    assert alarm.to_ok.seconds == 60 + 10 + limits.SLACK_SECONDS
     # outage: docs/alarms.md's 35 s + one period + the 10 s evaluation frequency + slack.
     assert outage.drill_alarm is not None and outage.drill_ok is not None
-    assert outage.drill_alarm.seconds == 35 + 10 + 10 + drill.SLACK_SECONDS
+    assert outage.drill_alarm.seconds == 35 + 10 + 10 + limits.SLACK_SECONDS
     assert "35 s detection" in outage.drill_alarm.why
-    assert outage.drill_ok.seconds == 35 + 10 + 10 + drill.SLACK_SECONDS
-    assert outage.to_ok.seconds >= drill.FAST_BURN_SHORT_WINDOW
+    assert outage.drill_ok.seconds == 35 + 10 + 10 + limits.SLACK_SECONDS
+    assert outage.to_ok.seconds >= limits.FAST_BURN_SHORT_WINDOW
     # a one-minute period is evaluated every minute
-    slow = drill.bounds("outage", period=60, confirm=2, timeout=10, schedule=60)
-    assert slow.drill_alarm is not None and slow.drill_alarm.seconds == 2 * 60 + 10 + 60 + 60 + drill.SLACK_SECONDS
-
-
-def test_the_fast_burn_window_the_drill_allows_for_is_the_stacks() -> None:
-    from cdk_app.alarm_plan import FAST_BURN
-
-    assert FAST_BURN[1] == drill.FAST_BURN_SHORT_WINDOW
-
-
-def test_the_default_target_is_the_stacks() -> None:
-    from cdk_app.stack import DEFAULT_TARGET
-
-    assert drill.DEFAULT_TARGET == DEFAULT_TARGET
+    slow = limits.bounds("outage", period=60, confirm=2, timeout=10, schedule=60)
+    assert slow.drill_alarm is not None and slow.drill_alarm.seconds == 2 * 60 + 10 + 60 + 60 + limits.SLACK_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -558,7 +549,7 @@ def test_the_default_target_is_the_stacks() -> None:
     ],
 )
 def test_an_action_item_is_read_from_its_data_or_its_summary(item: dict[str, Any], succeeded: bool | None) -> None:
-    assert drill.action(item).succeeded is succeeded
+    assert alarms.action(item).succeeded is succeeded
 
 
 def test_the_children_of_a_rule_are_read_by_arn_or_by_name_in_order() -> None:
@@ -566,7 +557,7 @@ def test_the_children_of_a_rule_are_read_by_arn_or_by_name_in_order() -> None:
         'ALARM("arn:aws:cloudwatch:eu-west-1:1:alarm:A-Availabilityhello1-X") OR '
         'ALARM(B-Latencyhello) OR (ALARM("arn:aws:cloudwatch:eu-west-1:1:alarm:hello-FastBurn"))'
     )
-    assert drill.children(rule) == ["A-Availabilityhello1-X", "B-Latencyhello", "hello-FastBurn"]
+    assert alarms.children(rule) == ["A-Availabilityhello1-X", "B-Latencyhello", "hello-FastBurn"]
 
 
 def test_in_the_synthesized_stack_the_first_availability_child_of_service_down_is_the_default_targets() -> None:
@@ -579,34 +570,13 @@ def test_in_the_synthesized_stack_the_first_availability_child_of_service_down_i
         if r["Properties"].get("AlarmName") == "hello-service-down"
     ]
     rule = render(service_down["Properties"]["AlarmRule"])
-    first = next(c for c in drill.children(rule) if "Availability" in c)
+    first = next(c for c in alarms.children(rule) if "Availability" in c)
     assert "Availabilityhello" in first  # the logical id CloudFormation puts in the alarm's name
 
 
-def test_outputs_of_every_stack_in_cdk_outputs_json_are_merged(tmp_path: Path) -> None:
-    path = tmp_path / "cdk-outputs.json"
-    path.write_text(
-        json.dumps(
-            {
-                "HelloWorldEks": {"HelloUrl": "http://x/hello"},
-                "HelloWorldMonitoring": {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
-            }
-        )
-    )
-    assert drill.file_outputs(path) == {
-        "HelloUrl": "http://x/hello",
-        "DrillAlarmName": CHILD,
-        "ServiceDownAlarmName": COMPOSITE,
-    }
-    path.write_text(json.dumps({"A": {"HelloUrl": "http://a/"}, "B": {"HelloUrl": "http://b/"}}))
-    with pytest.raises(drill.DrillError, match="HelloUrl has two values"):
-        drill.file_outputs(path)
-    assert drill.file_outputs(tmp_path / "absent.json") is None
-
-
 def test_a_custom_domain_without_a_load_balancer_output_is_one_line() -> None:
-    with pytest.raises(drill.DrillError, match=r"^hello\.example\.com is a custom domain .*LoadBalancerArn"):
-        drill.find_listener(client("elbv2"), {"HelloUrl": "https://hello.example.com/hello"}, "eu-west-1")
+    with pytest.raises(drill_errors.DrillError, match=r"^hello\.example\.com is a custom domain .*LoadBalancerArn"):
+        drill_listener.find_listener(client("elbv2"), {"HelloUrl": "https://hello.example.com/hello"}, "eu-west-1")
 
 
 def test_the_listener_is_found_by_the_urls_host_and_port() -> None:
@@ -623,7 +593,7 @@ def test_the_listener_is_found_by_the_urls_host_and_port() -> None:
             {"Listeners": [{**LISTENER_DESCRIPTION, "Port": 443}, LISTENER_DESCRIPTION]},
             {"LoadBalancerArn": lb},
         )
-        assert drill.find_listener(elbv2, {"HelloUrl": f"http://{host}/hello"}, "eu-west-1")["Port"] == 80
+        assert drill_listener.find_listener(elbv2, {"HelloUrl": f"http://{host}/hello"}, "eu-west-1")["Port"] == 80
 
 
 # --- against a moto server: what is stored and read back -------------------------------------
@@ -687,10 +657,10 @@ def clean_moto(aws_env: str) -> Iterator[str]:
 
 def test_without_outputs_naming_them_the_alarms_are_found_from_the_composites_rule(clean_moto: str) -> None:
     deployed_alarms()
-    found = drill.find_alarms(boto3.client("cloudwatch"), {}, "hello")
+    found = alarms.find_alarms(boto3.client("cloudwatch"), {}, "hello")
     assert found.composite["AlarmName"] == COMPOSITE
     assert found.drill["AlarmName"] == CHILD  # the availability child, not the latency one before it
-    assert drill.ready(found) == []
+    assert alarms.ready(found) == []
 
 
 def test_a_composite_already_in_alarm_stops_the_drill_before_anything_changes(
@@ -699,7 +669,7 @@ def test_a_composite_already_in_alarm_stops_the_drill_before_anything_changes(
     deployed_alarms(composite_state="ALARM")
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"HelloWorldEks": {"HelloUrl": "http://x/hello"}}))
-    assert drill.main(["--outputs", str(outputs)]) == 2
+    assert cli.main(["--outputs", str(outputs)]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {COMPOSITE} is ALARM, not OK")
     assert boto3.client("cloudwatch").describe_alarms(AlarmNames=[CHILD])["MetricAlarms"][0]["StateValue"] == "OK"
@@ -714,7 +684,7 @@ def test_set_alarm_state_reaches_the_child_and_a_missing_history_api_is_one_line
     deployed_alarms()
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"HelloWorldEks": {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE}}))
-    assert drill.main(["--outputs", str(outputs)]) == 2
+    assert cli.main(["--outputs", str(outputs)]) == 2
     [stored] = boto3.client("cloudwatch").describe_alarms(AlarmNames=[CHILD])["MetricAlarms"]
     assert stored["StateValue"] == "ALARM" and "drill" in stored["StateReason"].lower()
     err = capsys.readouterr().err
@@ -726,33 +696,42 @@ def test_the_name_prefix_comes_from_context_like_the_cdks(clean_moto: str, tmp_p
     deployed_alarms()  # hello-service-down exists; other-service-down does not
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"HelloWorldEks": {"HelloUrl": "http://x/hello"}}))
-    assert drill.main(["--outputs", str(outputs), "-c", "namePrefix=other"]) == 2
+    assert cli.main(["--outputs", str(outputs), "-c", "namePrefix=other"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: no composite alarm other-service-down")
-    assert drill.main(["--outputs", str(outputs), "-c", "nodeCount=0"]) == 2
+    assert cli.main(["--outputs", str(outputs), "-c", "nodeCount=0"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: context key 'nodeCount'")
 
 
-def test_outputs_are_read_from_every_helloworld_stack_in_cloudformation(clean_moto: str) -> None:
-    cfn = boto3.client("cloudformation")
-    for name, outputs in (
-        ("HelloWorldEks", {"HelloUrl": "http://x/hello"}),
-        ("HelloWorldMonitoring", {"DrillAlarmName": CHILD}),
-        ("SomeoneElse", {"HelloUrl": "http://not-ours/"}),
-    ):
-        template = {
-            "Resources": {"T": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {k: {"Value": v} for k, v in outputs.items()},
-        }
-        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    assert drill.cloudformation_outputs(cfn, "us-east-1") == {"HelloUrl": "http://x/hello", "DrillAlarmName": CHILD}
-
-
 def test_no_stack_is_one_line_and_exit_2(clean_moto: str, tmp_path: Path, capsys) -> None:
-    assert drill.main(["--outputs", str(tmp_path / "absent.json"), "--region", "sa-east-1"]) == 2
+    assert cli.main(["--outputs", str(tmp_path / "absent.json"), "--region", "sa-east-1"]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: no HelloWorld* stack in sa-east-1") and "--region" in line
+    assert (
+        line.startswith(f"error: no stack {MONITORING_STACK_NAME} in sa-east-1") and "make drill ARGS='--region" in line
+    )
+
+
+def test_the_outputs_of_a_three_region_deploy_are_read(
+    clean_moto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cdk-outputs.json of a deploy with checkerRegions: the health stack and each checker stack
+    have a FirstRun output of their own (it read as one output with two values)."""
+    deployed_alarms(composite_state="ALARM")
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "HelloWorldEks": {"HelloUrl": "http://x/hello"},
+                MONITORING_STACK_NAME: {"DrillAlarmName": CHILD, "FirstRun": "us-east-1: hello up"},
+                "HelloWorldChecker-eu-west-1": {"FirstRun": "eu-west-1: hello up"},
+                "HelloWorldChecker-ap-southeast-2": {"FirstRun": "ap-southeast-2: hello up"},
+            }
+        )
+    )
+    assert cli.main(["--outputs", str(outputs)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {COMPOSITE} is ALARM, not OK"), line  # past the outputs, at the alarms
 
 
 def moto_listener(region: str = "us-east-1") -> tuple[str, str, list[dict[str, Any]]]:
@@ -778,10 +757,10 @@ def actions_of(listener: str) -> list[dict[str, Any]]:
 
 def test_drill_undo_restores_the_saved_actions_and_removes_the_file(clean_moto: str, tmp_path: Path, capsys) -> None:
     _, listener, original = moto_listener()
-    boto3.client("elbv2").modify_listener(ListenerArn=listener, DefaultActions=[drill.FIXED_503])
+    boto3.client("elbv2").modify_listener(ListenerArn=listener, DefaultActions=[drill_listener.FIXED_503])
     undo = tmp_path / ".drill-undo.json"
     undo.write_text(json.dumps({"listener_arn": listener, "region": "us-east-1", "default_actions": original}))
-    assert drill.main(["--undo", "--undo-file", str(undo)]) == 0
+    assert cli.main(["--undo", "--undo-file", str(undo)]) == 0
     assert actions_of(listener) == original
     assert not undo.exists()
     assert f"restored: listener {listener}" in capsys.readouterr().out
@@ -798,10 +777,10 @@ def test_drill_undo_that_cannot_make_the_listener_stick_is_one_line_and_keeps_th
     monkeypatch.setattr(boto3.Session, "client", lambda self, *a, **k: elbv2)
     monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: object())
     with Stubber(elbv2) as stub:
-        listener_is(stub, [drill.FIXED_503])
+        listener_is(stub, [drill_listener.FIXED_503])
         stub.add_response("modify_listener", {"Listeners": []}, {"ListenerArn": LISTENER, "DefaultActions": FORWARD})
-        listener_is(stub, [drill.FIXED_503])
-        assert drill.main(["--undo", "--undo-file", str(undo)]) == 1
+        listener_is(stub, [drill_listener.FIXED_503])
+        assert cli.main(["--undo", "--undo-file", str(undo)]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: RuntimeError: listener") and "saved actions" in line
     assert undo.exists()
@@ -809,15 +788,15 @@ def test_drill_undo_that_cannot_make_the_listener_stick_is_one_line_and_keeps_th
 
 def test_drill_undo_without_a_file_changes_nothing_and_says_why(clean_moto: str, tmp_path: Path, capsys) -> None:
     _, listener, _ = moto_listener()
-    boto3.client("elbv2").modify_listener(ListenerArn=listener, DefaultActions=[drill.FIXED_503])
-    assert drill.main(["--undo", "--undo-file", str(tmp_path / "absent.json")]) == 0
-    assert actions_of(listener) == [drill.FIXED_503]
+    boto3.client("elbv2").modify_listener(ListenerArn=listener, DefaultActions=[drill_listener.FIXED_503])
+    assert cli.main(["--undo", "--undo-file", str(tmp_path / "absent.json")]) == 0
+    assert actions_of(listener) == [drill_listener.FIXED_503]
     assert capsys.readouterr().out.startswith("nothing to undo: no ")
 
 
 def test_the_listener_is_found_in_moto_by_the_load_balancers_dns_name(clean_moto: str) -> None:
     dns, listener, _ = moto_listener()
-    found = drill.find_listener(boto3.client("elbv2"), {"HelloUrl": f"http://{dns}/hello"}, "us-east-1")
+    found = drill_listener.find_listener(boto3.client("elbv2"), {"HelloUrl": f"http://{dns}/hello"}, "us-east-1")
     assert found["ListenerArn"] == listener
 
 
@@ -881,7 +860,7 @@ def start_outage_process(moto: str, tmp_path: Path, *extra: str) -> tuple[subpro
         json.dumps(
             {
                 "HelloWorldEks": {"HelloUrl": f"http://{dns}/hello"},
-                "HelloWorldMonitoring": {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
+                MONITORING_STACK_NAME: {"DrillAlarmName": CHILD, "ServiceDownAlarmName": COMPOSITE},
             }
         )
     )
@@ -917,7 +896,7 @@ def start_outage_process(moto: str, tmp_path: Path, *extra: str) -> tuple[subpro
 
 def wait_for_outage(proc: subprocess.Popen[str], listener: str, undo: Path) -> None:
     deadline = time.monotonic() + 30
-    while not (undo.exists() and actions_of(listener) == [drill.FIXED_503]):
+    while not (undo.exists() and actions_of(listener) == [drill_listener.FIXED_503]):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the drill never started its outage"
         time.sleep(0.1)
@@ -987,10 +966,10 @@ def test_the_cap_holds_on_aws_clock_when_this_machine_is_behind(tmp_path: Path, 
     """The cap is AWS's start plus --max-seconds: with this machine 100 s behind AWS it once kept
     the 503 up for 120 s instead of 20."""
     cloudwatch, elbv2, clock = client("cloudwatch"), client("elbv2"), FakeClock(T0 - timedelta(seconds=100))
-    d = drill.Drill(cloudwatch, ALARMS, bounds("outage"), clock, out=io.StringIO())
+    d = modes.Drill(cloudwatch, ALARMS, bounds("outage"), clock, out=io.StringIO())
     with Stubber(cloudwatch) as cw, Stubber(elbv2) as elb:
         expect_outage(elb)  # AWS's Date header: T0
-        for _ in range(int(20 / drill.POLL_SECONDS) + 1):
+        for _ in range(int(20 / limits.POLL_SECONDS) + 1):
             poll(cw)
         expect_restore(elb)
         run_outage(d, elbv2, tmp_path / ".drill-undo.json", max_seconds=20)
@@ -1010,7 +989,7 @@ def test_drill_undo_never_overwrites_a_listener_changed_since_the_drill(
     newer = [{"Type": "forward", "TargetGroupArn": TARGET_GROUP.replace("hello/3", "hello/4"), "Order": 1}]
     with Stubber(elbv2) as stub:
         listener_is(stub, newer)  # and no ModifyListener may follow
-        assert drill.main(["--undo", "--undo-file", str(undo)]) == 2
+        assert cli.main(["--undo", "--undo-file", str(undo)]) == 2
         stub.assert_no_pending_responses()
     [line] = capsys.readouterr().err.splitlines()
     assert "no longer answers the drill's 503" in line and "not overwriting it" in line

@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import ROOT
 
-CODE = ["app.py", "cdk_app", "service", "checker_lambda", "tools", "bench"]
+CODE = ["app.py", "cdk_app", "service", "checker_lambda", "notifier", "tools", "bench"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,20 +14,26 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.peers import CHECKIP_ADDRESS, http_peer
 
 FAKE_CDK = "echo cdk"
 
 
 @pytest.fixture(autouse=True)
-def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server."""
+def _aws_accepts_the_credentials(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """deploy, diff, bootstrap and destroy show the credentials to STS first: here a moto server;
+    deploy and diff ask a local checkip server for this machine's address."""
     for name, value in aws_against(moto_server).items():
         monkeypatch.setenv(name, value)
+    with http_peer("checkip") as url:
+        monkeypatch.setenv("CHECKIP_URL", url)
+        yield
 
 
 def aws_against(endpoint: str) -> dict[str, str]:
@@ -119,17 +125,35 @@ def test_deploy_without_an_email_or_a_webhook_says_so_in_one_line() -> None:
 def test_deploy_with_webhooks_only_is_a_valid_setup() -> None:
     done = fake("deploy", """CONTEXT=-c alertWebhooks='["https://hooks.example.com/oncall"]'""")
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^cdk deploy --all -c alertWebhooks=\[.https://hooks.example.com/oncall.\] ", done.stdout, re.M)
+    webhook = r"^cdk deploy --all -c alertWebhooks=\[.https://hooks.example.com/oncall.\] -c apiCidrs="
+    assert re.search(webhook, done.stdout, re.M)
 
 
 def test_deploy_with_an_email_runs_the_cdk_with_outputs_and_approval() -> None:
     done = fake("deploy", "ALERT_EMAIL=a@example.com")
     assert done.returncode == 0, done.stderr
     assert re.search(
-        r"^cdk deploy --all -c alertEmail=a@example.com +--require-approval broadening --outputs-file cdk-outputs.json",
+        r"^cdk deploy --all -c alertEmail=a@example.com -c apiCidrs=\S+ -c adminPrincipals=\S+ "
+        r"--require-approval broadening --outputs-file cdk-outputs.json$",
         done.stdout,
         re.M,
     ), done.stdout
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff"])
+def test_deploy_and_diff_give_the_deployer_the_api_and_kubectl_and_say_so(target: str) -> None:
+    done = fake(target, "ALERT_EMAIL=a@example.com", "DIFF_ARGS=--fail-on broadening")
+    assert done.returncode == 0, done.stderr
+    assert f'-c apiCidrs=["{CHECKIP_ADDRESS}/32"] -c adminPrincipals=["arn:aws:iam::123456789012:user/' in done.stdout
+    assert f"Kubernetes API endpoint: public for {CHECKIP_ADDRESS}/32, and private" in done.stderr
+    if target == "diff":
+        assert done.stdout.rstrip().endswith("--fail-on broadening")
+    # Empty variables: nothing added, a private endpoint and no AdminRole.
+    private = fake(
+        target, "ALERT_EMAIL=a@example.com", "API_CIDRS=", "ADMIN_PRINCIPALS=", "CHECKIP_URL=http://0.0.0.0:1/"
+    )
+    assert private.returncode == 0, private.stderr
+    assert "-c apiCidrs=[] -c adminPrincipals=[]" in private.stdout
 
 
 def test_deploy_with_a_bad_context_value_stops_before_the_cdk_naming_the_key() -> None:
@@ -144,6 +168,38 @@ def test_deploy_with_something_else_than_context_options_in_CONTEXT_is_a_usage_e
     assert done.returncode == 2
     assert "error: CONTEXT: 'nodeCount=3' is not a context option; allowed is -c key=value" in done.stderr
     assert "cdk deploy" not in done.stdout
+
+
+def test_bootstrap_gives_the_execution_role_the_repositorys_policy_and_turns_on_image_scans() -> None:
+    done = fake("bootstrap")
+    assert done.returncode == 0, done.stderr
+    arn = "arn:aws:iam::123456789012:policy/HelloWorldEksCdkExecution"
+    assert re.search(rf"^cdk bootstrap --cloudformation-execution-policies {arn}$", done.stdout, re.M), done.stdout
+    assert "from execution-policy.json" in done.stderr and "ECR in eu-west-1: " in done.stderr
+    chosen = fake("bootstrap", "EXECUTION_POLICY=arn:aws:iam::aws:policy/AdministratorAccess")
+    assert "--cloudformation-execution-policies arn:aws:iam::aws:policy/AdministratorAccess" in chosen.stdout
+
+
+def test_synth_never_asks_for_the_address_it_stays_offline() -> None:
+    done = fake("synth", "CHECKIP_URL=http://127.0.0.1:9/nothing-listens")  # a lookup would fail the target
+    assert done.returncode == 0, done.stderr
+    assert "apiCidrs" not in done.stdout and "--fill" not in make("-n", "synth").stdout
+
+
+def test_install_deploy_installs_only_the_hashed_deploy_lock_and_the_cli_without_scripts(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"  # a fresh machine: what would the deploy workflow's install run?
+    done = make("-n", "install-deploy", f"VENV={venv}", f"PYTHON={sys.executable}")
+    assert done.returncode == 0, done.stderr
+    pip = [line for line in done.stdout.splitlines() if "pip install" in line]
+    assert pip == [
+        f"{venv}/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps "
+        "-r requirements-deploy.lock"
+    ], done.stdout
+    assert "ci --ignore-scripts" in done.stdout and "requirements-dev.txt" not in done.stdout
+    # And deploy's own prerequisites under INSTALL=deploy: the same, nothing more.
+    deploy = make("-n", "deploy", "INSTALL=deploy", f"VENV={venv}", f"PYTHON={sys.executable}")
+    assert "requirements-deploy.lock" in deploy.stdout and "requirements-dev.txt" not in deploy.stdout
+    assert "requirements-local.txt" not in deploy.stdout
 
 
 def answer(reply: str) -> subprocess.CompletedProcess[str]:
@@ -368,7 +424,8 @@ def test_without_credentials_aws_targets_stop_in_one_line_before_the_cdk(target:
     [line] = [x for x in done.stderr.splitlines() if not x.startswith(("make: ***", "import time:"))]
     assert line.startswith("error: no AWS credentials found"), done.stderr
     assert "aws configure" in line and "aws sso login" in line and "make preflight" in line
-    assert "cdk" not in done.stdout
+    assert "cdk" not in done.stdout  # the fake CDK never ran: no synth before the one line
+    # How fast that is (about 1 s warm) is measured, not asserted: docs/benchmarks.md.
 
 
 @pytest.mark.parametrize("target", AWS_TARGETS)

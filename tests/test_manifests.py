@@ -134,13 +134,14 @@ def test_shutdown_timing_adds_up() -> None:
     # SIGKILL only after preStop + the service's whole drain.
     assert pod["terminationGracePeriodSeconds"] > t.pre_stop + t.drain_delay + t.drain_timeout
     # The load balancer lets go of the pod before its listener closes.
-    assert t.deregistration_delay <= t.pre_stop + t.drain_delay < pod["terminationGracePeriodSeconds"]
+    assert t.accepting + t.drain_timeout <= t.deregistration_delay < pod["terminationGracePeriodSeconds"]
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
 def test_replicas_spread_and_disruption_budget() -> None:
     spec = manifests.deployment(WORKLOAD)["spec"]
-    assert spec["replicas"] >= 2
+    assert "replicas" not in spec  # the autoscaler's: a deploy must not reset a scaled-out count
+    assert manifests.autoscaler(WORKLOAD)["spec"]["minReplicas"] >= 2
     keys = {c["topologyKey"] for c in spec["template"]["spec"]["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
     pdb = manifests.disruption_budget(WORKLOAD)

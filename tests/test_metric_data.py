@@ -17,16 +17,13 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from checker_lambda import contract
+from checker_lambda.budgets import CLIENT_CONFIG, REMOTE_CLIENT_CONFIG, client_config, publish_budget
 from checker_lambda.contract import Reason
 from checker_lambda.metrics import (
-    CLIENT_CONFIG,
     MAX_DATUMS_PER_CALL,
-    REMOTE_CLIENT_CONFIG,
     CloudWatchPublisher,
-    client_config,
     metric_data,
     most_datums_per_probe,
-    publish_budget,
     report_error,
 )
 from checker_lambda.probe import ProbeResult

@@ -244,6 +244,20 @@ def test_the_load_balancer_may_send_to_the_pods_and_the_pods_accept_it_on_the_co
     ), f"the pods' security group does not accept the ALB on {svc.PORT}"
 
 
+def test_the_load_balancer_moves_onto_its_group_only_after_the_pods_admit_that_group(app: Synthesized) -> None:
+    """On an update that gives the ALB a new group, CloudFormation updates the ALB as soon as what
+    it depends on exists: the pods' ingress rule for that group must be among it."""
+    lb_id, _ = _load_balancer(app)
+    alb_group, pods_group = _alb_security_group(app), _pods_security_group(app)
+    admitting = {
+        k
+        for k, r in app.of_type("AWS::EC2::SecurityGroupIngress").items()
+        if render(r["Properties"]).get("SourceSecurityGroupId") == ref(alb_group, "GroupId")
+        and render(r["Properties"])["GroupId"] == pods_group
+    }
+    assert admitting and admitting <= set(listify(app.resources[lb_id].get("DependsOn", []))), admitting
+
+
 def test_the_load_balancer_may_send_only_to_the_pods_port(app: Synthesized) -> None:
     """No allow-all egress survives: a group created without egress rules in its own
     SecurityGroupEgress keeps EC2's default 0.0.0.0/0, whatever separate rules are added to it."""

@@ -13,7 +13,8 @@ from cdk_app import rollout
 from cdk_app.manifests import APP, SERVICE_PORT
 from service import settings as svc
 from tests import rollout_sim
-from tests.infra import default_template, helm_charts, render, resources
+from tests.infra import as_json, default_template, helm_charts, render, resources
+from tests.test_paths import UPSTREAM
 
 # What AWS gives no number for (docs/operations.md, "Rollouts"): how long the controller and ELB
 # take to register or deregister a target, and for the ALB's routing to follow.
@@ -69,6 +70,16 @@ def test_the_pod_webhook_fails_closed() -> None:
     assert values["podMutatorWebhookConfig"]["failurePolicy"] == "Fail"
 
 
+def test_a_drain_leaves_a_controller_replica_to_answer_the_webhook() -> None:
+    """The chart renders its PodDisruptionBudget only with podDisruptionBudget set and more than
+    one replica (templates/pdb.yaml at the chart's version, tests/data/upstream.json)."""
+    values = helm_charts(default_template())["aws-load-balancer-controller"]["Values"]
+    chart = UPSTREAM["aws_load_balancer_controller_chart"]["versions"]["3.2.2"]["pod_disruption_budget"]
+    assert chart["rendered_when"] == "podDisruptionBudget set and replicaCount > 1"
+    assert values.get("replicaCount", chart["replicaCount_default"]) > 1
+    assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
+
+
 def template_timing() -> dict[str, Any]:
     """Every timing a rollout depends on, as the synthesized template holds it."""
     [deployment] = _objects("Deployment")
@@ -100,7 +111,7 @@ def template_timing() -> dict[str, Any]:
         ),
         "deregistration_delay": float(attributes["deregistration_delay.timeout_seconds"]),
         "grace_period": pod["terminationGracePeriodSeconds"],
-        "replicas": deployment["spec"]["replicas"],
+        "replicas": next(iter(_objects("HorizontalPodAutoscaler")))["spec"]["minReplicas"],
         "strategy": deployment["spec"]["strategy"],
         "health_path": props["HealthCheckPath"],
     }
@@ -115,7 +126,7 @@ def test_the_template_holds_the_timing_contract() -> None:
 
 def _bounds(**change: Any) -> list[str]:
     t = template_timing()
-    values = {k: t[k] for k in ("probes", "health", "shutdown", "deregistration_delay", "grace_period", "replicas")}
+    values = {k: t[k] for k in ("probes", "health", "shutdown", "deregistration_delay", "grace_period")}
     return rollout.broken_bounds(
         **(values | change), registration=REGISTRATION, stop_propagation=REGISTRATION + PROPAGATION
     )
@@ -125,13 +136,20 @@ def test_the_rollout_bounds_hold_on_the_template() -> None:
     assert _bounds() == []
 
 
+def test_the_bounds_hold_at_their_edges() -> None:
+    t = rollout.TIMING
+    assert _bounds(deregistration_delay=t.accepting + t.drain_timeout) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout + 1) == []
+    assert _bounds(grace_period=t.accepting + t.drain_timeout) != []
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [
         ({"shutdown": dataclasses.replace(rollout.TIMING, pre_stop=2)}, "listener accepts for only"),
-        ({"deregistration_delay": 30.0}, "outlasts the listener"),
+        ({"deregistration_delay": rollout.TIMING.accepting + rollout.TIMING.drain_timeout - 1}, "in-flight"),
         ({"grace_period": 25}, "terminationGracePeriodSeconds"),
-        ({"replicas": 10}, "progressDeadlineSeconds"),
+        ({"health": dataclasses.replace(rollout.HEALTH_CHECK, healthy_threshold=10, interval=60)}, "progressDeadline"),
     ],
 )
 def test_each_rollout_bound_can_break(change: dict[str, Any], says: str) -> None:
@@ -196,3 +214,43 @@ def test_the_walk_goes_through_the_controllers_states_in_order() -> None:
     order = [line.split()[2] + ":" + line.split()[5] for line in lines]
     assert order.index("new-0:healthy") < order.index("old-0:draining")
     assert order.index("new-1:healthy") < order.index("old-1:draining")
+
+
+# What the released version (80ed03b) applied, by resource: (kind, namespace, name).
+RELEASED_OBJECTS = {
+    "WorkloadManifests08F63A82": {
+        ("Namespace", None, "hello"),
+        ("ServiceAccount", "hello", "hello"),
+        ("Deployment", "hello", "hello"),
+        ("Service", "hello", "hello"),
+        ("PodDisruptionBudget", "hello", "hello"),
+        ("HorizontalPodAutoscaler", "hello", "hello"),
+        ("NetworkPolicy", "hello", "default-deny"),
+        ("NetworkPolicy", "hello", "allow-load-balancer"),
+        ("NetworkPolicy", "hello", "allow-dns"),
+    },
+    "WorkloadTargetGroupBindingE8897D31": {("TargetGroupBinding", "hello", "hello")},
+}
+
+
+def test_objects_moved_to_a_new_resource_are_taken_over_not_created_nor_deleted_on_rollback() -> None:
+    """An object a stack deployed before already holds, applied by a resource with a new logical
+    id: the kubectl handler's create is `kubectl create` unless Overwrite (AlreadyExists: the
+    upgrade fails), and a rollback deletes the new resource, which deletes its objects unless
+    Retain. The released ones keep their ids, so an update applies them as before."""
+    template = as_json(default_template())["Resources"]
+    released = set().union(*RELEASED_OBJECTS.values())
+    moved = {}
+    for logical_id, resource in resources(default_template(), "Custom::AWSCDK-EKS-KubernetesResource").items():
+        held = {
+            (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+            for o in json.loads(render(resource["Properties"]["Manifest"]))
+        }
+        if logical_id not in RELEASED_OBJECTS and held & released:
+            moved[logical_id] = held & released
+            assert resource["Properties"].get("Overwrite") is True, logical_id
+            assert template[logical_id]["DeletionPolicy"] == "Retain", logical_id
+    assert set(RELEASED_OBJECTS) <= set(template)
+    assert moved == {"WorkloadNamespaceFFEE208E": {("Namespace", None, "hello"), ("Service", "hello", "hello")}}
+    # taken over before the released resource's update prunes what it no longer holds
+    assert "WorkloadNamespaceFFEE208E" in template["WorkloadManifests08F63A82"]["DependsOn"]

@@ -61,7 +61,10 @@ def test_a_clean_rollout_behind_the_readiness_gate_loses_no_request(
     code, out = run_check(capsys, tmp_path)
     assert code == 0, out
     assert "rollout finished after" in out and ", 0 failed" in out
-    assert "target of hello-new-0 healthy at" in out and "target of hello-new-1 healthy at" in out
+    assert "target of hello-new-0 healthy " in out and "target of hello-new-1 healthy " in out
+    assert "no readiness gate" not in out  # the old pods, which have none, are not the rollout's
+    seconds = [float(line.split(" healthy ")[1].split()[0]) for line in out.splitlines() if "target of" in line]
+    assert len(seconds) == 2 and all(1 <= s <= 60 for s in seconds), out  # creation to gate, on one clock
     sent = int(out.rsplit("\n", 2)[-2].split()[0])
     assert sent >= 5 * 3  # about 5 a second over the rollout (>= 3 s) and the settling
     assert [p.state for p in cluster.pods if p.name.startswith("hello-old")] == ["gone", "gone"]
@@ -76,6 +79,7 @@ def test_a_rollout_without_the_gate_drops_requests_and_says_when(
     code, out = run_check(capsys, tmp_path)
     assert code == 1, out
     assert "FAILED request at" in out and "HTTP 503" in out
+    assert "FAILED: hello-new-0 has no readiness gate" in out and "FAILED: hello-new-1 has no readiness gate" in out
     failed = int(out.rsplit("\n", 2)[-2].split(", ")[1].split()[0])
     assert failed >= 3
 
@@ -120,3 +124,15 @@ def test_without_a_region_or_credentials_one_line_and_exit_2(extra: dict[str, st
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(says), done.stderr
+
+
+def test_new_pods_without_the_readiness_gate_fail_the_check_even_when_nothing_dropped(
+    aws_env: str, kubectl_on_path: Path, cluster_factory, capsys, tmp_path: Path
+) -> None:
+    """Lucky timing is not safety: targets healthy at once here, so no request drops, but a real
+    ALB takes 20 s or more and the next rollout would."""
+    cluster = cluster_factory(gate=False, health_after=0.0)
+    put_stack(cluster.url + "/hello")
+    code, out = run_check(capsys, tmp_path)
+    assert ", 0 failed" in out, out
+    assert code == 1 and "FAILED: hello-new-0 has no readiness gate" in out

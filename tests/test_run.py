@@ -11,8 +11,8 @@ from botocore.config import Config
 from botocore.retries import standard
 
 from checker_lambda import timing
+from checker_lambda.budgets import CLIENT_CONFIG, publish_budget
 from checker_lambda.contract import Reason
-from checker_lambda.metrics import CLIENT_CONFIG, publish_budget
 from checker_lambda.probe import ProbeResult
 from checker_lambda.run import Monitor, decided, first_slot, standing
 from checker_lambda.settings import Settings, Target

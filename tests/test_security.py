@@ -23,7 +23,6 @@ from tests.infra import (
     assembly,
     default_template,
     kubernetes_objects,
-    logical_id_of,
     render,
     resources,
     synth,
@@ -143,40 +142,6 @@ def test_secrets_are_encrypted_with_a_rotating_key_and_control_plane_logs_are_on
     assert resources(t, "AWS::KMS::Key")[key_id]["Properties"]["EnableKeyRotation"] is True
     enabled = {e["Type"] for e in props["Logging"]["ClusterLogging"]["EnabledTypes"]}
     assert {"api", "audit", "authenticator"} <= enabled
-
-
-@pytest.mark.parametrize(
-    ("context", "public", "private", "cidrs"),
-    [
-        ({}, True, True, None),
-        ({"endpointAccess": "private"}, False, True, None),
-        ({"endpointAllowCidrs": ["203.0.113.0/24"]}, True, True, ["203.0.113.0/24"]),
-        ({"endpointAccess": "public"}, True, False, None),
-    ],
-)
-def test_endpoint_access_follows_configuration_and_kubectl_reaches_it(context, public, private, cidrs) -> None:
-    t = synth(**context)
-    [cluster] = resources(t, "AWS::EKS::Cluster").values()
-    vpc = cluster["Properties"]["ResourcesVpcConfig"]
-    assert vpc["EndpointPublicAccess"] is public and vpc["EndpointPrivateAccess"] is private
-    assert vpc.get("PublicAccessCidrs") == cidrs  # absent: EKS's default, anywhere
-    # The kubectl provider: the framework Lambda the manifests call, and the handler it invokes.
-    functions = resources(t, "AWS::Lambda::Function")
-    [framework] = {
-        logical_id_of(render(r["Properties"]["ServiceToken"]))
-        for r in resources(t, "Custom::AWSCDK-EKS-KubernetesResource").values()
-    }
-    handler = logical_id_of(
-        render(functions[framework]["Properties"])["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]
-    )
-    placements = {"VpcConfig" in functions[f]["Properties"] for f in (framework, handler)}
-    open_to_all = public and cidrs is None
-    # Outside the VPC when the public endpoint is open to all (nothing left to block a destroy);
-    # inside, in the cluster's private subnets, when only the VPC can reach the API.
-    assert placements == {not open_to_all}
-    if not open_to_all:
-        config = render(functions[handler]["Properties"]["VpcConfig"])
-        assert config["SubnetIds"] == render(vpc["SubnetIds"])
 
 
 def test_nodes_are_private_with_imdsv2_only_and_encrypted_disks() -> None:

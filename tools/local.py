@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import signal
 
@@ -28,26 +29,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from tools.local_summary import put_availability_alarm, summary
 from tools.net import free_port, port_in_use, wait_for_port
 
 if TYPE_CHECKING:
+    from checker_lambda.handler import Checker
     from checker_lambda.probe import ProbeResult
-    from checker_lambda.run import Monitor
     from checker_lambda.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dummy credentials: the emulator accepts anything, and nothing here reaches AWS.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105
-
-
-class Context:
-    """The part of the Lambda context the handler uses."""
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.time() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.time()) * 1000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,170 +105,66 @@ def location_names(count: int) -> list[str]:
     return [f"local-{i + 1}" for i in range(count)] if count > 1 else []
 
 
-def quorum_lines(failed: dict[str, dict[int, bool]], *, quorum: int, confirm: int, interval: int) -> list[str]:
-    """The stack's quorum alarm (cdk_app.alarm_plan.quorum_alarm) evaluated on what the locations
-    published (failed[location][period]): per period its own expression over each location's
-    Minimum (a location that has not published counts as healthy), then its M of N."""
-    from cdk_app import alarm_plan as ap
+def invocation_end(args: argparse.Namespace, settings: Settings, start: float, stop_at: float) -> float:
+    """When an invocation that starts at `start` must end: as long as the stack's Lambda timeout
+    (its last slot probed and published at their slowest), cut at --duration's end (`stop_at`), but
+    never before its first slot can be probed and published: a run probes at least once, however
+    short its --duration. A second to spare: the scheduled time travels as ISO text."""
+    from checker_lambda import timing
+    from checker_lambda.budgets import publish_budget
 
-    periods = sorted({p for by_period in failed.values() for p in by_period})
-    if not periods:
-        return ["  quorum: nothing published yet"]
-    alarm = ap.quorum_alarm("hello", interval=interval, confirm=confirm, locations=list(failed), quorum=quorum)
-    ids = [i for i, _ in alarm.named_metrics()]  # one per location, in failed's order
-    periods = list(range(periods[0], periods[-1] + 1))
-    minimum = [
-        {
-            i: None if p not in by_period else 0.0 if by_period[p] else 1.0
-            for i, by_period in zip(ids, failed.values(), strict=True)
-        }
-        for p in periods
-    ]
-    counts = [sum(v == 0.0 for v in m.values()) for m in minimum]
-    breaching = [bool(alarm.datapoint(m)) for m in minimum]
-    n = alarm.periods
-    state = ap.evaluate(breaching[-n:], n=n, m=alarm.datapoints, treat=alarm.missing, state=ap.OK)
-    verdict = "ALARM (pages through service-down)" if state == ap.ALARM else state
-    newest = counts[-n:]
-    return [
-        f"  quorum: {quorum} of {len(failed)} locations, {alarm.datapoints} of the newest {n} periods of {interval} s",
-        f"    locations failing per period, oldest first: {' '.join(map(str, counts))}",
-        f"    periods with at least {quorum}: {sum(breaching)} of {len(counts)}; "
-        f"the newest {len(newest)}: {' '.join(map(str, newest))} -> {sum(breaching[-n:])} >= {alarm.datapoints}? "
-        f"the quorum alarm would read {verdict}",
-    ]
-
-
-def summary(
-    cloudwatch: Any,
-    since: datetime,
-    alarm_name: str,
-    *,
-    locations: Sequence[str] = (),
-    quorum: int = 1,
-    confirm: int = 3,
-    interval: int = 5,
-) -> str:
-    from checker_lambda import contract
-
-    now = datetime.now(UTC) + timedelta(minutes=1)
-    lines = ["", "Summary, read back from the emulator's CloudWatch:"]
-
-    def stats(name: str, dims: list[dict[str, str]], wanted: list[str]) -> dict[str, float]:
-        points = cloudwatch.get_metric_statistics(
-            Namespace=contract.NAMESPACE,
-            MetricName=name,
-            Dimensions=dims,
-            StartTime=since,
-            EndTime=now,
-            Period=60,
-            Statistics=wanted,
-        )["Datapoints"]
-        if not points:
-            return {}
-        out: dict[str, float] = {"SampleCount": sum(p["SampleCount"] for p in points)}
-        if "Sum" in wanted:
-            out["Sum"] = sum(p["Sum"] for p in points)
-        if "Average" in wanted:
-            out["Average"] = sum(p["Average"] * p["SampleCount"] for p in points) / out["SampleCount"]
-        if "Maximum" in wanted:
-            out["Maximum"] = max(p["Maximum"] for p in points)
-        return out
-
-    target = [{"Name": contract.TARGET, "Value": "hello"}]
-    avail = stats(contract.AVAILABILITY, target, ["SampleCount", "Average"])
-    if avail and not locations:  # with locations, each has its own line below
-        lines.append(f"  probes: {avail['SampleCount']:.0f}, availability {100 * avail['Average']:.1f}%")
-    failed_by_location: dict[str, dict[int, bool]] = {}
-    for location in locations:
-        located = [*target, {"Name": contract.LOCATION, "Value": location}]
-        here = stats(contract.AVAILABILITY, located, ["SampleCount", "Average"])
-        if here:
-            lines.append(
-                f"  location {location}: probes {here['SampleCount']:.0f}, availability {100 * here['Average']:.1f}%"
-            )
-        points = cloudwatch.get_metric_statistics(
-            Namespace=contract.NAMESPACE,
-            MetricName=contract.AVAILABILITY,
-            Dimensions=located,
-            StartTime=since,
-            EndTime=now,
-            Period=interval,
-            Statistics=["Minimum"],
-        )["Datapoints"]
-        failed_by_location[location] = {int(p["Timestamp"].timestamp() // interval): p["Minimum"] < 1 for p in points}
-    if locations:
-        lines += quorum_lines(failed_by_location, quorum=quorum, confirm=confirm, interval=interval)
-    latency = stats(contract.LATENCY, target, ["SampleCount", "Average", "Maximum"])
-    if latency:
-        lines.append(f"  latency: average {latency['Average']:.1f} ms, max {latency['Maximum']:.1f} ms")
-    listed = cloudwatch.list_metrics(Namespace=contract.NAMESPACE, MetricName=contract.FAILURES)["Metrics"]
-    # The emulator may list a metric once per datapoint: one line per dimension set.
-    unique = {tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in listed}
-    for dims in sorted(unique):
-        failed = stats(contract.FAILURES, [{"Name": k, "Value": v} for k, v in dims], ["SampleCount", "Sum"])
-        if failed:
-            where = f" from {dict(dims)[contract.LOCATION]}" if contract.LOCATION in dict(dims) else ""
-            lines.append(f"  failures{where}, reason {dict(dims).get(contract.REASON)}: {failed['Sum']:.0f}")
-    names = sorted({m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE)["Metrics"]})
-    lines.append(f"  metrics stored in {contract.NAMESPACE}: {', '.join(names)}")
-    [alarm] = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
-    lines.append(
-        f"  alarm {alarm_name}: stored (period {alarm['Period']} s, {alarm['DatapointsToAlarm']} of "
-        f"{alarm['EvaluationPeriods']}, missing data {alarm['TreatMissingData']}); the emulator does not "
-        "evaluate alarms, so its state means nothing here"
+    slowest = max(t.timeout for t in settings.targets)
+    run_for = timing.invocation_timeout(
+        schedule=args.schedule, interval=args.interval, slowest_probe=slowest, publish_budget=publish_budget()
     )
-    return "\n".join(lines)
+    first = timing.slot_offset(args.interval) + slowest + publish_budget() + 1
+    return start + min(run_for, max(stop_at - start, first))
 
 
 class _Stopped(Exception):
     pass
 
 
+def _scheduled(start: float) -> dict[str, str]:
+    """The EventBridge event of an invocation due at `start`."""
+    return {"time": datetime.fromtimestamp(start, tz=UTC).isoformat()}
+
+
 def run_locations(
     args: argparse.Namespace,
-    monitors: Sequence[Monitor],
+    checkers: Sequence[Checker],
     describe: Callable[[ProbeResult], str],
     *,
-    stop_at: float | None,
+    stop_at: float,
 ) -> None:
-    """One thread per location, each running its checker's invocations on the schedule, started
+    """One thread per location, each invoking its checker on the schedule, started
     `interval / locations` apart (independent invocation phases, as rules in several regions
     have). Returns at --duration; on Ctrl-C the threads stop at their next wait, and what they
     had not published stays in each monitor's `pending`."""
-    from checker_lambda import timing
-    from checker_lambda.metrics import publish_budget
-    from checker_lambda.run import first_slot
-
     stop = threading.Event()
 
     def wait(seconds: float) -> None:
         if stop.wait(seconds):
             raise _Stopped
 
-    def loop(i: int, monitor: Monitor) -> None:
+    def loop(i: int, checker: Checker) -> None:
+        monitor = checker.monitor
         location = monitor.settings.location
         monitor.sleep = wait
         monitor.log = lambda r: print(f"[{location}] {describe(r)}", flush=True)
-        run_for = timing.invocation_timeout(
-            schedule=args.schedule,
-            interval=args.interval,
-            slowest_probe=max(t.timeout for t in monitor.settings.targets),
-            publish_budget=publish_budget(),
-        )
         try:
-            wait(i * args.interval / len(monitors))
-            while stop_at is None or stop_at - time.time() >= args.interval:
+            wait(i * args.interval / len(checkers))
+            while True:
                 start = time.time()
-                end = start + run_for if stop_at is None else min(start + run_for, stop_at)
-                results = monitor.run(first_slot(start, time.time(), monitor.settings), end)
-                verdicts = {name: ("up" if ok else "down") for name, ok in monitor.verdicts.items()}
-                print(f"-- [{location}] invocation: {json.dumps({'probes': len(results), 'verdicts': verdicts})}")
-                wait(max(0.0, start + args.schedule - time.time()))
+                result = checker.invoke(_scheduled(start), invocation_end(args, monitor.settings, start, stop_at))
+                print(f"-- [{location}] invocation: {json.dumps(result)}", flush=True)
+                wait(max(0.0, min(start + args.schedule, stop_at) - time.time()))
+                if stop_at - time.time() < args.interval:
+                    return
         except _Stopped:
             return
 
-    threads = [threading.Thread(target=loop, args=(i, m), daemon=True) for i, m in enumerate(monitors)]
+    threads = [threading.Thread(target=loop, args=(i, c), daemon=True) for i, c in enumerate(checkers)]
     for t in threads:
         t.start()
     try:
@@ -287,6 +175,59 @@ def run_locations(
         stop.set()
         for t in threads:
             t.join(timeout=30)
+
+
+class SingleChecker:
+    """The one checker of a run without --locations, invoked in this (the main) thread as the Lambda
+    is. Its probes are printed and kept until published, so that a Ctrl-C mid-invocation publishes
+    them (`flush`), once."""
+
+    def __init__(self, checker: Checker, describe: Callable[[ProbeResult], str]) -> None:
+        self.checker = checker
+        self.describe = describe
+        self.pending: list[ProbeResult] = []
+        self.publish = checker.monitor.publish
+        checker.monitor.log = self._log
+        checker.monitor.publish = self._publish_once
+
+    def _log(self, r: ProbeResult) -> None:
+        self.pending.append(r)
+        print(self.describe(r), flush=True)
+
+    def _publish_once(self, results: Sequence[ProbeResult]) -> object:
+        # A Ctrl-C between the call and the bookkeeping would publish these twice. Python runs
+        # signal handlers in the main thread, which is this one: hold a stop until both are done,
+        # then act on it.
+        held: list[int] = []
+        stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stops}
+        try:
+            done = self.publish(results)
+            # Only these: a probe logged after them (a Ctrl-C mid-round, which the monitor publishes
+            # on its way out without it) is still for `flush`.
+            sent = {id(r) for r in results}
+            self.pending[:] = [r for r in self.pending if id(r) not in sent]
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if held:
+            raise KeyboardInterrupt
+        return done
+
+    def run(self, args: argparse.Namespace, stop_at: float) -> None:
+        """Invocations every --schedule seconds until `stop_at` (at least one)."""
+        settings = self.checker.monitor.settings
+        while True:
+            start = time.time()
+            result = self.checker.invoke(_scheduled(start), invocation_end(args, settings, start, stop_at))
+            print(f"-- invocation: {json.dumps(result)}", flush=True)
+            time.sleep(max(0.0, min(start + args.schedule, stop_at) - time.time()))
+            if stop_at - time.time() < args.interval:
+                return
+
+    def flush(self) -> None:
+        if self.pending:
+            self.publish(self.pending)
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -332,155 +273,161 @@ def _stop_service(service: subprocess.Popen[bytes] | None) -> None:
         service.wait(timeout=5)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if problem := invalid_options(args):
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    if port_in_use(args.port):
-        print(
-            f"error: --port {args.port}: 127.0.0.1:{args.port} is in use by another process; stop it, "
-            f"or choose another port: make local ARGS='--port {args.port + 1}'",
-            file=sys.stderr,
-        )
-        return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    import logging
+def _quiet_stdout() -> None:
+    """`make local | head`: the reader is gone; what is left to print goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+class Emulator:
+    """moto in server mode on a free port of 127.0.0.1, standing in for CloudWatch and SNS."""
 
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    service: subprocess.Popen[bytes] | None = None
-    status = 0
-    output_closed = False
-    # This invocation's probes until they are published: Ctrl-C mid-invocation publishes them.
-    pending: list[ProbeResult] = []
-    publish: Callable[[Sequence[ProbeResult]], object] | None = None
-    located: list[Monitor] = []  # with --locations: one checker per location
-    locations: list[str] = []
-    quorum = 1
-    try:
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class LocalRun:
+    """One `make local`, in steps: `prepare` (the Lambda's environment, pointed at the emulator;
+    the topic and the alarm in it), `start` (the service), `check` (the checkers, until
+    --duration or Ctrl-C), `finish` (stop the service, publish what is pending, the summary)."""
+
+    def __init__(self, args: argparse.Namespace, emulator: Emulator) -> None:
+        self.args = args
+        self.emulator = emulator
+        self.locations = location_names(args.locations)
+        self.quorum = args.quorum or len(self.locations) // 2 + 1
+        self.service: subprocess.Popen[bytes] | None = None
+        self.single: SingleChecker | None = None
+        self.located: list[Checker] = []  # with --locations: one checker per location
+        self.output_closed = False
+        self.cloudwatch: Any = None
+        self.alarm_name: str | None = None
+        self.topic = ""
+        self.since = datetime.now(UTC) - timedelta(minutes=1)
+
+    def prepare(self) -> None:
         os.environ.update(
             {
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+                "AWS_ENDPOINT_URL": self.emulator.url,
                 **EMULATOR_CREDENTIALS,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                **checker_settings(args).to_env(),
+                **checker_settings(self.args).to_env(),
             }
         )
         os.environ.pop("AWS_PROFILE", None)
-
         import boto3
 
-        from cdk_app import alarm_plan as ap
-        from checker_lambda import handler, timing
-        from checker_lambda.__main__ import describe
-        from checker_lambda.metrics import publish_budget
-        from checker_lambda.settings import Settings
+        self.cloudwatch = boto3.client("cloudwatch")
+        self.topic = boto3.client("sns").create_topic(Name="hello-alerts")["TopicArn"]
+        # With locations the stack pages through the quorum alarm, which the summary evaluates.
+        if not self.locations:
+            self.alarm_name = put_availability_alarm(self.cloudwatch, self.args, self.topic)
+        self.since = datetime.now(UTC) - timedelta(minutes=1)
 
-        settings = Settings.from_env()  # the same validation the Lambda runs
-        locations = location_names(args.locations)
-        quorum = args.quorum or len(locations) // 2 + 1
-        sns = boto3.client("sns")
-        cloudwatch = boto3.client("cloudwatch")
-        topic = sns.create_topic(Name="hello-alerts")["TopicArn"]
-        # The stack's single-region availability alarm, as planned (cdk_app/alarm_plan.py).
-        alarm = ap.availability_alarm("hello", interval=args.interval, confirm=args.confirm)
-        [metric] = alarm.metrics()
-        alarm_name = "hello-availability"
-        cloudwatch.put_metric_alarm(
-            AlarmName=alarm_name,
-            AlarmDescription=alarm.description,
-            Namespace=metric.namespace,
-            MetricName=metric.name,
-            Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
-            Statistic=metric.statistic,
-            Period=metric.period,
-            EvaluationPeriods=alarm.periods,
-            DatapointsToAlarm=alarm.datapoints,
-            Threshold=alarm.threshold,
-            ComparisonOperator=alarm.comparison.value,
-            TreatMissingData=alarm.missing.value,
-            AlarmActions=[topic],
-            OKActions=[topic],
-        )
-        since = datetime.now(UTC) - timedelta(minutes=1)
-
-        service = _start_service(args.port)
-        print(
-            f"service  http://127.0.0.1:{args.port}/hello  (pid {service.pid}; `kill {service.pid}` to cause an outage)"
-        )
-        print(f"emulator http://127.0.0.1:{moto_port}  (CloudWatch, SNS topic {topic})")
+    def start(self) -> None:
+        args = self.args
+        self.service = _start_service(args.port)
+        pid = self.service.pid
+        print(f"service  http://127.0.0.1:{args.port}/hello  (pid {pid}; `kill {pid}` to cause an outage)")
+        print(f"emulator {self.emulator.url}  (CloudWatch, SNS topic {self.topic})")
         print(
             f"checker  every {args.schedule} s, probing every {args.interval} s, "
             f"{args.confirm} probes confirm a change; Ctrl-C for the summary",
             flush=True,
         )
-        if locations:
+        if self.locations:
             print(
-                f"locations {', '.join(locations)}: one checker each, phases {args.interval / len(locations):g} s "
-                f"apart, publishing with a Location; the summary shows the quorum ({quorum} of {len(locations)})",
+                f"locations {', '.join(self.locations)}: one checker each, phases "
+                f"{args.interval / len(self.locations):g} s apart, publishing with a Location; the summary "
+                f"shows the quorum ({self.quorum} of {len(self.locations)})",
                 flush=True,
             )
-            located = [
-                handler.build_monitor(dataclasses.replace(settings, location=location)) for location in locations
+
+    def check(self) -> None:
+        from checker_lambda.__main__ import describe
+        from checker_lambda.handler import Checker
+        from checker_lambda.settings import Settings
+
+        settings = Settings.from_env()  # the same validation the Lambda runs
+        stop_at = time.time() + self.args.duration if self.args.duration else math.inf
+        if self.locations:
+            self.located = [
+                Checker.build(dataclasses.replace(settings, location=location)) for location in self.locations
             ]
-            run_locations(args, located, describe, stop_at=time.time() + args.duration if args.duration else None)
-            raise KeyboardInterrupt  # --duration is over: the summary
-        monitor = handler.build_monitor(settings)
-        publish = monitor.publish
+            run_locations(self.args, self.located, describe, stop_at=stop_at)
+        else:
+            self.single = SingleChecker(Checker.build(settings), describe)
+            self.single.run(self.args, stop_at)
 
-        def log(r: ProbeResult) -> None:
-            pending.append(r)
-            print(describe(r), flush=True)
+    def finish(self) -> None:
+        _stop_service(self.service)
+        if self.service is None:
+            return
+        try:
+            if self.single is not None:
+                self.single.flush()
+            for c in self.located:  # what the interrupted invocations had not published yet
+                if c.monitor.pending:
+                    c.monitor.publish(c.monitor.pending)
+            if not self.output_closed:
+                summarized = summary(
+                    self.cloudwatch,
+                    self.since,
+                    self.alarm_name,
+                    locations=self.locations,
+                    quorum=self.quorum,
+                    confirm=self.args.confirm,
+                    interval=self.args.interval,
+                )
+                print(summarized, flush=True)
+        except BrokenPipeError:
+            _quiet_stdout()
 
-        def publish_all(results: Sequence[ProbeResult]) -> object:
-            # A Ctrl-C between the call and the bookkeeping would publish these twice. Python runs
-            # signal handlers in the main thread, which is this one: hold a stop until both are
-            # done, then act on it.
-            held: list[int] = []
-            stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-            previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stops}
-            try:
-                done = publish(results)
-                # Only these: a probe logged after them (a Ctrl-C mid-round, which the monitor
-                # publishes on its way out without it) is still for the finally below.
-                sent = {id(r) for r in results}
-                pending[:] = [r for r in pending if id(r) not in sent]
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-            if held:
-                raise KeyboardInterrupt
-            return done
 
-        monitor.log = log
-        monitor.publish = publish_all
-        handler._monitor = monitor
-        stop_at = time.time() + args.duration if args.duration else float("inf")
-        while stop_at - time.time() >= args.interval:
-            start = time.time()
-            scheduled = datetime.fromtimestamp(start, tz=UTC).isoformat()
-            # As long as the stack's Lambda timeout: the last slot's probe and publish at their slowest.
-            run_for = timing.invocation_timeout(
-                schedule=args.schedule,
-                interval=args.interval,
-                slowest_probe=max(t.timeout for t in settings.targets),
-                publish_budget=publish_budget(),
-            )
-            result = handler.handler({"time": scheduled}, Context(min(run_for, stop_at - start)))
-            print(f"-- invocation: {json.dumps(result)}", flush=True)
-            time.sleep(max(0.0, min(start + args.schedule, stop_at) - time.time()))
+def refusal(args: argparse.Namespace) -> str | None:
+    """Why this run cannot start, in one line naming the option; None when it can."""
+    if problem := invalid_options(args):
+        return problem
+    if port_in_use(args.port):
+        return (
+            f"--port {args.port}: 127.0.0.1:{args.port} is in use by another process; stop it, "
+            f"or choose another port: make local ARGS='--port {args.port + 1}'"
+        )
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if problem := refusal(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    emulator = Emulator()
+    run = LocalRun(args, emulator)
+    status = 0
+    try:
+        run.prepare()
+        run.start()
+        run.check()
     except KeyboardInterrupt:
         pass
-    except BrokenPipeError:  # `make local | head`: the reader is gone; stop, quietly
-        output_closed = True
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `make local | head`: stop, quietly
+        run.output_closed = True
+        _quiet_stdout()
     except ServiceExited as exc:
         status = 1
         print(f"error: the service exited (status {exc.args[0]}) before it listened; see above", file=sys.stderr)
@@ -488,28 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         # Cleanup runs to the end: a second Ctrl-C or SIGTERM must not leave the service behind.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        _stop_service(service)
-        if service is not None:
-            try:
-                if pending and publish is not None:
-                    publish(pending)
-                for m in located:  # what the interrupted invocations had not published yet
-                    if m.pending:
-                        m.publish(m.pending)
-                if not output_closed:
-                    summarized = summary(
-                        cloudwatch,
-                        since,
-                        alarm_name,
-                        locations=locations,
-                        quorum=quorum,
-                        confirm=args.confirm,
-                        interval=args.interval,
-                    )
-                    print(summarized, flush=True)
-            except BrokenPipeError:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        moto.stop()
+        run.finish()
+        emulator.stop()
     return status
 
 

@@ -6,8 +6,8 @@ the stack's KubeconfigCommand output), then runs `kubectl rollout restart` and p
 about 5 times a second until the rollout is done and the old pods have had their whole grace
 period to go. It prints every failed request, the rollout's duration and when each new pod's
 target turned healthy in the load balancer (its readiness gate's transition). Exit 0 when no
-request failed and the rollout finished, 1 otherwise; without credentials, a stack or a
-reachable cluster, one line and exit 2.
+request failed, the rollout finished and every new pod carried the readiness gate, 1 otherwise;
+without credentials, a stack or a reachable cluster, one line and exit 2.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cdk_app.config import STACK_NAME
 from cdk_app.manifests import APP
-from cdk_app.rollout import TIMING
+from cdk_app.rollout import READINESS_GATE_LABEL, TIMING
 from checker_lambda.aws_env import NO_CREDENTIALS, session_region
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,25 +127,40 @@ class Prober(threading.Thread):
             self.stopping.wait(max(0.0, PROBE_EVERY - (time.monotonic() - at)))
 
 
-def gate_transitions(namespace: str, since: float) -> list[tuple[str, float]]:
-    """(pod, seconds after `since`) for each pod whose readiness gate turned True after `since`."""
+def pods(namespace: str) -> list[dict[str, Any]]:
     done = kubectl("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={APP}", "-o", "json")
-    if done.returncode != 0:
-        return []
-    found = []
-    for pod in json.loads(done.stdout).get("items", []):
+    return json.loads(done.stdout).get("items", []) if done.returncode == 0 else []
+
+
+def _server_time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def new_pod_gates(namespace: str, old: set[str]) -> tuple[list[tuple[str, float]], list[str]]:
+    """For the pods not in `old`: (pod, seconds from its creation to its readiness gate turning
+    True), and the names of those that carry no gate at all. Both times are the API server's, so
+    this machine's clock does not enter."""
+    healthy: list[tuple[str, float]] = []
+    ungated: list[str] = []
+    for pod in pods(namespace):
+        name = pod["metadata"]["name"]
+        if name in old:
+            continue
+        if not any(g.get("conditionType", "").startswith(GATE) for g in pod.get("spec", {}).get("readinessGates", [])):
+            ungated.append(name)
+            continue
         for condition in pod.get("status", {}).get("conditions", []):
             if condition.get("type", "").startswith(GATE) and condition.get("status") == "True":
-                when = datetime.fromisoformat(condition["lastTransitionTime"].replace("Z", "+00:00")).timestamp()
-                if when >= since:
-                    found.append((pod["metadata"]["name"], when - since))
-    return sorted(found, key=lambda p: p[1])
+                created = _server_time(pod["metadata"]["creationTimestamp"])
+                healthy.append((name, _server_time(condition["lastTransitionTime"]) - created))
+    return sorted(healthy, key=lambda p: p[1]), sorted(ungated)
 
 
 def check(args: argparse.Namespace) -> int:
     url = hello_url(args)
     reach_cluster(args.namespace)
-    wall, start = time.time(), time.monotonic()
+    old = {p["metadata"]["name"] for p in pods(args.namespace)}
+    start = time.monotonic()
     prober = Prober(url, start)
     prober.start()
     print(f"probing {url} every {PROBE_EVERY:g} s; restarting deployment/{APP} in {args.namespace}", flush=True)
@@ -168,12 +184,18 @@ def check(args: argparse.Namespace) -> int:
     print(
         f"rollout {'finished' if ok else 'FAILED'} after {rolled:.1f} s" + ("" if ok else f": {status.stderr.strip()}")
     )
-    for pod, after in gate_transitions(args.namespace, wall):
-        print(f"  target of {pod} healthy at {after:.1f} s")
+    healthy, ungated = new_pod_gates(args.namespace, old)
+    for pod, after in healthy:
+        print(f"  target of {pod} healthy {after:.0f} s after the pod was created")
+    for pod in ungated:
+        print(
+            f"  FAILED: {pod} has no readiness gate ({GATE}...): it counts as Ready before its target is healthy; "
+            f"is the namespace labelled {READINESS_GATE_LABEL}=enabled, and was the binding there first?"
+        )
     for at, what in prober.failures:
         print(f"  FAILED request at {at:.1f} s: {what}")
     print(f"{prober.sent} requests, {len(prober.failures)} failed")
-    return 0 if ok and not prober.failures else 1
+    return 0 if ok and not prober.failures and not ungated else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -21,12 +20,12 @@ from typing import Any
 
 from cdk_app.config import MONITORING_STACK_NAME, STACK_NAME
 from checker_lambda.aws_env import NO_CREDENTIALS, session_region
+from tools.outputs import FIRST_RUN, OutputsError, from_cloudformation, from_file, region_of
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY_HOURS = 24
 HISTORY_SHOWN = 10  # changes per alarm; a flapping alarm says how many more there were
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
-FIRST_RUN = "FirstRun"  # the output each stack with a checker has (cdk_app/stack.py)
 
 
 class StatusError(Exception):
@@ -43,65 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--region", help="the stack's region (default: from the outputs, else your AWS configuration)")
     return p.parse_args(argv)
-
-
-def region_of(outputs: dict[str, str]) -> str | None:
-    """The stack's region, read from its outputs: the topic ARN, else the dashboard URL."""
-    arn = outputs.get("AlertTopicArn", "").split(":")
-    if len(arn) > 3 and arn[3]:
-        return arn[3]
-    m = re.search(r"[?&]region=([a-z0-9-]+)", outputs.get("DashboardUrl", ""))
-    return m.group(1) if m else None
-
-
-def local_outputs(path: Path) -> dict[str, str] | None:
-    """The outputs `make deploy` wrote here: the monitoring stack's (AlertTopicArn, DashboardUrl, ...)
-    and the cluster stack's (HelloUrl; absent in a checker-only deploy). None when neither is there."""
-    if not path.exists():
-        return None
-    try:
-        written = json.loads(path.read_text())
-    except ValueError as exc:
-        raise StatusError(f"{path} is not valid JSON ({exc}): delete it to read the outputs from AWS") from None
-    if not isinstance(written, dict):
-        return None
-    stacks = [written[n] for n in (STACK_NAME, MONITORING_STACK_NAME) if isinstance(written.get(n), dict)]
-    if not stacks:
-        return None
-    # Each checker stack in another region says what its first run saw, under its own name.
-    remote = {
-        f"{FIRST_RUN} {name}": str(outputs[FIRST_RUN])
-        for name, outputs in written.items()
-        if name not in (STACK_NAME, MONITORING_STACK_NAME) and isinstance(outputs, dict) and FIRST_RUN in outputs
-    }
-    return {str(k): str(v) for outputs in stacks for k, v in outputs.items()} | remote
-
-
-def stack_outputs(cloudformation: Any, region: str) -> dict[str, str]:
-    """Both stacks' outputs; the cluster stack may be absent (a checker-only deploy)."""
-    from botocore.exceptions import ClientError
-
-    outputs: dict[str, str] = {}
-    for name, needed in ((STACK_NAME, ("HelloUrl",)), (MONITORING_STACK_NAME, ("AlertTopicArn",))):
-        try:
-            [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" not in str(exc):
-                raise
-            if name == STACK_NAME:  # a checker-only deploy
-                continue
-            raise StatusError(
-                f"no stack {name} in {region}: deploy it (make deploy), or name its region: "
-                "make status ARGS='--region <region>'"
-            ) from None
-        found = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        if not set(needed) <= set(found):  # a deploy under way, or a first one that failed
-            raise StatusError(
-                f"stack {name} in {region} is {stack.get('StackStatus', 'in an unknown state')} and has no "
-                f"{', '.join(k for k in needed if k not in found)} output yet: wait for the deploy, or read its events"
-            )
-        outputs |= found
-    return outputs
 
 
 def ours(name: str) -> bool:
@@ -171,7 +111,7 @@ def alarm_lines(cloudwatch: Any, *, now: datetime) -> list[str]:
 def report(args: argparse.Namespace) -> int:
     import boto3
 
-    outputs = local_outputs(args.outputs)
+    outputs = from_file(args.outputs)
     missing = [k for k in ("AlertTopicArn",) if outputs is not None and k not in outputs]
     if missing:
         raise StatusError(f"{args.outputs} has no {', '.join(missing)}: delete it to read the outputs from AWS")
@@ -189,7 +129,7 @@ def report(args: argparse.Namespace) -> int:
         return session.client(service, region_name=region)
 
     if outputs is None:
-        outputs = stack_outputs(client("cloudformation"), region)
+        outputs = from_cloudformation(client("cloudformation"), region, "make status")
         print(
             f"outputs of stacks {STACK_NAME} and {MONITORING_STACK_NAME} in {region}, from CloudFormation "
             f"(no {args.outputs.name} here)"
@@ -231,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return report(args)
-    except StatusError as exc:
+    except (StatusError, OutputsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except (BotoCoreError, ClientError) as exc:
         print(f"error: AWS: {' '.join(str(exc).split())}", file=sys.stderr)
