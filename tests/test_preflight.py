@@ -29,7 +29,7 @@ from botocore.stub import Stubber
 from cdk_app.config import STACK_NAME
 from checker_lambda.aws_env import resolve_region
 from tests.conftest import ROOT, free_port
-from tools.preflight import account, checks, cli, results, sources
+from tools.preflight import checks, cli, results, sources
 from tools.preflight.account import Preflight
 from tools.preflight.results import Check, Result
 
@@ -641,11 +641,12 @@ def test_one_line_per_check_in_order_and_a_hung_check_fails_at_the_deadline(
     hung = [dataclasses.replace(c, function=hang) if c.name == "docker" else c for c in checks.CHECKS]
     out = io.StringIO()
     started = time.monotonic()
-    found = cli.run_all(check, deadline=1, out=out, checks=hung)
-    assert time.monotonic() - started < 5
+    # A deadline the stubbed checks meet on any machine; the hung one never does.
+    found = cli.run_all(check, deadline=5, out=out, checks=hung)
+    assert time.monotonic() - started < 25  # it did not wait for the hung check's 30 s
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0].split(None, 1)[1] for line in lines] == [c.name for c in checks.CHECKS]
-    assert "FAIL  docker: no answer within 1 s: check the network" in lines
+    assert "FAIL  docker: no answer within 5 s: check the network" in lines
     assert found[0] == Result("ok", "credentials", "arn:aws:iam::123456789012:user/me (account 123456789012)")
 
 
@@ -748,7 +749,11 @@ def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_wit
     enabled = regional("ec2", "us-east-1").describe_regions()["Regions"]
     assert len(enabled) >= 17  # every region is asked
     try:
-        check = Preflight(config, {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional)
+        # Its deadline is not what this tests (the silent-region test does, on a fake clock):
+        # a loaded machine must not turn a slow answer into a missing one.
+        check = Preflight(
+            config, {"sts": regional("sts", "us-east-1")}, region="us-east-1", regional=regional, sweep_seconds=600
+        )
         started = time.monotonic()
         result = check.run(CHECK["checker stacks"])
         took = time.monotonic() - started
@@ -764,7 +769,6 @@ def test_a_checker_stack_left_in_a_region_dropped_from_checker_regions_warns_wit
             f"{CHECKER_STACK_PREFIX}-{elsewhere} (CREATE_COMPLETE) publishes to eu-west-3, not us-east-1: a previous "
             f"home's or another deployment's; only if it is yours, delete: {other}",
         )
-        assert took < account.SWEEP_SECONDS
         # The command names the stack in its region: run as said, the line is ok again.
         words = command.split()
         where = words[words.index("--region") + 1]
