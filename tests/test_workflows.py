@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,10 @@ def test_mutation_testing_runs_weekly_and_on_demand_with_read_only_permissions_n
     assert "permissions" not in job  # nothing more than the workflow's
     [run] = [s for s in job["steps"] if "make mutation" in s.get("run", "")]
     assert run["shell"] == "bash"  # GitHub's bash runs with -o pipefail: `| tee` keeps a failure
+    # One job per mutated module, each within GitHub's 6 h: every module in pyproject.toml's list.
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    assert job["strategy"]["matrix"]["module"] == [m.removesuffix(".py").replace("/", ".") for m in listed]
+    assert 'MUTANTS="${{ matrix.module }}.*"' in run["run"] and job["timeout-minutes"] <= 360
     assert "make mutation" not in "\n".join(s.get("run", "") for s in steps(load("ci.yml")))
 
 
