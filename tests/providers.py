@@ -119,6 +119,7 @@ SUCCESS: dict[str, tuple[int, Any]] = {
     "opsgenie": (202, {"result": "Request will be processed", "took": 0.1, "requestId": "req-1"}),
     "webhook": (200, {"received": True}),
 }
+NO_RETRY_AFTER = {"pagerduty", "googlechat"}
 RATE_LIMITED: dict[str, Any] = {
     "slack": "rate_limited",
     "discord": {"message": "You are being rate limited.", "retry_after": 1.0, "global": False},
@@ -181,7 +182,9 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             if step == "500":
                 return self.answer(500, {"error": "internal"} if provider.kind != "slack" else "rollup_error")
             if step == "429":
-                return self.answer(429, RATE_LIMITED.get(provider.kind, {"error": "too many"}), {"Retry-After": "1"})
+                # PagerDuty's Events API and Google Chat document no Retry-After on their 429.
+                after = {} if provider.kind in NO_RETRY_AFTER else {"Retry-After": "1"}
+                return self.answer(429, RATE_LIMITED.get(provider.kind, {"error": "too many"}), after)
             problem = _problem(provider.kind, self.path, headers, raw)
             if problem:
                 return self.answer(*problem)
