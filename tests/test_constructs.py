@@ -95,6 +95,11 @@ def test_the_alarms_topic_and_dashboard_are_made_of_their_view_and_the_plan() ->
     )
     t.has_resource_properties("AWS::Logs::QueryDefinition", {"Name": "demo/failed-probes-by-reason"})
     t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "demo-health"})
+    # The view's own values reach the dashboard (not the configuration's defaults: 99.9, p95, 14).
+    [dashboard] = t.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = "".join(p for p in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(p, str))
+    assert "**SLO** 99.5% of probes" in body and "Latency alarm: p99 >" in body, body
+    assert '{"value":21,"label":"alarm"' in body  # the certificate panel's line at certExpiryDays
 
 
 def test_the_cluster_is_made_of_its_view_alone() -> None:
